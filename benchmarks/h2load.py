@@ -1,0 +1,86 @@
+"""Drive a gRPC unary method with h2load, which runs outside the Python interpreter.
+
+h2load sends the same framed request body over HTTP/2; it cannot read gRPC trailers, so the
+caller checks correctness separately (server-side success counters and sampled outputs).
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.stats import quantiles_ms
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Counts and per-request latencies from one h2load run."""
+
+    requests: int
+    succeeded: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+
+def grpc_frame(message: bytes) -> bytes:
+    """The gRPC length-prefixed message framing (uncompressed)."""
+    return struct.pack(">?I", False, len(message)) + message
+
+
+def h2load_binary() -> str:
+    path = shutil.which("h2load")
+    if path is None:
+        raise RuntimeError("h2load is missing: install Debian's nghttp2-client (make bench does)")
+    return path
+
+
+def run(
+    url: str,
+    body: bytes,
+    *,
+    requests: int,
+    connections: int,
+    streams_per_connection: int,
+    headers: Mapping[str, str],
+    threads: int = 1,
+) -> LoadResult:
+    with tempfile.TemporaryDirectory() as scratch:
+        body_path = Path(scratch) / "body.bin"
+        body_path.write_bytes(body)
+        log_path = Path(scratch) / "requests.tsv"
+        argv = [
+            h2load_binary(),
+            "-n", str(requests),
+            "-c", str(connections),
+            "-m", str(streams_per_connection),
+            "-t", str(threads),
+            "-d", str(body_path),
+            "--log-file", str(log_path),
+            "-H", "content-type: application/grpc",
+            "-H", "te: trailers",
+        ]  # fmt: skip
+        for name, value in headers.items():
+            argv += ["-H", f"{name}: {value}"]
+        argv.append(url)
+        completed = subprocess.run(argv, capture_output=True, text=True, check=True)
+        rows = [line.split("\t") for line in log_path.read_text().splitlines() if line]
+    starts = [int(r[0]) for r in rows]
+    ends = [int(r[0]) + int(r[2]) for r in rows]
+    latencies = [int(r[2]) / 1e6 for r in rows]
+    succeeded = sum(1 for r in rows if r[1] == "200")
+    if not rows:
+        raise RuntimeError(f"h2load completed no request:\n{completed.stdout}")
+    p50, p99 = quantiles_ms(latencies)
+    return LoadResult(
+        requests=len(rows),
+        succeeded=succeeded,
+        seconds=(max(ends) - min(starts)) / 1e6,
+        p50_ms=p50,
+        p99_ms=p99,
+    )

@@ -1,0 +1,41 @@
+"""The limit: ONNX Runtime called in-process, no network, no serialisation."""
+
+from __future__ import annotations
+
+import time
+
+import onnxruntime as ort
+
+from benchmarks.onnx_models import BenchModel
+from benchmarks.stats import Row, quantiles_ms
+
+
+def _session(model: BenchModel) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(model.onnx_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def measure_in_process(model: BenchModel, batch: int, seconds: float) -> Row:
+    """Run batches of `batch` back to back for about `seconds`; one request is one batch."""
+    session = _session(model)
+    feed = {model.input_name: model.sample(batch)}
+    for _ in range(20):
+        session.run(None, feed)
+    latencies: list[float] = []
+    started = time.perf_counter()
+    while (now := time.perf_counter()) - started < seconds:
+        session.run(None, feed)
+        latencies.append(time.perf_counter() - now)
+    elapsed = time.perf_counter() - started
+    p50, p99 = quantiles_ms(latencies)
+    return Row(
+        model=model.name,
+        target=f"onnxruntime in-process (batch {batch})",
+        concurrency=1,
+        requests=len(latencies),
+        seconds=elapsed,
+        p50_ms=p50,
+        p99_ms=p99,
+        inferences_per_request=batch,
+    )

@@ -1,0 +1,50 @@
+"""One benchmark row: throughput and latency quantiles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Row:
+    """What one configuration reached."""
+
+    model: str
+    target: str
+    concurrency: int
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    inferences_per_request: int = 1
+    note: str = ""
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def inferences_per_second(self) -> float:
+        return self.requests_per_second * self.inferences_per_request
+
+
+def quantiles_ms(latencies_s: Sequence[float]) -> tuple[float, float]:
+    values = np.asarray(latencies_s, dtype=np.float64) * 1000.0
+    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+
+
+def table(rows: Sequence[Row]) -> str:
+    header = (
+        f"{'model':<10} {'target':<34} {'conc':>4} {'req/s':>10} {'infer/s':>10} "
+        f"{'p50 ms':>8} {'p99 ms':>8}  note"
+    )
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        lines.append(
+            f"{row.model:<10} {row.target:<34} {row.concurrency:>4} {row.requests_per_second:>10.0f} "
+            f"{row.inferences_per_second:>10.0f} {row.p50_ms:>8.3f} {row.p99_ms:>8.3f}  {row.note}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,94 @@
+"""The `aiplat` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from services.launcher.catalog import SERVICES
+from services.launcher.settings import LauncherSettings
+from services.runtime.devkeys import DEFAULT_AUDIENCE, DEFAULT_ISSUER, ensure_dev_keys, mint_token
+
+_ROLES = ("viewer", "editor", "admin")
+
+
+def _launcher_settings(args: argparse.Namespace) -> LauncherSettings:
+    overrides = {
+        key: value
+        for key, value in {
+            "data_dir": args.data_dir,
+            "gateway_port": getattr(args, "gateway_port", None),
+            "admin_port": getattr(args, "admin_port", None),
+            "ephemeral_ports": getattr(args, "ephemeral_ports", None) or None,
+        }.items()
+        if value is not None
+    }
+    return LauncherSettings(**overrides)
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from services.launcher.supervisor import up
+
+    return up(_launcher_settings(args), SERVICES)
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    roles = [role for chunk in args.roles for role in chunk.split(",") if role]
+    unknown = sorted(set(roles) - set(_ROLES))
+    if unknown:
+        print(f"unknown role(s): {', '.join(unknown)}; choose from {', '.join(_ROLES)}", file=sys.stderr)
+        return 2
+    settings = _launcher_settings(args)
+    keys = ensure_dev_keys(settings.data_dir / "keys")
+    print(
+        mint_token(
+            keys,
+            subject=args.subject,
+            tenant=args.tenant,
+            roles=roles,
+            issuer=DEFAULT_ISSUER,
+            audience=DEFAULT_AUDIENCE,
+            ttl_seconds=args.ttl,
+        )
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aiplat", description="Run and use the aiplat platform.")
+    parser.add_argument("--data-dir", type=Path, default=None, help="state folder (default: .aiplat)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start every service and the gateway on this machine")
+    up.add_argument("--gateway-port", type=int, default=None, help="gateway port (default 8080; 0 picks one)")
+    up.add_argument(
+        "--admin-port", type=int, default=None, help="Envoy admin port (default 9901; 0 picks one)"
+    )
+    up.add_argument("--ephemeral-ports", action="store_true", help="let the OS pick the services' ports")
+    up.set_defaults(handler=_cmd_up)
+
+    token = commands.add_parser("token", help="mint a development token signed with the local key")
+    token.add_argument("--tenant", required=True, help="tenant the token acts for")
+    token.add_argument(
+        "--roles",
+        action="append",
+        default=[],
+        required=True,
+        help=f"comma-separated roles: {', '.join(_ROLES)}",
+    )
+    token.add_argument("--subject", default="dev-user", help="the `sub` claim (default: dev-user)")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.set_defaults(handler=_cmd_token)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    status: int = args.handler(args)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

