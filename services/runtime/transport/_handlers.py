@@ -1,0 +1,80 @@
+"""Wrap an RPC method handler's behaviour in an async context manager, whatever its shape.
+
+grpc.aio interceptors only get to see the handler, not the call; to run code
+around the call (and see its outcome) the behaviour itself must be replaced.
+One helper does it for the four RPC shapes, so every interceptor is written
+as a plain ``async with`` block.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeAlias
+
+import grpc
+
+from services.runtime.transport._types import Context, Handler
+
+Guard: TypeAlias = Callable[["Context"], AbstractAsyncContextManager[None]]
+"""Makes the context manager that runs around one call, given the call's context."""
+
+
+def _wrap_unary_response(behavior: Callable[..., Any], guard: Guard) -> Callable[..., Any]:
+    async def wrapped(request: Any, context: Context) -> Any:
+        async with guard(context):
+            result = behavior(request, context)
+            # Tolerates plain functions as well as coroutine functions.
+            return await result if inspect.isawaitable(result) else result
+
+    return wrapped
+
+
+def _wrap_stream_response(behavior: Callable[..., Any], guard: Guard) -> Callable[..., Any]:
+    if not inspect.isasyncgenfunction(behavior):
+        # A streaming handler that writes with ``await context.write()`` (the health Watch does).
+        return _wrap_unary_response(behavior, guard)
+
+    async def wrapped(request: Any, context: Context) -> AsyncIterator[Any]:
+        async with guard(context):
+            async for response in behavior(request, context):
+                yield response
+
+    return wrapped
+
+
+def _behavior(behavior: Callable[..., Any] | None) -> Callable[..., Any]:
+    if behavior is None:
+        raise ValueError("RPC method handler without a behaviour for its own shape")
+    return behavior
+
+
+def wrap_handler(handler: Handler | None, guard: Guard) -> Handler:
+    """A handler like ``handler`` whose behaviour runs inside ``guard(context)``."""
+    if handler is None:
+        # An unknown method: grpc answers UNIMPLEMENTED itself.
+        return None  # type: ignore[return-value]
+    options: dict[str, Any] = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.request_streaming and handler.response_streaming:
+        wrapped = _wrap_stream_response(_behavior(handler.stream_stream), guard)
+        return grpc.stream_stream_rpc_method_handler(wrapped, **options)
+    if handler.request_streaming:
+        wrapped = _wrap_unary_response(_behavior(handler.stream_unary), guard)
+        return grpc.stream_unary_rpc_method_handler(wrapped, **options)
+    if handler.response_streaming:
+        wrapped = _wrap_stream_response(_behavior(handler.unary_stream), guard)
+        return grpc.unary_stream_rpc_method_handler(wrapped, **options)
+    wrapped = _wrap_unary_response(_behavior(handler.unary_unary), guard)
+    return grpc.unary_unary_rpc_method_handler(wrapped, **options)
+
+
+def metadata_value(context: Context, key: str) -> str | None:
+    """The first value of invocation metadata ``key`` (lower-case), as text."""
+    for item_key, value in context.invocation_metadata() or ():
+        if item_key == key:
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return None

@@ -1,0 +1,149 @@
+"""Domain errors reach clients as google.rpc.Status with details; surprises as a bare INTERNAL."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+
+import grpc
+import pytest
+from google.protobuf import message
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from aiplat.models.v1 import model_pb2, registry_service_pb2
+from services.runtime.errors import InvalidArgument, ResourceExhausted
+from services.runtime.logging import JsonFormatter
+from services.runtime.transport.errors import INTERNAL_MESSAGE, to_status_proto
+
+from .conftest import TokenFactory
+from .support import RunningServer, bearer
+
+
+def _detail(status: status_pb2.Status, kind: type[message.Message]) -> message.Message:
+    for detail in status.details:
+        if detail.Is(kind.DESCRIPTOR):
+            unpacked = kind()
+            detail.Unpack(unpacked)
+            return unpacked
+    raise AssertionError(f"no {kind.DESCRIPTOR.full_name} in {status}")
+
+
+async def _status_of(call: object) -> tuple[grpc.aio.AioRpcError, status_pb2.Status]:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call  # type: ignore[misc]
+    status = rpc_status.from_call(raised.value)
+    assert status is not None
+    return raised.value, status
+
+
+async def test_not_found_carries_its_reason_and_metadata(
+    server: RunningServer, make_token: TokenFactory
+) -> None:
+    request = registry_service_pb2.GetModelRequest(name="models/missing")
+    error, status = await _status_of(server.stub.GetModel(request, metadata=bearer(make_token())))
+
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert error.details() == "models/missing does not exist"
+    info = _detail(status, error_details_pb2.ErrorInfo)
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert (info.reason, info.domain, dict(info.metadata)) == (
+        "MODEL_NOT_FOUND",
+        "aiplat.dev",
+        {"name": "models/missing"},
+    )
+
+
+async def test_invalid_argument_lists_the_bad_fields(server: RunningServer, make_token: TokenFactory) -> None:
+    request = registry_service_pb2.CreateModelRequest(model_id="Not Valid", model=model_pb2.Model())
+    error, status = await _status_of(
+        server.stub.CreateModel(request, metadata=bearer(make_token(roles=["editor"])))
+    )
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    bad_request = _detail(status, error_details_pb2.BadRequest)
+    assert isinstance(bad_request, error_details_pb2.BadRequest)
+    assert [(v.field, v.reason) for v in bad_request.field_violations] == [
+        ("model_id", ""),
+        ("model.display_name", "REQUIRED_FIELD"),
+    ]
+    info = _detail(status, error_details_pb2.ErrorInfo)
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert info.reason == "MODEL_INVALID"
+
+
+async def test_errors_from_client_streaming_calls_are_mapped(
+    server: RunningServer, make_token: TokenFactory
+) -> None:
+    async def chunks_without_metadata() -> AsyncIterator[registry_service_pb2.UploadModelVersionRequest]:
+        yield registry_service_pb2.UploadModelVersionRequest(chunk=b"onnx")
+
+    call = server.stub.UploadModelVersion(
+        chunks_without_metadata(), metadata=bearer(make_token(roles=["editor"]))
+    )
+    error, status = await _status_of(call)
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    bad_request = _detail(status, error_details_pb2.BadRequest)
+    assert isinstance(bad_request, error_details_pb2.BadRequest)
+    assert bad_request.field_violations[0].field == "metadata.parent"
+
+
+async def test_client_streaming_calls_succeed_through_the_interceptors(
+    server: RunningServer, make_token: TokenFactory
+) -> None:
+    async def upload() -> AsyncIterator[registry_service_pb2.UploadModelVersionRequest]:
+        metadata = registry_service_pb2.UploadModelVersionMetadata(parent="models/fraud")
+        yield registry_service_pb2.UploadModelVersionRequest(metadata=metadata)
+        yield registry_service_pb2.UploadModelVersionRequest(chunk=b"abc")
+        yield registry_service_pb2.UploadModelVersionRequest(chunk=b"de")
+
+    version = await server.stub.UploadModelVersion(upload(), metadata=bearer(make_token(roles=["editor"])))
+    assert (version.name, version.description) == ("models/fraud/versions/1", "5 bytes")
+
+
+@pytest.fixture
+def error_log() -> Iterator[io.StringIO]:
+    """JSON lines logged by the error mapping, formatted while the call's span is current."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("sample"))
+    logger = logging.getLogger("services.runtime.transport.errors")
+    logger.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(handler)
+
+
+async def test_unexpected_exceptions_are_internal_and_logged_with_the_trace(
+    server: RunningServer, make_token: TokenFactory, error_log: io.StringIO
+) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    metadata = (*bearer(make_token()), ("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01"))
+    request = registry_service_pb2.GetModelRequest(name="models/boom")
+    error, status = await _status_of(server.stub.GetModel(request, metadata=metadata))
+
+    assert error.code() == grpc.StatusCode.INTERNAL
+    assert error.details() == INTERNAL_MESSAGE
+    assert "hunter2" not in str(status)
+    [line] = error_log.getvalue().splitlines()
+    entry = json.loads(line)
+    assert entry["level"] == "ERROR"
+    assert entry["trace_id"] == trace_id
+    assert "RuntimeError: connection string" in entry["exception"]
+
+
+def test_retryable_errors_say_when_to_retry() -> None:
+    status = to_status_proto(ResourceExhausted("tenant quota reached", retry_after_seconds=1.5))
+    retry = _detail(status, error_details_pb2.RetryInfo)
+    assert isinstance(retry, error_details_pb2.RetryInfo)
+    assert retry.retry_delay.ToNanoseconds() == 1_500_000_000
+
+
+def test_status_proto_of_an_invalid_argument() -> None:
+    status = to_status_proto(InvalidArgument.for_field("page_size", "must be at most 1000"))
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert status.message == "page_size: must be at most 1000"
