@@ -43,7 +43,7 @@ buf-breaking: setup ## buf breaking against the previous commit of main
 	elif ! git cat-file -e HEAD~1:buf.yaml 2>/dev/null; then \
 		echo "buf breaking: the previous commit has no contracts yet"; \
 	else \
-		$(BUF) breaking --against '.git#ref=HEAD~1'; \
+		$(BUF) breaking --against '.git#ref=HEAD~1' && echo "buf breaking: no breaking change against HEAD~1"; \
 	fi
 
 lint: setup buf-lint ## ruff, mypy and buf checks

@@ -109,7 +109,18 @@ def generate_python(out_dir: Path) -> None:
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     sources = [_relative(p) for p in _our_proto_files()]
-    _protoc([f"--python_out={out_dir}", f"--grpc_python_out={out_dir}", f"--pyi_out={out_dir}", *sources])
+    # grpc_python_out writes untyped stubs; mypy-protobuf's plugin adds their .pyi so callers type-check.
+    grpc_stub_plugin = Path(sys.executable).with_name("protoc-gen-mypy_grpc")
+    _protoc(
+        [
+            f"--python_out={out_dir}",
+            f"--grpc_python_out={out_dir}",
+            f"--pyi_out={out_dir}",
+            f"--plugin=protoc-gen-mypy_grpc={grpc_stub_plugin}",
+            f"--mypy_grpc_out={out_dir}",
+            *sources,
+        ]
+    )
     descriptor_set = out_dir / DESCRIPTOR_SET.name
     _protoc(
         [f"--descriptor_set_out={descriptor_set}", "--include_imports", "--include_source_info", *sources]

@@ -7,6 +7,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import grpc
+
+from services.cli import deploy_commands, infer_command, models_commands
+from services.cli.client import CommandError, report
 from services.launcher.catalog import SERVICES
 from services.launcher.settings import LauncherSettings
 from services.runtime.devkeys import DEFAULT_AUDIENCE, DEFAULT_ISSUER, ensure_dev_keys, mint_token
@@ -81,13 +85,24 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--subject", default="dev-user", help="the `sub` claim (default: dev-user)")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     token.set_defaults(handler=_cmd_token)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-o", "--output", choices=["table", "json"], default="table", help="output format")
+    for module in (models_commands, deploy_commands, infer_command):
+        module.add_commands(commands, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    status: int = args.handler(args)
-    return status
+    if args.command in {"up", "token"}:
+        status: int = args.handler(args)
+        return status
+    try:
+        args.handler(args)
+    except (grpc.RpcError, CommandError, OSError, ValueError) as error:
+        return report(error)
+    return 0
 
 
 if __name__ == "__main__":

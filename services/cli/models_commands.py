@@ -1,0 +1,174 @@
+"""`aiplat models ...` and `aiplat alias ...`: the model registry from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from aiplat.models.v1 import model_pb2, registry_service_pb2, registry_service_pb2_grpc
+from services.cli.client import connect
+from services.cli.output import Column, emit
+from services.cli.settings import CliSettings
+
+_CHUNK_BYTES = 1 << 20
+
+MODEL_COLUMNS: list[Column] = [
+    ("name", lambda m: m.name),
+    ("display name", lambda m: m.display_name),
+    ("task", lambda m: model_pb2.ModelTask.Name(m.task).removeprefix("MODEL_TASK_")),
+    ("latest", lambda m: m.latest_version_id),
+]
+VERSION_COLUMNS: list[Column] = [
+    ("name", lambda v: v.name),
+    ("state", lambda v: model_pb2.ModelVersionState.Name(v.state).removeprefix("MODEL_VERSION_STATE_")),
+    ("size", lambda v: v.size_bytes),
+    ("opset", lambda v: v.onnx_opset),
+    ("inputs", lambda v: ", ".join(f"{t.name}{list(t.dims)}" for t in v.inputs)),
+    ("aliases", lambda v: ",".join(v.aliases)),
+]
+ALIAS_COLUMNS: list[Column] = [("name", lambda a: a.name), ("version", lambda a: a.version)]
+
+
+def _labels(pairs: list[str]) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def _create(args: argparse.Namespace) -> None:
+    task = f"MODEL_TASK_{args.task.upper()}" if args.task else "MODEL_TASK_UNSPECIFIED"
+    model = model_pb2.Model(
+        display_name=args.display_name or args.model,
+        description=args.description,
+        task=task,
+        labels=_labels(args.label),
+    )
+    with connect(CliSettings()) as (channel, metadata):
+        stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
+        created = stub.CreateModel(
+            registry_service_pb2.CreateModelRequest(model=model, model_id=args.model), metadata=metadata
+        )
+    emit(created, MODEL_COLUMNS, args.output)
+
+
+def _list(args: argparse.Namespace) -> None:
+    models: list[model_pb2.Model] = []
+    with connect(CliSettings()) as (channel, metadata):
+        stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
+        token = ""
+        while True:
+            page = stub.ListModels(
+                registry_service_pb2.ListModelsRequest(filter=args.filter, page_token=token, page_size=200),
+                metadata=metadata,
+            )
+            models += page.models
+            if not (token := page.next_page_token):
+                break
+    emit(models, MODEL_COLUMNS, args.output)
+
+
+def _get(args: argparse.Namespace) -> None:
+    with connect(CliSettings()) as (channel, metadata):
+        stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
+        model = stub.GetModel(
+            registry_service_pb2.GetModelRequest(name=f"models/{args.model}"), metadata=metadata
+        )
+        versions = stub.ListModelVersions(
+            registry_service_pb2.ListModelVersionsRequest(parent=model.name, page_size=1000),
+            metadata=metadata,
+        ).model_versions
+    emit(model, MODEL_COLUMNS, args.output)
+    if args.output == "table" and versions:
+        print()
+        emit(list(versions), VERSION_COLUMNS, args.output)
+
+
+def _delete(args: argparse.Namespace) -> None:
+    with connect(CliSettings()) as (channel, metadata):
+        stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
+        stub.DeleteModel(
+            registry_service_pb2.DeleteModelRequest(name=f"models/{args.model}", force=args.force),
+            metadata=metadata,
+        )
+    print(f"deleted models/{args.model}")
+
+
+def _upload_requests(
+    path: Path, parent: str, description: str
+) -> Iterator[registry_service_pb2.UploadModelVersionRequest]:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    metadata = registry_service_pb2.UploadModelVersionMetadata(
+        parent=parent,
+        model_version=model_pb2.ModelVersion(description=description),
+        sha256=digest.hexdigest(),
+        size_bytes=path.stat().st_size,
+    )
+    yield registry_service_pb2.UploadModelVersionRequest(metadata=metadata)
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK_BYTES):
+            yield registry_service_pb2.UploadModelVersionRequest(chunk=chunk)
+
+
+def _upload(args: argparse.Namespace) -> None:
+    with connect(CliSettings()) as (channel, metadata):
+        stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
+        version = stub.UploadModelVersion(
+            _upload_requests(Path(args.file), f"models/{args.model}", args.description), metadata=metadata
+        )
+    emit(version, VERSION_COLUMNS, args.output)
+
+
+def _alias_set(args: argparse.Namespace) -> None:
+    alias = model_pb2.ModelAlias(
+        name=f"models/{args.model}/aliases/{args.alias}",
+        version=f"models/{args.model}/versions/{args.version}",
+    )
+    with connect(CliSettings()) as (channel, metadata):
+        stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
+        result = stub.SetModelAlias(registry_service_pb2.SetModelAliasRequest(alias=alias), metadata=metadata)
+    emit(result, ALIAS_COLUMNS, args.output)
+
+
+def add_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    models = commands.add_parser("models", help="models and their versions").add_subparsers(
+        dest="verb", required=True
+    )
+
+    create = models.add_parser("create", parents=[common], help="create a model")
+    create.add_argument("model", help="model id (lower-case letters, digits, hyphens)")
+    create.add_argument("--display-name", default="")
+    create.add_argument("--description", default="")
+    create.add_argument("--task", default="", help="classification, regression, image, text, ...")
+    create.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    create.set_defaults(handler=_create)
+
+    listing = models.add_parser("list", parents=[common], help="list models")
+    listing.add_argument("--filter", default="", help='e.g. labels.team = "risk"')
+    listing.set_defaults(handler=_list)
+
+    get = models.add_parser("get", parents=[common], help="show a model and its versions")
+    get.add_argument("model")
+    get.set_defaults(handler=_get)
+
+    delete = models.add_parser("delete", parents=[common], help="delete a model")
+    delete.add_argument("model")
+    delete.add_argument("--force", action="store_true", help="even while deployments use it")
+    delete.set_defaults(handler=_delete)
+
+    upload = models.add_parser("upload", parents=[common], help="upload an ONNX file as a new version")
+    upload.add_argument("model")
+    upload.add_argument("file")
+    upload.add_argument("--description", default="")
+    upload.set_defaults(handler=_upload)
+
+    alias = commands.add_parser("alias", help="model aliases").add_subparsers(dest="verb", required=True)
+    alias_set = alias.add_parser("set", parents=[common], help="point an alias at a version")
+    alias_set.add_argument("model")
+    alias_set.add_argument("alias")
+    alias_set.add_argument("version", help="version number")
+    alias_set.set_defaults(handler=_alias_set)

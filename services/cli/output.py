@@ -1,0 +1,35 @@
+"""Command output: aligned tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+# Getters take the concrete message type of their table.
+Column = tuple[str, Callable[[Any], object]]
+
+
+def as_json(messages: Sequence[Message] | Message) -> str:
+    if isinstance(messages, Message):
+        return json.dumps(MessageToDict(messages), indent=2)
+    return json.dumps([MessageToDict(m) for m in messages], indent=2)
+
+
+def as_table(messages: Sequence[Message], columns: Sequence[Column]) -> str:
+    rows = [[str(getter(m)) for _, getter in columns] for m in messages]
+    headers = [name for name, _ in columns]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def emit(messages: Sequence[Message] | Message, columns: Sequence[Column], output: str) -> None:
+    if output == "json":
+        print(as_json(messages))
+    else:
+        print(as_table([messages] if isinstance(messages, Message) else messages, columns))

@@ -1,0 +1,16 @@
+"""Settings of the `aiplat` client commands."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CliSettings(BaseSettings):
+    """Where the client commands connect and with which token."""
+
+    model_config = SettingsConfigDict(env_prefix="AIPLAT_")
+
+    address: str = Field(default="127.0.0.1:8080", description="Gateway (or service) address, host:port.")
+    token: str | None = Field(default=None, description="Bearer token; `aiplat token` mints one locally.")
+    timeout_seconds: float = Field(default=30.0, description="Deadline of each call.")
