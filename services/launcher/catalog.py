@@ -46,7 +46,16 @@ class GatewaySpec:
 
 
 # Services are listed here once they are implemented; `aiplat up` starts each.
-SERVICES: tuple[ServiceSpec, ...] = ()
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec(
+        name="models",
+        module="services.models",
+        env_prefix="AIPLAT_MODELS_",
+        grpc_services=("aiplat.models.v1.ModelRegistryService", "aiplat.models.v1.DeploymentService"),
+        port=50051,
+        metrics_port=9101,
+    ),
+)
 
 GATEWAY = GatewaySpec()
 

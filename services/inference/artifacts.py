@@ -1,0 +1,100 @@
+"""Model artifacts fetched once into a local, content-addressed cache.
+
+Any fsspec URL works (``file://``, ``s3://``, ...).  A file is stored as
+``<sha256>.onnx`` only after the bytes written hash to the checksum the
+registry recorded, and is hashed again before every load, so neither a
+tampered source nor a corrupted cache file is ever handed to ONNX Runtime.
+Once cached, loading needs no network: versions keep loading and serving
+while the artifact store is unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import uuid
+from pathlib import Path
+
+import fsspec
+
+from services.inference.errors import ArtifactError
+
+__all__ = ["ArtifactCache"]
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK = 1 << 20
+
+
+class ArtifactCache:
+    """Fetches and verifies artifacts into ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._fetching: dict[str, asyncio.Future[Path]] = {}
+
+    def __repr__(self) -> str:
+        return f"ArtifactCache({str(self.directory)!r})"
+
+    def path_for(self, sha256: str) -> Path:
+        """Where the artifact with that checksum is cached."""
+        return self.directory / f"{sha256}.onnx"
+
+    async def fetch(self, uri: str, sha256: str) -> Path:
+        """The verified local copy of ``uri``; fetched unless already cached.
+
+        Raises :class:`ArtifactError` with reason ``CHECKSUM_MISMATCH`` or
+        ``ARTIFACT_UNAVAILABLE``.  Concurrent fetches of one checksum share
+        one download.
+        """
+        expected = sha256.lower()
+        if not _SHA256.fullmatch(expected):
+            raise ArtifactError(f"{sha256!r} is not a SHA-256 hex digest", reason="CHECKSUM_MISMATCH")
+        pending = self._fetching.get(expected)
+        if pending is None:
+            pending = asyncio.ensure_future(asyncio.to_thread(self._fetch, uri, expected))
+            self._fetching[expected] = pending
+            pending.add_done_callback(lambda _: self._fetching.pop(expected, None))
+        return await asyncio.shield(pending)
+
+    def _fetch(self, uri: str, sha256: str) -> Path:
+        target = self.path_for(sha256)
+        if target.exists():
+            if _file_digest(target) == sha256:
+                return target
+            target.unlink()  # corrupted in place: fetch it again
+        self.directory.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
+        try:
+            digest = _download(uri, partial)
+            if digest != sha256:
+                raise ArtifactError(
+                    f"artifact {uri} has SHA-256 {digest}, the registry recorded {sha256}",
+                    reason="CHECKSUM_MISMATCH",
+                    metadata={"uri": uri, "expected": sha256, "actual": digest},
+                )
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return target
+
+
+def _download(uri: str, destination: Path) -> str:
+    hasher = hashlib.sha256()
+    try:
+        with fsspec.open(uri, "rb") as source, destination.open("wb") as sink:
+            while chunk := source.read(_CHUNK):
+                hasher.update(chunk)
+                sink.write(chunk)
+    except (OSError, ValueError) as error:
+        # fsspec raises OSError subclasses for I/O and ValueError for bad URLs.
+        raise ArtifactError(
+            f"artifact {uri} cannot be read: {error}", reason="ARTIFACT_UNAVAILABLE", metadata={"uri": uri}
+        ) from error
+    return hasher.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()

@@ -1,0 +1,279 @@
+"""Dynamic batching of one loaded version, in the shape of MLServer's adaptive batcher.
+
+Requests wait in a bounded queue (a full queue sheds the request at once),
+grouped by the non-batch dimensions of their inputs, since only those can be
+concatenated.  A group is *ready* when it reaches the maximum batch size or
+the smallest preferred size, or when its oldest request has waited the
+maximum queue delay.  Batches are formed lazily, when one of the N workers
+(one per model instance) is free: under load a group keeps growing while
+every instance is busy, so batches get larger exactly when that pays.  A
+worker takes the whole group up to the maximum size if its delay is over,
+else the largest preferred size that fits.
+
+Expired requests (deadline passed) and cancelled ones are dropped when their
+batch is formed, never run.  The model run happens in a worker thread
+(ONNX Runtime releases the GIL), so the event loop keeps accepting requests;
+a failed run fails every request of that batch and nothing else.
+
+All bookkeeping happens on the event loop thread: no locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from services.inference.errors import DomainError, QueueFull, RequestExpired, VersionUnloaded
+from services.inference.execution import (
+    BatchingOptions,
+    BatchRunner,
+    Outputs,
+    QueuedRequest,
+    batch_error,
+    execute_batch,
+)
+from services.inference.stats import Recorder, VersionStats
+from services.inference.validation import PreparedRequest
+
+__all__ = ["Batcher", "BatchingOptions"]
+
+
+class _Group:
+    __slots__ = ("expired", "key", "requests", "size", "timer")
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self.requests: collections.deque[QueuedRequest] = collections.deque()
+        self.size = 0
+        self.expired = False
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class Batcher:
+    """Queues validated requests of one version and runs them in batches on its instances."""
+
+    def __init__(
+        self,
+        runners: Sequence[BatchRunner],
+        options: BatchingOptions,
+        *,
+        batched: bool = True,
+        recorder: Recorder | None = None,
+        name: str = "",
+    ) -> None:
+        if not runners:
+            raise ValueError("a batcher needs at least one runner")
+        self._runners = tuple(runners)
+        self._options = options
+        # Unbatched models take one request per run, right away.
+        self._max = options.max_batch_size if batched else 1
+        self._delay_s = options.max_queue_delay_us / 1e6 if self._max > 1 else 0.0
+        self._preferred = sorted({p for p in options.preferred_batch_sizes if p <= self._max}, reverse=True)
+        self._threshold = min([self._max, *self._preferred])
+        self._recorder = recorder if recorder is not None else Recorder()
+        self._groups: dict[Hashable, _Group] = {}
+        self._ready: dict[Hashable, _Group] = {}
+        self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._queued = 0
+        self._closed = False
+        self._workers: list[asyncio.Task[None]] = []
+        self._pool = ThreadPoolExecutor(len(self._runners), thread_name_prefix=f"infer-{name}")
+
+    @property
+    def stats(self) -> VersionStats:
+        return self._recorder.stats
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting to be batched."""
+        return self._queued
+
+    def start(self) -> None:
+        """Start one worker per runner; call from the event loop."""
+        self._workers = [
+            asyncio.create_task(self._work(r), name=f"batcher-{i}") for i, r in enumerate(self._runners)
+        ]
+
+    async def close(self) -> None:
+        """Fail what still waits, let running batches finish, stop the workers."""
+        self._closed = True
+        for group in self._groups.values():
+            if group.timer is not None:
+                group.timer.cancel()
+            for request in group.requests:
+                self._fail(request, VersionUnloaded("the model version was unloaded"))
+        self._groups.clear()
+        self._ready.clear()
+        self._queued = 0
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+        await asyncio.gather(*self._workers)
+        self._pool.shutdown(wait=False)
+        self._runners = ()  # lets the sessions go even while something still holds the batcher
+
+    def submit(
+        self,
+        request: PreparedRequest,
+        *,
+        deadline: float | None = None,
+        context: object = None,
+        arrival_ns: int = 0,
+    ) -> asyncio.Future[Outputs]:
+        """Queue ``request``; the future resolves to its requested outputs.
+
+        ``deadline`` is an absolute ``time.monotonic()`` reading (None: none);
+        ``arrival_ns`` a ``time.monotonic_ns()`` reading of when the request
+        arrived (0: now), from which queue and total times are measured.
+        Raises :class:`QueueFull` or :class:`RequestExpired` synchronously.
+        """
+        now = time.monotonic_ns()
+        arrival = arrival_ns or now
+        if self._closed:
+            raise VersionUnloaded("the model version is being unloaded")
+        if deadline is not None and deadline * 1e9 <= now:
+            expired = RequestExpired("the request's deadline passed before it was queued")
+            self._recorder.rejected(expired, arrival, context)
+            raise expired
+        if self._queued >= self._options.max_queue_size:
+            full = QueueFull(f"{self._queued} requests are already queued", retry_after_seconds=0.1)
+            self._recorder.rejected(full, arrival, context)
+            raise full
+        future: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
+        key = request.key if self._max > 1 else None
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(key)
+        group.requests.append(QueuedRequest(request, future, deadline, arrival, context))
+        group.size += request.batch_size
+        self._queued += 1
+        if key not in self._ready:
+            if self._delay_s == 0 or group.size >= self._threshold:
+                self._mark_ready(group)
+            elif group.timer is None:
+                group.timer = asyncio.get_running_loop().call_later(self._delay_s, self._expire, group)
+        return future
+
+    def _expire(self, group: _Group) -> None:
+        group.timer = None
+        if self._groups.get(group.key) is group and group.requests:
+            group.expired = True
+            self._mark_ready(group)
+
+    def _mark_ready(self, group: _Group) -> None:
+        self._ready[group.key] = group
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def _work(self, runner: BatchRunner) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = self._take()
+            if batch:
+                await self._run(runner, batch)
+            elif self._closed:
+                return
+            else:
+                waiter: asyncio.Future[None] = loop.create_future()
+                self._idle.append(waiter)
+                await waiter
+
+    def _take(self) -> list[QueuedRequest]:
+        while self._ready:
+            group = next(iter(self._ready.values()))
+            batch = self._form(group)
+            if not group.requests:
+                del self._ready[group.key], self._groups[group.key]
+                if group.timer is not None:
+                    group.timer.cancel()
+            elif self._delay_s:
+                self._rearm(group)
+                if group.size < self._threshold:
+                    del self._ready[group.key]
+            if batch:
+                if self._ready:
+                    self._wake()
+                return batch
+        return []
+
+    def _form(self, group: _Group) -> list[QueuedRequest]:
+        if group.size >= self._max:
+            target = self._max
+        elif group.expired or self._delay_s == 0:
+            target = group.size
+        else:
+            target = next((p for p in self._preferred if p <= group.size), group.size)
+        now_ns = time.monotonic_ns()
+        now_s = now_ns / 1e9
+        batch: list[QueuedRequest] = []
+        total = 0
+        requests = group.requests
+        while requests and total < target:
+            request = requests[0]
+            expired = request.deadline is not None and request.deadline <= now_s
+            if batch and not expired and not request.future.done() and total + request.size > target:
+                break
+            requests.popleft()
+            group.size -= request.size
+            self._queued -= 1
+            if request.future.done():
+                continue  # the caller cancelled
+            if expired:
+                self._fail(request, RequestExpired("the request's deadline passed while it was queued"))
+                continue
+            request.dequeued_ns = now_ns
+            batch.append(request)
+            total += request.size
+        return batch
+
+    def _rearm(self, group: _Group) -> None:
+        # What is left waits for its own oldest request's delay, not for the
+        # delay of the requests that just left.
+        group.expired = False
+        if group.timer is not None:
+            group.timer.cancel()
+        waited = (time.monotonic_ns() - group.requests[0].enqueued_ns) / 1e9
+        group.timer = asyncio.get_running_loop().call_later(
+            max(self._delay_s - waited, 0.0), self._expire, group
+        )
+
+    def _fail(self, request: QueuedRequest, error: DomainError) -> None:
+        _settle(request.future, error)
+        self._recorder.rejected(error, request.enqueued_ns, request.context)
+
+    async def _run(self, runner: BatchRunner, batch: list[QueuedRequest]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            results, marks = await loop.run_in_executor(self._pool, execute_batch, runner, batch)
+        except asyncio.CancelledError:
+            unloaded = VersionUnloaded("the model version was unloaded")
+            for request in batch:
+                _settle(request.future, unloaded)
+            now = time.monotonic_ns()
+            self._recorder.batch(batch, (now, now, now, now), unloaded)
+            raise
+        except Exception as exc:
+            for request in batch:
+                _settle(request.future, batch_error(exc))
+            now = time.monotonic_ns()
+            self._recorder.batch(batch, (now, now, now, now), exc)
+        else:
+            for request, outputs in zip(batch, results, strict=True):
+                if not request.future.done():
+                    request.future.set_result(outputs)
+            self._recorder.batch(batch, marks, None)
+
+
+def _settle(future: asyncio.Future[Outputs], error: DomainError) -> None:
+    if not future.done():
+        future.set_exception(error)

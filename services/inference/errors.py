@@ -1,0 +1,130 @@
+"""Errors the inference core raises, built on the shared domain errors.
+
+Each subclass fixes a gRPC code through its base class from
+:mod:`services.runtime.errors`, so the shared interceptor maps them to
+``google.rpc.Status`` without this package knowing about gRPC.  Reasons are
+part of the public contract: clients switch on them, so they never change.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from services.runtime.errors import (
+    Code,
+    DeadlineExceeded,
+    DomainError,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
+
+__all__ = [
+    "ArtifactError",
+    "DeadlineExceeded",
+    "DomainError",
+    "InvalidInput",
+    "InvalidOutput",
+    "ModelExecutionError",
+    "ModelNotFound",
+    "NotFound",
+    "QueueFull",
+    "RequestExpired",
+    "ResourceExhausted",
+    "Unavailable",
+    "VersionNotFound",
+    "VersionUnloaded",
+]
+
+
+class InvalidInput(InvalidArgument):
+    """One request input does not match the model's signature.
+
+    ``field`` is the input tensor's name: it is the violation's field and the
+    ``input`` metadata entry, so a client can point at the offending tensor.
+    """
+
+    def __init__(self, field: str, message: str, *, reason: str = "INVALID_INPUT") -> None:
+        super().__init__(
+            f"input {field!r}: {message}",
+            violations=[FieldViolation(field, message, reason)],
+            reason=reason,
+            metadata={"input": field},
+        )
+        self.field = field
+
+
+class InvalidOutput(InvalidArgument):
+    """A requested output is unknown to the model or requested twice."""
+
+    def __init__(self, field: str, message: str, *, reason: str = "INVALID_OUTPUT") -> None:
+        super().__init__(
+            f"output {field!r}: {message}",
+            violations=[FieldViolation(field, message, reason)],
+            reason=reason,
+            metadata={"output": field},
+        )
+        self.field = field
+
+
+class ModelNotFound(NotFound):
+    """No deployment of that name is loaded for the caller's tenant."""
+
+    default_reason = "MODEL_NOT_FOUND"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"model {model!r} is not loaded", metadata={"model": model})
+
+
+class VersionNotFound(NotFound):
+    """The pinned ``model_version`` is not among the deployment's loaded versions."""
+
+    default_reason = "VERSION_NOT_FOUND"
+
+    def __init__(self, model: str, version: str) -> None:
+        super().__init__(
+            f"version {version!r} of model {model!r} is not loaded",
+            metadata={"model": model, "version": version},
+        )
+
+
+class QueueFull(ResourceExhausted):
+    """The version's batching queue is full: the request is shed at once.
+
+    Waiting would only add latency to every queued request, so the caller is
+    told to back off instead.
+    """
+
+    default_reason = "QUEUE_FULL"
+
+
+class RequestExpired(DeadlineExceeded):
+    """The request's deadline passed while it waited; it was never run."""
+
+    default_reason = "QUEUE_DEADLINE_EXCEEDED"
+
+
+class VersionUnloaded(Unavailable):
+    """The version was unloaded while the request waited (only at shutdown)."""
+
+    default_reason = "VERSION_UNLOADED"
+
+
+class ModelExecutionError(DomainError):
+    """ONNX Runtime failed to run a batch; every request of that batch gets this."""
+
+    code: ClassVar[Code] = Code.INTERNAL
+    default_reason: ClassVar[str] = "MODEL_EXECUTION_FAILED"
+
+
+class ArtifactError(FailedPrecondition):
+    """A version cannot be loaded; its reason becomes the ``LoadFailed`` condition's reason.
+
+    Reasons: ``CHECKSUM_MISMATCH``, ``ARTIFACT_UNAVAILABLE``, ``MODEL_INVALID``,
+    ``PREPROCESSING_INVALID``, ``WARMUP_FAILED``.
+    """
+
+    default_reason = "LOAD_FAILED"

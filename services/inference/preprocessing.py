@@ -1,0 +1,187 @@
+"""Image preprocessing of one model input, written once for NumPy and CuPy.
+
+Every function takes the array module ``xp`` (``numpy`` on CPU, ``cupy`` on
+GPU) and uses only operations both provide, so a GPU deployment preprocesses
+on the device right before the model reads the result there.  CuPy is never
+imported here: the session hands its module in.
+
+Steps, on a batch ``[N, H, W, C]`` (or ``[N, C, H, W]``) of any numeric type:
+cast to float32, resize, ``x * scale``, ``(x - mean) / std`` per channel,
+change layout, cast to the model's type.  Resize conventions (both those of
+PIL and OpenCV for the pixel grid, "half-pixel" centres):
+
+* bilinear: source coordinate ``(i + 0.5) * in / out - 0.5``, clamped at 0,
+  neighbours clamped at the edge (OpenCV ``INTER_LINEAR``, ``align_corners=False``);
+* nearest: source index ``floor((i + 0.5) * in / out)`` (PIL ``NEAREST``,
+  PyTorch ``nearest-exact``).
+
+Resizing is separable (rows, then columns), which equals the 2-D weights.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from services.inference.signature import DYNAMIC, TensorSpec
+from services.inference.tensors import DATATYPES
+
+__all__ = ["Interpolation", "Layout", "PreprocessSpec", "Preprocessor", "preprocess"]
+
+DeviceArray = Any
+"""A ``numpy.ndarray`` or a ``cupy.ndarray``, depending on ``xp``."""
+
+_FLOAT_TARGETS = frozenset({"FP16", "FP32", "FP64"})
+_SOURCES = frozenset({"UINT8", "UINT16", "INT8", "INT16", "INT32", "FP16", "FP32", "FP64"})
+
+
+class Layout(enum.StrEnum):
+    HWC = "HWC"
+    """Height, width, channels (as images are decoded)."""
+    CHW = "CHW"
+    """Channels, height, width (as most vision models take them)."""
+
+
+class Interpolation(enum.StrEnum):
+    NEAREST = "NEAREST"
+    BILINEAR = "BILINEAR"
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """A deployment's preprocessing of one input (``PreprocessingConfig`` in the registry).
+
+    The servicer maps the message's unset fields to these defaults (a ``scale``
+    of 0 means 1: no message sets a scale that zeroes every value).
+    """
+
+    input: str
+    """Model input the steps produce."""
+    source_layout: Layout = Layout.HWC
+    target_layout: Layout = Layout.CHW
+    resize_height: int = 0
+    """Height to resize to in pixels; 0 keeps it."""
+    resize_width: int = 0
+    """Width to resize to in pixels; 0 keeps it."""
+    interpolation: Interpolation = Interpolation.BILINEAR
+    scale: float = 1.0
+    """Factor every value is multiplied by first (for example 1/255)."""
+    means: tuple[float, ...] = ()
+    """Per-channel mean subtracted after scaling: none, one for all channels, or one per channel."""
+    stds: tuple[float, ...] = ()
+    """Per-channel standard deviation divided by after the mean, same rules as ``means``."""
+    target_datatype: str = "FP32"
+    """Datatype handed to the model; must be the model input's."""
+    source_datatype: str = "UINT8"
+    """Datatype clients send."""
+
+
+def _axes(layout: Layout) -> tuple[int, int, int]:
+    """Axes of height, width and channels in a batched array of ``layout``."""
+    return (1, 2, 3) if layout == Layout.HWC else (2, 3, 1)
+
+
+def preprocess(xp: ModuleType, batch: DeviceArray, spec: PreprocessSpec) -> DeviceArray:
+    """Apply ``spec`` to ``batch`` (rank 4, batch first, in ``spec.source_layout``)."""
+    h_axis, w_axis, c_axis = _axes(spec.source_layout)
+    x = batch.astype(xp.float32)
+    if spec.resize_height:
+        x = _resize_axis(xp, x, h_axis, spec.resize_height, spec.interpolation)
+    if spec.resize_width:
+        x = _resize_axis(xp, x, w_axis, spec.resize_width, spec.interpolation)
+    x = _normalise(xp, x, c_axis, spec)
+    if spec.target_layout != spec.source_layout:
+        x = x.transpose((0, 3, 1, 2) if spec.source_layout == Layout.HWC else (0, 2, 3, 1))
+    target = DATATYPES[spec.target_datatype].dtype
+    return xp.ascontiguousarray(x, dtype=target)
+
+
+def _resize_axis(xp: ModuleType, x: DeviceArray, axis: int, size: int, how: Interpolation) -> DeviceArray:
+    length = x.shape[axis]
+    if length == size:
+        return x
+    centres = (xp.arange(size, dtype=xp.float64) + 0.5) * (length / size)
+    if how == Interpolation.NEAREST:
+        return xp.take(x, xp.minimum(xp.floor(centres).astype(xp.int64), length - 1), axis=axis)
+    source = xp.maximum(centres - 0.5, 0.0)
+    low = xp.minimum(xp.floor(source).astype(xp.int64), length - 1)
+    high = xp.minimum(low + 1, length - 1)
+    shape = [1] * x.ndim
+    shape[axis] = size
+    weight = (source - low).astype(x.dtype).reshape(shape)
+    below = xp.take(x, low, axis=axis)
+    return below + (xp.take(x, high, axis=axis) - below) * weight
+
+
+def _normalise(xp: ModuleType, x: DeviceArray, c_axis: int, spec: PreprocessSpec) -> DeviceArray:
+    if not spec.means and not spec.stds:
+        return x * xp.float32(spec.scale) if spec.scale != 1.0 else x
+    # (x * scale - mean) / std folded into one multiply-add per element.
+    channels = x.shape[c_axis]
+    means = _per_channel(spec.means, channels, 0.0)
+    stds = _per_channel(spec.stds, channels, 1.0)
+    shape = [1] * x.ndim
+    shape[c_axis] = channels
+    factor = xp.asarray([spec.scale / s for s in stds], dtype=xp.float32).reshape(shape)
+    offset = xp.asarray([-m / s for m, s in zip(means, stds, strict=True)], dtype=xp.float32).reshape(shape)
+    return x * factor + offset
+
+
+def _per_channel(values: tuple[float, ...], channels: int, default: float) -> tuple[float, ...]:
+    if not values:
+        return (default,) * channels
+    return values * channels if len(values) == 1 else values
+
+
+class Preprocessor:
+    """``spec`` checked against the model input it feeds, with the tensor clients send.
+
+    Raises ``ValueError`` with a message fit for a load condition when the
+    spec cannot feed ``model_input``.
+    """
+
+    def __init__(self, spec: PreprocessSpec, model_input: TensorSpec) -> None:
+        self.spec = spec
+        self.unbatched = model_input.rank == 3
+        if model_input.rank not in (3, 4):
+            raise ValueError(f"input {spec.input!r} has rank {model_input.rank}; preprocessing needs 3 or 4")
+        if spec.target_datatype != model_input.datatype:
+            made = spec.target_datatype
+            raise ValueError(f"input {spec.input!r} takes {model_input.datatype}, preprocessing makes {made}")
+        if spec.target_datatype not in _FLOAT_TARGETS or spec.source_datatype not in _SOURCES:
+            raise ValueError(
+                f"preprocessing converts numeric images to FP16/FP32/FP64, not "
+                f"{spec.source_datatype} to {spec.target_datatype}"
+            )
+        dims = model_input.shape if not self.unbatched else (1, *model_input.shape)
+        h_axis, w_axis, c_axis = _axes(spec.target_layout)
+        channels = dims[c_axis]
+        for name, values in (("means", spec.means), ("stds", spec.stds)):
+            if len(values) > 1 and channels not in (DYNAMIC, len(values)):
+                raise ValueError(f"{len(values)} {name} for {channels} channels of input {spec.input!r}")
+            if len(values) > 1:
+                channels = len(values)
+        if any(s == 0 for s in spec.stds):
+            raise ValueError("a standard deviation of 0")
+        height = self._source_dim(dims[h_axis], spec.resize_height, "height")
+        width = self._source_dim(dims[w_axis], spec.resize_width, "width")
+        src_h, src_w, src_c = _axes(spec.source_layout)
+        client = [dims[0], 0, 0, 0]
+        client[src_h], client[src_w], client[src_c] = height, width, channels
+        shape = tuple(client) if not self.unbatched else tuple(client[1:])
+        self.client_spec = TensorSpec(spec.input, spec.source_datatype, shape)
+        """The tensor clients send instead of the model input."""
+
+    def _source_dim(self, model_dim: int, resize: int, what: str) -> int:
+        if not resize:
+            return model_dim
+        if model_dim not in (DYNAMIC, resize):
+            raise ValueError(f"resize {what} {resize} differs from input {self.spec.input!r}'s {model_dim}")
+        return DYNAMIC
+
+    def __call__(self, xp: ModuleType, batch: DeviceArray) -> DeviceArray:
+        if self.unbatched:
+            return preprocess(xp, batch[None], self.spec)[0]
+        return preprocess(xp, batch, self.spec)

@@ -1,0 +1,1 @@
+"""The model management service: model registry (models, versions, artifacts, aliases) and deployments."""

@@ -1,0 +1,221 @@
+"""Deployments: create, read, list, update, delete, roll back, and record reported status.
+
+Every spec change is one transaction that bumps the generation, appends a
+changed split to the history and audits it; the change is published to
+watchers after it commits.  Etag mismatches are ABORTED (see
+:func:`services.models.errors.etag_mismatch`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from services.models import errors, filtering, names, paging
+from services.models.clock import Clock, utcnow
+from services.models.deployment_spec import SPEC_FIELDS, build_spec, check_references
+from services.models.domain import Deployment, DeploymentDraft, Page, StatusReport
+from services.models.enums import AuditAction, WatchEventType
+from services.models.masks import resolve_mask
+from services.models.status import next_status
+from services.models.store import audit, deployments
+from services.models.traffic import traffic_json, write_spec
+from services.models.watch import WatchHub
+from services.runtime.auth import Role, current_identity
+from services.runtime.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from services.runtime.store import Database
+
+_IMMUTABLE = (
+    "name",
+    "model",
+    "state",
+    "conditions",
+    "loaded_versions",
+    "generation",
+    "create_time",
+    "update_time",
+)
+_IMMUTABLE_ETAG = ("etag",)
+MAX_REPORTED_ITEMS = 256
+
+
+class Deployments:
+    """The deployment methods (except the watch stream and the audit log, see :mod:`.feeds`)."""
+
+    def __init__(self, db: Database, hub: WatchHub, clock: Clock = utcnow) -> None:
+        self._db = db
+        self._hub = hub
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"Deployments({self._db!r})"
+
+    async def create_deployment(self, deployment_id: str, draft: DeploymentDraft) -> Deployment:
+        names.check_id(deployment_id, "deployment_id")
+        spec = build_spec(draft)
+        identity = current_identity()
+        tenant = identity.tenant
+        now = self._clock()
+
+        def work(session: Session) -> Deployment:
+            check_references(session, tenant, spec, ("model", *SPEC_FIELDS))
+            created = deployments.insert(session, tenant, deployment_id, spec, now)
+            deployments.push_history(session, tenant, deployment_id, spec.traffic, now)
+            audit.record(
+                session,
+                tenant,
+                action=AuditAction.DEPLOYMENT_CREATED,
+                resource=names.deployment_name(deployment_id),
+                actor=identity.subject,
+                time=now,
+                before=None,
+                after=traffic_json(spec.model_id, spec.traffic),
+            )
+            return created
+
+        created = await self._db.write(work)
+        self._hub.publish(tenant, WatchEventType.CREATED, created)
+        return created
+
+    async def get_deployment(self, name: str) -> Deployment:
+        deployment_id = names.parse_deployment_name(name, "name")
+        tenant = current_identity().tenant
+        return await self._db.read(lambda session: deployments.get(session, tenant, deployment_id))
+
+    async def list_deployments(self, page_size: int, page_token: str, filter_text: str) -> Page[Deployment]:
+        condition = filtering.parse_filter(filter_text, deployments.FILTER_FIELDS)
+        request = paging.page_request(page_size, page_token, "deployments", filter_text)
+        tenant = current_identity().tenant
+
+        def work(session: Session) -> tuple[list[Deployment], int]:
+            return deployments.page(session, tenant, condition, request.offset, request.size)
+
+        items, total = await self._db.read(work)
+        return Page(tuple(items), request.next_token(len(items), total))
+
+    async def update_deployment(
+        self, name: str, draft: DeploymentDraft, update_mask: Sequence[str]
+    ) -> Deployment:
+        """Apply the masked fields of ``draft``; a change bumps the generation, a no-op does not."""
+        deployment_id = names.parse_deployment_name(name, "deployment.name")
+        mask = resolve_mask(
+            update_mask, mutable=SPEC_FIELDS, immutable=_IMMUTABLE + _IMMUTABLE_ETAG, maps=("labels",)
+        )
+        touched = [field for field in SPEC_FIELDS if mask.touches(field)]
+        identity = current_identity()
+        tenant = identity.tenant
+        now = self._clock()
+
+        def work(session: Session) -> tuple[Deployment, bool]:
+            current = deployments.get(session, tenant, deployment_id, lock=True)
+            if draft.etag and draft.etag != current.etag:
+                raise errors.etag_mismatch(names.deployment_name(deployment_id))
+            merged = dataclasses.replace(
+                draft, labels=mask.merge_map("labels", current.spec.labels, draft.labels)
+            )
+            spec = build_spec(merged, model_id=current.spec.model_id, base=current.spec, fields=touched)
+            check_references(session, tenant, spec, touched)
+            updated = write_spec(session, tenant, current, spec, actor=identity.subject, now=now)
+            return (current, False) if updated is None else (updated, True)
+
+        deployment, changed = await self._db.write(work)
+        if changed:
+            self._hub.publish(tenant, WatchEventType.UPDATED, deployment)
+        return deployment
+
+    async def delete_deployment(self, name: str, *, etag: str) -> None:
+        deployment_id = names.parse_deployment_name(name, "name")
+        identity = current_identity()
+        tenant = identity.tenant
+        now = self._clock()
+
+        def work(session: Session) -> Deployment:
+            current = deployments.get(session, tenant, deployment_id, lock=True)
+            if etag and etag != current.etag:
+                raise errors.etag_mismatch(names.deployment_name(deployment_id))
+            deployments.delete(session, tenant, deployment_id)
+            audit.record(
+                session,
+                tenant,
+                action=AuditAction.DEPLOYMENT_DELETED,
+                resource=names.deployment_name(deployment_id),
+                actor=identity.subject,
+                time=now,
+                before=traffic_json(current.spec.model_id, current.spec.traffic),
+                after=None,
+            )
+            return current
+
+        deleted = await self._db.write(work)
+        self._hub.publish(tenant, WatchEventType.DELETED, deleted)
+
+    async def rollback_deployment(self, name: str) -> Deployment:
+        """Restore the split before the newest one; repeated rollbacks walk further back."""
+        deployment_id = names.parse_deployment_name(name, "name")
+        identity = current_identity()
+        tenant = identity.tenant
+        now = self._clock()
+
+        def work(session: Session) -> tuple[Deployment, bool]:
+            current = deployments.get(session, tenant, deployment_id, lock=True)
+            previous = deployments.pop_history(session, tenant, deployment_id)
+            if previous is None:
+                raise FailedPrecondition(
+                    f"{names.deployment_name(deployment_id)} has no earlier traffic split to restore",
+                    reason=errors.NO_PREVIOUS_TRAFFIC,
+                )
+            spec = dataclasses.replace(current.spec, traffic=previous)
+            try:
+                check_references(session, tenant, spec, ("traffic", "preprocessing"))
+            except InvalidArgument as error:
+                # The request is fine; the history points at versions that are gone or no longer READY.
+                raise FailedPrecondition(
+                    f"the previous split cannot be restored: {error.message}",
+                    reason=errors.ROLLBACK_TARGET_UNAVAILABLE,
+                ) from error
+            updated = write_spec(
+                session,
+                tenant,
+                current,
+                spec,
+                actor=identity.subject,
+                now=now,
+                action=AuditAction.ROLLED_BACK,
+                record_history=False,
+            )
+            return (current, False) if updated is None else (updated, True)
+
+        deployment, changed = await self._db.write(work)
+        if changed:
+            self._hub.publish(tenant, WatchEventType.UPDATED, deployment)
+        return deployment
+
+    async def report_status(self, name: str, tenant: str, report: StatusReport) -> Deployment:
+        """Store what the inference service loaded for the current generation; older reports are ignored."""
+        deployment_id = names.parse_deployment_name(name, "name")
+        identity = current_identity()
+        owner = tenant or identity.tenant
+        if owner != identity.tenant and not identity.has_role(Role.ADMIN):
+            raise PermissionDenied(
+                "only admins report status for another tenant", reason=errors.ADMIN_REQUIRED
+            )
+        if report.generation < 1:
+            raise InvalidArgument.for_field("generation", "must be the spec generation the report describes")
+        if max(len(report.conditions), len(report.loaded_versions)) > MAX_REPORTED_ITEMS:
+            raise InvalidArgument(f"at most {MAX_REPORTED_ITEMS} conditions and loaded versions per report")
+        now = self._clock()
+
+        def work(session: Session) -> Deployment:
+            current = deployments.get(session, owner, deployment_id, lock=True)
+            if report.generation < current.generation:
+                return current
+            if report.generation > current.generation:
+                raise InvalidArgument.for_field(
+                    "generation", f"{report.generation} is newer than the deployment's {current.generation}"
+                )
+            status = next_status(current.spec, current.status, report, now)
+            return deployments.set_status(session, owner, deployment_id, status)
+
+        return await self._db.write(work)

@@ -1,0 +1,298 @@
+"""Importing a version whose artifact already lies in storage, as a long-running operation.
+
+The call records a PENDING version and its operation in one transaction and
+returns; a background task copies the source into content-addressed storage
+while checking its size and SHA-256, checks it as ONNX, and then marks the
+version READY (with its signature) or FAILED, and the operation done.
+Imports that a restart interrupted are picked up again by :meth:`resume`.
+
+Sources are restricted to the artifact storage root and the configured
+prefixes: an import must not read arbitrary files of the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy.orm import Session
+
+from services.models import errors, names
+from services.models.artifact_refs import ArtifactReferences
+from services.models.artifacts import normalize_uri, open_source
+from services.models.clock import Clock, utcnow
+from services.models.domain import ImportOperation, OperationError, VersionFields
+from services.models.enums import ArtifactFormat, VersionState
+from services.models.onnx_inspect import inspect_onnx
+from services.models.store import models as model_rows
+from services.models.store import operations, versions
+from services.models.uploads import (
+    check_version_fields,
+    flush_to_disk,
+    new_version,
+    staging_file,
+    write_chunk,
+)
+from services.models.validation import Violations, check_sha256
+from services.runtime.auth import current_identity
+from services.runtime.errors import Code, DomainError, NotFound
+from services.runtime.store import Database
+
+_log = logging.getLogger(__name__)
+
+_CHUNK_BYTES = 1024 * 1024
+# Progress is written every this many bytes: often enough to watch, rarely enough not to load the store.
+_PROGRESS_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """What ImportModelVersion asks for; ``size_bytes`` 0 means the size is not declared."""
+
+    parent: str
+    artifact_uri: str
+    sha256: str
+    format: ArtifactFormat
+    size_bytes: int = 0
+    fields: VersionFields = field(default_factory=VersionFields)
+
+
+@dataclass(frozen=True)
+class _Job:
+    tenant: str
+    model_id: str
+    operation_id: str
+    version: int
+    source_uri: str
+    sha256: str
+    expected_size: int | None
+
+
+class Imports:
+    """ImportModelVersion and GetOperation, and the background tasks behind them."""
+
+    def __init__(
+        self,
+        db: Database,
+        artifacts: ArtifactReferences,
+        *,
+        staging_dir: Path,
+        max_bytes: int,
+        allowed_prefixes: Sequence[str] = (),
+        clock: Clock = utcnow,
+    ) -> None:
+        self._db = db
+        self._artifacts = artifacts
+        self._staging_dir = staging_dir
+        self._max_bytes = max_bytes
+        self._allowed = tuple(
+            prefix.rstrip("/") + "/" for prefix in (artifacts.storage.root_uri, *allowed_prefixes)
+        )
+        self._clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return f"Imports(allowed={self._allowed!r}, running={len(self._tasks)})"
+
+    def _check(self, request: ImportRequest) -> tuple[str, str]:
+        model_id = names.parse_model_name(request.parent, "parent")
+        violations = Violations()
+        source = ""
+        try:
+            source = normalize_uri(request.artifact_uri) if request.artifact_uri else ""
+        except ValueError as error:
+            violations.add("model_version.artifact_uri", f"is not a usable URI: {error}")
+        if not request.artifact_uri:
+            violations.add("model_version.artifact_uri", "is required")
+        elif source and not source.startswith(self._allowed):
+            violations.add("model_version.artifact_uri", f"must lie under one of {', '.join(self._allowed)}")
+        check_sha256(violations, "model_version.sha256", request.sha256)
+        if request.format != ArtifactFormat.ONNX:
+            violations.add("model_version.format", "is required; ARTIFACT_FORMAT_ONNX is supported")
+        if request.size_bytes < 0:
+            violations.add("model_version.size_bytes", "must not be negative")
+        check_version_fields(violations, "model_version", request.fields)
+        violations.raise_if_any()
+        if request.size_bytes > self._max_bytes:
+            raise errors.artifact_error(
+                errors.ARTIFACT_TOO_LARGE,
+                f"the artifact has {request.size_bytes} bytes; the limit is {self._max_bytes}",
+                "model_version.size_bytes",
+            )
+        return model_id, source
+
+    async def import_version(self, request: ImportRequest) -> ImportOperation:
+        """Record the PENDING version and its operation, start the import, and return the operation."""
+        model_id, source = self._check(request)
+        identity = current_identity()
+        tenant = identity.tenant
+        now = self._clock()
+        operation_id = uuid.uuid4().hex
+
+        def work(session: Session) -> ImportOperation:
+            number = model_rows.allocate_version(session, tenant, model_id, now)
+            version = dataclasses.replace(
+                new_version(model_id, number, request.fields, creator=identity.subject),
+                state=VersionState.PENDING,
+                artifact_uri=source,
+                sha256=request.sha256,
+                size_bytes=request.size_bytes,
+                format=request.format,
+            )
+            versions.insert(session, tenant, version, now)
+            operation = ImportOperation(model_id, operation_id, number, source)
+            return operations.insert(session, tenant, operation, request.size_bytes or None, now)
+
+        operation = await self._db.write(work)
+        expected = request.size_bytes or None
+        self._start(_Job(tenant, model_id, operation_id, operation.version, source, request.sha256, expected))
+        return operation
+
+    async def get_operation(self, name: str) -> ImportOperation:
+        model_id, operation_id = names.parse_operation_name(name, "name")
+        tenant = current_identity().tenant
+        return await self._db.read(lambda session: operations.get(session, tenant, model_id, operation_id))
+
+    async def resume(self) -> int:
+        """Restart the imports a previous process left unfinished; how many were restarted."""
+
+        def jobs(session: Session) -> list[_Job]:
+            found = []
+            for tenant, operation, expected in operations.unfinished(session):
+                sha256 = versions.get(session, tenant, operation.model_id, operation.version).sha256
+                found.append(
+                    _Job(
+                        tenant,
+                        operation.model_id,
+                        operation.operation_id,
+                        operation.version,
+                        operation.source_uri,
+                        sha256,
+                        expected,
+                    )
+                )
+            return found
+
+        unfinished = await self._db.read(jobs)
+        for job in unfinished:
+            self._start(job)
+        return len(unfinished)
+
+    async def wait_idle(self) -> None:
+        """Wait for every running import to finish (tests and orderly shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel running imports; they stay unfinished in the store and resume on the next start."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _start(self, job: _Job) -> None:
+        task = asyncio.create_task(self._run(job), name=f"import-{job.operation_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, job: _Job) -> None:
+        copied = 0
+        staged: Path | None = None
+        try:
+            out, path = await asyncio.to_thread(staging_file, self._staging_dir, "import-")
+            staged = path
+            with out:
+                copied = await self._copy(job, out)
+            info = await asyncio.to_thread(inspect_onnx, path)
+            values = {
+                "state": VersionState.READY,
+                "size_bytes": copied,
+                "onnx_opset": info.opset,
+                "inputs": info.inputs,
+                "outputs": info.outputs,
+            }
+
+            async def commit(uri: str) -> None:
+                ready = {**values, "artifact_uri": uri}
+                await self._db.write(lambda session: self._finish(session, job, copied, ready, None))
+
+            # From here on the artifact store owns (and removes) the staged file.
+            staged = None
+            await self._artifacts.store(path, job.sha256, commit)
+        except DomainError as error:
+            await self._fail(job, copied, OperationError(int(error.code), error.reason, error.message))
+        except OSError as error:
+            message = f"cannot read {job.source_uri}: {error.strerror or type(error).__name__}"
+            unreadable = OperationError(int(Code.INVALID_ARGUMENT), errors.ARTIFACT_UNREADABLE, message)
+            await self._fail(job, copied, unreadable)
+        except Exception:
+            _log.exception("import %s failed unexpectedly", job.operation_id)
+            await self._fail(job, copied, OperationError(int(Code.INTERNAL), "INTERNAL", "internal error"))
+        finally:
+            if staged is not None:
+                staged.unlink(missing_ok=True)
+
+    async def _copy(self, job: _Job, out: IO[bytes]) -> int:
+        digest = hashlib.sha256()
+        copied = reported = 0
+        source = await asyncio.to_thread(open_source, job.source_uri)
+        try:
+            while chunk := await asyncio.to_thread(source.read, _CHUNK_BYTES):
+                copied += len(chunk)
+                if copied > self._max_bytes or (job.expected_size is not None and copied > job.expected_size):
+                    limit = self._max_bytes if job.expected_size is None else job.expected_size
+                    raise errors.artifact_error(
+                        errors.ARTIFACT_SIZE_MISMATCH, f"the artifact has more than {limit} bytes"
+                    )
+                await asyncio.to_thread(write_chunk, out, digest, chunk)
+                if copied - reported >= _PROGRESS_BYTES:
+                    reported = copied
+                    await self._db.write(functools.partial(self._progress, job, copied))
+        finally:
+            await asyncio.to_thread(source.close)
+        if job.expected_size is not None and copied != job.expected_size:
+            raise errors.artifact_error(
+                errors.ARTIFACT_TRUNCATED,
+                f"the artifact has {copied} bytes, not the declared {job.expected_size}",
+            )
+        if digest.hexdigest() != job.sha256:
+            raise errors.artifact_error(
+                errors.ARTIFACT_CHECKSUM_MISMATCH,
+                f"the artifact has SHA-256 {digest.hexdigest()}, not the declared {job.sha256}",
+            )
+        await asyncio.to_thread(flush_to_disk, out)
+        return copied
+
+    @staticmethod
+    def _progress(job: _Job, copied: int, session: Session) -> None:
+        operations.set_progress(session, job.tenant, job.model_id, job.operation_id, copied)
+
+    def _finish(
+        self,
+        session: Session,
+        job: _Job,
+        copied: int,
+        values: dict[str, object],
+        error: OperationError | None,
+    ) -> None:
+        now = self._clock()
+        if versions.find(session, job.tenant, job.model_id, job.version, lock=True) is None:
+            # Deleted while importing: its operation went with it.
+            raise NotFound("the version was deleted during its import", reason=errors.VERSION_DELETED)
+        versions.update(session, job.tenant, job.model_id, job.version, values, now)
+        operations.finish(session, job.tenant, job.model_id, job.operation_id, now, copied, error)
+
+    async def _fail(self, job: _Job, copied: int, error: OperationError) -> None:
+        if error.reason == errors.VERSION_DELETED:
+            return
+        values: dict[str, object] = {"state": VersionState.FAILED, "state_message": error.message}
+        with contextlib.suppress(NotFound):
+            await self._db.write(lambda session: self._finish(session, job, copied, values, error))

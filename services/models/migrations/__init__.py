@@ -1,0 +1,1 @@
+"""Alembic revisions of the model management store, run by ``services.runtime.store``."""

@@ -1,0 +1,164 @@
+"""Model versions: read (by number or alias), list, update and delete.
+
+New versions come from :mod:`.uploads` and :mod:`.imports`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from services.models import errors, filtering, names, paging
+from services.models.aliases import delete_alias_audited
+from services.models.artifact_refs import ArtifactReferences
+from services.models.clock import Clock, utcnow
+from services.models.domain import Deployment, ModelVersion, Page
+from services.models.enums import VersionState, WatchEventType
+from services.models.masks import resolve_mask
+from services.models.store import deployments, operations, versions
+from services.models.store import models as model_rows
+from services.models.traffic import detach_versions
+from services.models.validation import MAX_DESCRIPTION, Violations, check_labels, check_metrics, check_text
+from services.models.watch import WatchHub
+from services.runtime.auth import current_identity
+from services.runtime.errors import FailedPrecondition
+from services.runtime.store import Database
+
+_MUTABLE = ("description", "labels", "metrics", "state")
+_IMMUTABLE = (
+    "name",
+    "artifact_uri",
+    "sha256",
+    "size_bytes",
+    "format",
+    "onnx_opset",
+    "inputs",
+    "outputs",
+    "source_training_job",
+    "state_message",
+    "aliases",
+    "creator",
+    "create_time",
+    "update_time",
+)
+# Archiving is the only lifecycle change a client makes; PENDING/READY/FAILED follow the artifact checks.
+_STATE_CHANGES = {
+    (VersionState.READY, VersionState.ARCHIVED),
+    (VersionState.ARCHIVED, VersionState.READY),
+}
+
+
+def resolve_version(session: Session, tenant: str, model_id: str, segment: str) -> ModelVersion:
+    """The version a name's last segment designates: its number, or an alias pointing at it."""
+    model_rows.get(session, tenant, model_id)
+    number = names.version_number(segment)
+    if number is None:
+        alias = versions.find_alias(session, tenant, model_id, segment)
+        if alias is None:
+            raise errors.version_not_found(model_id, segment)
+        number = alias.version
+    return versions.get(session, tenant, model_id, number)
+
+
+class ModelVersions:
+    """The version methods of the registry."""
+
+    def __init__(
+        self, db: Database, artifacts: ArtifactReferences, hub: WatchHub, clock: Clock = utcnow
+    ) -> None:
+        self._db = db
+        self._artifacts = artifacts
+        self._hub = hub
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"ModelVersions({self._db!r})"
+
+    async def get_version(self, name: str) -> ModelVersion:
+        """``models/{model}/versions/{version}``, where the version may be an alias name."""
+        model_id, segment = names.parse_version_name(name, "name")
+        tenant = current_identity().tenant
+        return await self._db.read(lambda session: resolve_version(session, tenant, model_id, segment))
+
+    async def list_versions(
+        self, parent: str, page_size: int, page_token: str, filter_text: str
+    ) -> Page[ModelVersion]:
+        model_id = names.parse_model_name(parent, "parent")
+        condition = filtering.parse_filter(filter_text, versions.FILTER_FIELDS)
+        request = paging.page_request(page_size, page_token, "versions", parent, filter_text)
+        tenant = current_identity().tenant
+
+        def work(session: Session) -> tuple[list[ModelVersion], int]:
+            model_rows.get(session, tenant, model_id)
+            return versions.page(session, tenant, model_id, condition, request.offset, request.size)
+
+        items, total = await self._db.read(work)
+        return Page(tuple(items), request.next_token(len(items), total))
+
+    async def update_version(
+        self, name: str, changes: ModelVersion, update_mask: Sequence[str]
+    ) -> ModelVersion:
+        model_id, number = names.parse_numbered_version(name, "model_version.name")
+        mask = resolve_mask(update_mask, mutable=_MUTABLE, immutable=_IMMUTABLE, maps=("labels", "metrics"))
+        violations = Violations()
+        if "description" in mask.fields:
+            check_text(violations, "model_version.description", changes.description, MAX_DESCRIPTION)
+        if "state" in mask.fields and changes.state not in (VersionState.READY, VersionState.ARCHIVED):
+            violations.add("model_version.state", "may only be set to ARCHIVED, or back to READY")
+        violations.raise_if_any()
+        tenant = current_identity().tenant
+        now = self._clock()
+
+        def work(session: Session) -> ModelVersion:
+            model_rows.get(session, tenant, model_id, lock=True)
+            current = versions.get(session, tenant, model_id, number, lock=True)
+            values: dict[str, object] = {}
+            if "description" in mask.fields:
+                values["description"] = changes.description
+            if "state" in mask.fields and changes.state != current.state:
+                if (current.state, changes.state) not in _STATE_CHANGES:
+                    raise FailedPrecondition(
+                        f"a {current.state.value} version cannot become {changes.state.value}",
+                        reason=errors.INVALID_STATE_CHANGE,
+                    )
+                values["state"] = changes.state
+            merged = Violations()
+            if mask.touches("labels"):
+                values["labels"] = labels = mask.merge_map("labels", current.labels, changes.labels)
+                check_labels(merged, "model_version.labels", labels)
+            if mask.touches("metrics"):
+                values["metrics"] = metrics = mask.merge_map("metrics", current.metrics, changes.metrics)
+                check_metrics(merged, "model_version.metrics", metrics)
+            merged.raise_if_any()
+            return versions.update(session, tenant, model_id, number, values, now)
+
+        return await self._db.write(work)
+
+    async def delete_version(self, name: str, *, force: bool) -> None:
+        """Delete the version and its aliases; its artifact goes when no other version shares it."""
+        model_id, number = names.parse_numbered_version(name, "name")
+        identity = current_identity()
+        tenant = identity.tenant
+        now = self._clock()
+
+        def work(session: Session) -> tuple[str, list[Deployment]]:
+            model_rows.get(session, tenant, model_id, lock=True)
+            current = versions.get(session, tenant, model_id, number)
+            users = deployments.using_model(session, tenant, model_id, number)
+            if users and not force:
+                raise errors.in_use(names.version_name(model_id, number), users, errors.VERSION_IN_USE)
+            changed = detach_versions(session, tenant, model_id, {number}, actor=identity.subject, now=now)
+            for alias in versions.aliases(session, tenant, model_id, number):
+                delete_alias_audited(session, tenant, alias, actor=identity.subject, now=now)
+            operations.delete_for_version(session, tenant, model_id, number)
+            versions.delete(session, tenant, model_id, number)
+            model_rows.set_latest_version(
+                session, tenant, model_id, versions.newest(session, tenant, model_id)
+            )
+            return current.sha256, changed
+
+        checksum, changed = await self._db.write(work)
+        for deployment in changed:
+            self._hub.publish(tenant, WatchEventType.UPDATED, deployment)
+        await self._artifacts.release([checksum])

@@ -1,0 +1,87 @@
+"""Small ONNX models built in code, and helpers shared by the inference tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from services.inference.sessions import ExecutionOptions, OrtSession, create_session
+from services.inference.tensors import DATATYPES, encode_raw
+from services.inference.validation import InputTensor
+
+CPU = ExecutionOptions(device="cpu", intra_op_threads=1, inter_op_threads=1)
+
+WEIGHTS = np.array([[1.0, -1.0], [0.5, 2.0], [-3.0, 0.25], [2.0, 1.0]], dtype=np.float32)
+BIAS = np.array([0.5, -0.5], dtype=np.float32)
+
+
+def serialize(
+    nodes: Sequence[onnx.NodeProto],
+    inputs: Sequence[onnx.ValueInfoProto],
+    outputs: Sequence[onnx.ValueInfoProto],
+    initializers: Sequence[onnx.TensorProto] = (),
+) -> bytes:
+    graph = helper.make_graph(list(nodes), "g", list(inputs), list(outputs), list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # readable by every ONNX Runtime the project supports
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def linear_model() -> bytes:
+    """x [B,4] FP32 -> y = x @ W + b [B,2], z = relu(y) [B,2]."""
+    return serialize(
+        [
+            helper.make_node("MatMul", ["x", "W"], ["xw"]),
+            helper.make_node("Add", ["xw", "b"], ["y"]),
+            helper.make_node("Relu", ["y"], ["z"]),
+        ],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2]),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", 2]),
+        ],
+        [numpy_helper.from_array(WEIGHTS, "W"), numpy_helper.from_array(BIAS, "b")],
+    )
+
+
+def scale_model(factor: float) -> bytes:
+    """x [B,4] FP32 -> y = x * factor; versions differ by their factor."""
+    return serialize(
+        [helper.make_node("Mul", ["x", "k"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [numpy_helper.from_array(np.array(factor, dtype=np.float32), "k")],
+    )
+
+
+def identity_model(elem_type: int, dims: Sequence[int | str]) -> bytes:
+    return serialize(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        [helper.make_tensor_value_info("x", elem_type, list(dims))],
+        [helper.make_tensor_value_info("y", elem_type, list(dims))],
+    )
+
+
+def two_input_model() -> bytes:
+    """a [B,3] FP32, b [B,3] FP32 -> s = a + b; for batch-consistency checks."""
+    return serialize(
+        [helper.make_node("Add", ["a", "b"], ["s"])],
+        [
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, ["batch", 3]),
+            helper.make_tensor_value_info("b", TensorProto.FLOAT, ["batch", 3]),
+        ],
+        [helper.make_tensor_value_info("s", TensorProto.FLOAT, ["batch", 3])],
+    )
+
+
+def open_session(model: bytes) -> OrtSession:
+    return create_session(model, CPU)
+
+
+def raw_input(name: str, array: np.ndarray, datatype: str = "FP32") -> InputTensor:
+    """An input as the servicer builds it from ``raw_input_contents``."""
+    return InputTensor(name, datatype, array.shape, raw=encode_raw(DATATYPES[datatype], array))

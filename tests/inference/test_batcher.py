@@ -1,0 +1,326 @@
+"""Dynamic batching: batches form under load, failures stay in their batch, load is shed."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from services.inference.batcher import Batcher
+from services.inference.errors import (
+    InvalidInput,
+    ModelExecutionError,
+    QueueFull,
+    RequestExpired,
+    VersionUnloaded,
+)
+from services.inference.execution import BatchingOptions
+from services.inference.stats import BatchRecord, Recorder, VersionStats
+from services.inference.validation import PreparedRequest
+from services.inference.version import LoadedVersion, VersionConfig
+from services.runtime.errors import Code, DomainError
+
+from .support import linear_model, open_session, raw_input
+
+
+class Runner:
+    """Doubles ``x``; records batch sizes; can be held at a gate or made to fail."""
+
+    def __init__(self, fail_when: Callable[[np.ndarray], bool] | None = None) -> None:
+        self.sizes: list[int] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self._fail_when = fail_when
+
+    def prepare(self, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+        return feeds
+
+    def infer(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+        x = feeds["x"]
+        self.sizes.append(len(x))
+        assert self.gate.wait(5), "test gate never opened"
+        if self._fail_when is not None and self._fail_when(x):
+            raise RuntimeError("boom")
+        return {"y": x * 2}
+
+
+def request(value: float, rows: int = 1, width: int = 4) -> PreparedRequest:
+    x = np.full((rows, width), value, np.float32)
+    return PreparedRequest({"x": x}, rows, ((width,),), ("y",))
+
+
+async def until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.001)
+
+
+async def started(batcher: Batcher) -> Batcher:
+    batcher.start()
+    return batcher
+
+
+async def test_concurrent_requests_are_batched_and_match_onnx_runtime() -> None:
+    sessions = [open_session(linear_model()) for _ in range(2)]
+    config = VersionConfig(
+        "linear",
+        "1",
+        "models/linear/versions/1",
+        "file:///unused",
+        "0" * 64,
+        instances=2,
+        batching=BatchingOptions(max_batch_size=16, max_queue_delay_us=2000),
+    )
+    version = LoadedVersion(config, sessions)
+    version.start()
+    direct = ort.InferenceSession(linear_model(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(5)
+    inputs = [rng.standard_normal((1 + i % 3, 4)).astype(np.float32) for i in range(64)]
+    bad = raw_input("x", np.zeros((1, 5), np.float32))
+
+    async def submit(i: int) -> Any:
+        if i == 20:
+            return await version.infer([bad])
+        return await version.infer([raw_input("x", inputs[i])], ["y"])
+
+    results = await asyncio.gather(*(submit(i) for i in range(64)), return_exceptions=True)
+
+    assert isinstance(results[20], InvalidInput)
+    assert results[20].field == "x"
+    for i, result in enumerate(results):
+        if i == 20:
+            continue
+        assert not isinstance(result, BaseException), result
+        (output,) = result.outputs
+        assert (output.name, output.datatype) == ("y", "FP32")
+        np.testing.assert_allclose(output.data, direct.run(["y"], {"x": inputs[i]})[0], rtol=1e-6)
+    stats = version.stats
+    assert max(stats.batches) > 1, "concurrent requests must share runs"
+    assert stats.execution_count < 63
+    rows = sum(len(inputs[i]) for i in range(64) if i != 20)
+    assert (
+        stats.inference_count
+        == rows
+        == sum(size * b.compute_infer.count for size, b in stats.batches.items())
+    )
+    assert (stats.inference.success.count, stats.inference.fail.count) == (63, 1)
+    assert stats.inference.queue.ns > 0
+    assert stats.inference.compute_infer.ns > 0
+    version.retire()
+    await asyncio.wait_for(version.closed.wait(), 2)
+
+
+async def test_full_queue_sheds_requests_at_once() -> None:
+    runner = Runner()
+    runner.gate.clear()
+    observer = Observer()
+    options = BatchingOptions(max_batch_size=4, max_queue_size=2)
+    batcher = await started(Batcher([runner], options, recorder=Recorder(observer=observer)))
+    running = batcher.submit(request(1))
+    await until(lambda: runner.sizes == [1])
+    queued = [batcher.submit(request(2)), batcher.submit(request(3))]
+    with pytest.raises(QueueFull) as caught:
+        batcher.submit(request(4), context="shed")
+    assert caught.value.code == Code.RESOURCE_EXHAUSTED
+    assert observer.rejected == [("", "", "QUEUE_FULL", "shed")]
+    assert caught.value.reason == "QUEUE_FULL"
+    assert batcher.stats.inference.fail.count == 1
+    runner.gate.set()
+    await asyncio.gather(running, *queued)
+    assert runner.sizes == [1, 2]
+    await batcher.close()
+
+
+async def test_expired_requests_are_dropped_unrun() -> None:
+    runner = Runner()
+    runner.gate.clear()
+    batcher = await started(Batcher([runner], BatchingOptions(max_batch_size=4)))
+    running = batcher.submit(request(1))
+    await until(lambda: runner.sizes == [1])
+    expiring = batcher.submit(request(2), deadline=time.monotonic() + 0.02)
+    patient = batcher.submit(request(3), deadline=time.monotonic() + 60)
+    await asyncio.sleep(0.05)
+    runner.gate.set()
+    with pytest.raises(RequestExpired) as caught:
+        await expiring
+    assert caught.value.code == Code.DEADLINE_EXCEEDED
+    np.testing.assert_array_equal((await patient)["y"], np.full((1, 4), 6.0))
+    await running
+    assert runner.sizes == [1, 1], "the expired request must never reach the model"
+    with pytest.raises(RequestExpired):
+        batcher.submit(request(4), deadline=time.monotonic() - 1)
+    assert batcher.stats.inference.fail.count == 2
+    await batcher.close()
+
+
+async def test_preferred_batch_size_runs_before_the_delay() -> None:
+    runner = Runner()
+    options = BatchingOptions(max_batch_size=8, max_queue_delay_us=10_000_000, preferred_batch_sizes=(4,))
+    batcher = await started(Batcher([runner], options))
+    first = [batcher.submit(request(i)) for i in range(3)]
+    await asyncio.sleep(0.05)
+    assert runner.sizes == [], "below every preferred size the batch waits for the delay"
+    first.append(batcher.submit(request(3)))
+    await asyncio.wait_for(asyncio.gather(*first), 2)
+    assert runner.sizes == [4]
+    await batcher.close()
+
+
+async def test_a_free_instance_takes_the_largest_preferred_size_that_fits() -> None:
+    runner = Runner()
+    runner.gate.clear()
+    options = BatchingOptions(max_batch_size=8, max_queue_delay_us=10_000_000, preferred_batch_sizes=(2, 4))
+    batcher = await started(Batcher([runner], options))
+    futures = [batcher.submit(request(i)) for i in range(2)]
+    await until(lambda: runner.sizes == [2])
+    futures += [batcher.submit(request(i)) for i in range(2, 8)]
+    runner.gate.set()
+    await asyncio.wait_for(asyncio.gather(*futures), 2)
+    assert runner.sizes == [2, 4, 2]
+    await batcher.close()
+
+
+async def test_the_delay_runs_whatever_has_gathered() -> None:
+    runner = Runner()
+    batcher = await started(Batcher([runner], BatchingOptions(max_batch_size=8, max_queue_delay_us=20_000)))
+    began = time.monotonic()
+    await asyncio.gather(*(batcher.submit(request(i)) for i in range(3)))
+    assert time.monotonic() - began >= 0.015
+    assert runner.sizes == [3]
+    await batcher.close()
+
+
+class Observer:
+    def __init__(self) -> None:
+        self.batches: list[BatchRecord] = []
+        self.rejected: list[tuple[str, str, str, object]] = []
+
+    def batch_finished(self, record: BatchRecord) -> None:
+        self.batches.append(record)
+
+    def request_rejected(self, model: str, version: str, error: DomainError, context: object) -> None:
+        self.rejected.append((model, version, error.reason, context))
+
+
+async def test_a_failed_run_fails_its_whole_batch_and_nothing_else() -> None:
+    runner = Runner(fail_when=lambda x: bool(np.isnan(x).any()))
+    observer = Observer()
+    batcher = Batcher(
+        [runner],
+        BatchingOptions(max_batch_size=4, max_queue_delay_us=5000),
+        recorder=Recorder(observer=observer, model="m", version="1"),
+    )
+    batcher.start()
+    values = [0, 1, 2, 3, 4, float("nan"), 6, 7, 8, 9, 10, 11]
+    results = await asyncio.gather(
+        *(batcher.submit(request(v), context=i) for i, v in enumerate(values)), return_exceptions=True
+    )
+    assert runner.sizes == [4, 4, 4]
+    for i, result in enumerate(results):
+        if 4 <= i < 8:
+            assert isinstance(result, ModelExecutionError), result
+            assert result.reason == "MODEL_EXECUTION_FAILED"
+            assert "boom" in result.message
+        else:
+            assert isinstance(result, dict)
+            np.testing.assert_array_equal(result["y"], np.full((1, 4), 2.0 * values[i]))
+    assert len({id(r) for r in results[4:8]}) == 4, "each waiter gets its own exception"
+    assert batcher.stats.inference.fail.count == 4
+    assert batcher.stats.inference.success.count == 8
+    records = observer.batches
+    assert [r.error is not None for r in records] == [False, True, False]
+    assert [t.context for t in records[1].requests] == [4, 5, 6, 7]
+    assert (records[1].model, records[1].version, records[1].batch_size) == ("m", "1", 4)
+    assert (
+        records[0].started_ns
+        <= records[0].input_done_ns
+        <= records[0].infer_done_ns
+        <= records[0].finished_ns
+    )
+    assert observer.rejected == [], "a failed run is a batch failure, not a rejection"
+    await batcher.close()
+
+
+async def test_only_requests_of_equal_shape_share_a_batch() -> None:
+    runner = Runner()
+    batcher = await started(Batcher([runner], BatchingOptions(max_batch_size=8, max_queue_delay_us=5000)))
+    futures = [batcher.submit(request(i, width=4 if i % 2 else 6)) for i in range(6)]
+    results = await asyncio.gather(*futures)
+    assert sorted(runner.sizes) == [3, 3]
+    for i, result in enumerate(results):
+        assert result["y"].shape == (1, 4 if i % 2 else 6)
+        assert (result["y"] == 2 * i).all()
+    await batcher.close()
+
+
+async def test_unbatched_models_run_one_request_at_a_time() -> None:
+    runner = Runner()
+    options = BatchingOptions(max_batch_size=8, max_queue_delay_us=5000)
+    batcher = await started(Batcher([runner], options, batched=False))
+    await asyncio.gather(*(batcher.submit(request(i)) for i in range(3)))
+    assert runner.sizes == [1, 1, 1]
+    await batcher.close()
+
+
+async def test_several_instances_run_concurrently() -> None:
+    runners = [Runner(), Runner()]
+    for runner in runners:
+        runner.gate.clear()
+    batcher = await started(Batcher(runners, BatchingOptions(max_batch_size=1)))
+    futures = [batcher.submit(request(i)) for i in range(2)]
+    await until(lambda: runners[0].sizes == [1] and runners[1].sizes == [1])
+    for runner in runners:
+        runner.gate.set()
+    await asyncio.gather(*futures)
+    await batcher.close()
+
+
+async def test_cancelled_requests_are_skipped_and_close_fails_what_waits() -> None:
+    runner = Runner()
+    runner.gate.clear()
+    batcher = await started(Batcher([runner], BatchingOptions(max_batch_size=1)))
+    running = batcher.submit(request(1))
+    await until(lambda: runner.sizes == [1])
+    cancelled = batcher.submit(request(2))
+    cancelled.cancel()
+    waiting = batcher.submit(request(3))
+    closing = asyncio.ensure_future(batcher.close())
+    await asyncio.sleep(0.01)
+    runner.gate.set()
+    await closing
+    assert (await running)["y"].shape == (1, 4), "a running batch finishes on close"
+    with pytest.raises(VersionUnloaded):
+        await waiting
+    assert runner.sizes == [1]
+    with pytest.raises(VersionUnloaded):
+        batcher.submit(request(4))
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="preferred"):
+        BatchingOptions(max_batch_size=4, preferred_batch_sizes=(8,))
+    with pytest.raises(ValueError, match="invalid"):
+        BatchingOptions(max_queue_size=0)
+    assert VersionStats().snapshot() == VersionStats()
+
+
+async def test_a_failing_observer_never_fails_requests(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        def batch_finished(self, record: BatchRecord) -> None:
+            raise RuntimeError("metrics backend down")
+
+        def request_rejected(self, model: str, version: str, error: DomainError, context: object) -> None:
+            raise RuntimeError("metrics backend down")
+
+    batcher = await started(Batcher([Runner()], BatchingOptions(), recorder=Recorder(observer=Broken())))
+    results = await asyncio.gather(*(batcher.submit(request(i)) for i in range(3)))
+    assert [float(r["y"][0, 0]) for r in results] == [0.0, 2.0, 4.0]
+    assert "inference observer failed" in caplog.text
+    await batcher.close()

@@ -1,0 +1,161 @@
+"""Request validation: every problem is an INVALID_ARGUMENT naming the tensor and the reason."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from services.inference.errors import InvalidInput, InvalidOutput
+from services.inference.signature import Signature, TensorSpec
+from services.inference.validation import InputTensor, RequestValidator
+from services.runtime.errors import Code
+
+from .support import raw_input
+
+SIGNATURE = Signature(
+    inputs=(
+        TensorSpec("image", "UINT8", (-1, 2, 2, 3)),
+        TensorSpec("mask", "FP32", (-1, 4)),
+        TensorSpec("text", "BYTES", (-1, -1)),
+    ),
+    outputs=(TensorSpec("score", "FP32", (-1, 1)), TensorSpec("label", "BYTES", (-1,))),
+)
+
+
+def _good(batch: int = 2) -> list[InputTensor]:
+    return [
+        raw_input("image", np.zeros((batch, 2, 2, 3), np.uint8), "UINT8"),
+        raw_input("mask", np.ones((batch, 4), np.float32)),
+        raw_input("text", np.array([["a", "b", "c"]] * batch, dtype=object), "BYTES"),
+    ]
+
+
+def _replace(inputs: list[InputTensor], tensor: InputTensor) -> list[InputTensor]:
+    return [tensor if t.name == tensor.name else t for t in inputs]
+
+
+@pytest.fixture
+def validator() -> RequestValidator:
+    return RequestValidator(SIGNATURE, max_batch_size=8)
+
+
+def test_valid_request_decodes_every_input(validator: RequestValidator) -> None:
+    prepared = validator.validate(list(reversed(_good())))
+    assert prepared.batch_size == 2
+    assert prepared.feeds["image"].shape == (2, 2, 2, 3)
+    assert prepared.feeds["text"].tolist() == [["a", "b", "c"]] * 2, "BYTES reach the model as text"
+    assert prepared.outputs == ("score", "label")
+    assert prepared.key == ((2, 2, 3), (4,), (3,)), "the key follows signature order, not request order"
+
+
+def test_typed_contents_are_accepted(validator: RequestValidator) -> None:
+    inputs = _replace(_good(1), InputTensor("mask", "FP32", [1, 4], contents=[1.0, 2.0, 3.0, 4.0]))
+    np.testing.assert_array_equal(validator.validate(inputs).feeds["mask"], [[1, 2, 3, 4]])
+
+
+def test_requested_outputs_keep_their_order(validator: RequestValidator) -> None:
+    assert validator.validate(_good(), ["label", "score"]).outputs == ("label", "score")
+
+
+def _bad_cases() -> list[tuple[str, list[InputTensor], str, str]]:
+    good = _good()
+    image = np.zeros((2, 2, 2, 3), np.uint8)
+    return [
+        ("unknown", [*good, raw_input("extra", image, "UINT8")], "UNKNOWN_INPUT", "extra"),
+        ("dup", [*good, good[1]], "DUPLICATE_INPUT", "mask"),
+        ("missing", good[:2], "MISSING_INPUT", "text"),
+        ("dtype", _replace(good, raw_input("mask", np.ones((2, 4)), "FP64")), "DATATYPE_MISMATCH", "mask"),
+        ("rank", _replace(good, raw_input("mask", np.ones((2, 4, 1), np.float32))), "SHAPE_MISMATCH", "mask"),
+        (
+            "dim",
+            _replace(good, raw_input("image", np.zeros((2, 3, 2, 3), np.uint8), "UINT8")),
+            "SHAPE_MISMATCH",
+            "image",
+        ),
+        (
+            "negative",
+            _replace(good, InputTensor("text", "BYTES", [2, -1], raw=b"")),
+            "SHAPE_MISMATCH",
+            "text",
+        ),
+        (
+            "batch",
+            _replace(good, raw_input("mask", np.ones((3, 4), np.float32))),
+            "BATCH_SIZE_MISMATCH",
+            "mask",
+        ),
+        ("big", _good(9), "BATCH_TOO_LARGE", "image"),
+        ("empty", _good(0), "SHAPE_MISMATCH", "image"),
+        (
+            "bytes",
+            _replace(good, InputTensor("mask", "FP32", [2, 4], raw=b"\x00" * 31)),
+            "BYTE_SIZE_MISMATCH",
+            "mask",
+        ),
+        (
+            "count",
+            _replace(good, InputTensor("text", "BYTES", [2, 3], raw=struct.pack("<I", 1) + b"a")),
+            "ELEMENT_COUNT_MISMATCH",
+            "text",
+        ),
+        (
+            "contents",
+            _replace(good, InputTensor("mask", "FP32", [2, 4], contents=[1.0])),
+            "ELEMENT_COUNT_MISMATCH",
+            "mask",
+        ),
+        ("nodata", _replace(good, InputTensor("mask", "FP32", [2, 4])), "MISSING_DATA", "mask"),
+        (
+            "both",
+            _replace(good, InputTensor("mask", "FP32", [2, 4], raw=b"\x00" * 32, contents=[0.0] * 8)),
+            "CONFLICTING_DATA",
+            "mask",
+        ),
+        (
+            "range",
+            _replace(good, InputTensor("image", "UINT8", [2, 2, 2, 3], contents=[300] * 24)),
+            "VALUE_OUT_OF_RANGE",
+            "image",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("case", "inputs", "reason", "name"), _bad_cases(), ids=[c[0] for c in _bad_cases()])
+def test_each_problem_names_the_input(
+    validator: RequestValidator, case: str, inputs: list[InputTensor], reason: str, name: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        validator.validate(inputs)
+    error = caught.value
+    assert error.code == Code.INVALID_ARGUMENT
+    assert (error.reason, error.field, error.metadata["input"]) == (reason, name, name)
+    assert [(v.field, v.reason) for v in error.violations] == [(name, reason)]
+    assert repr(name) in error.message
+
+
+@pytest.mark.parametrize(
+    ("outputs", "reason", "name"),
+    [(["nope"], "UNKNOWN_OUTPUT", "nope"), (["score", "score"], "DUPLICATE_OUTPUT", "score")],
+)
+def test_bad_requested_outputs_name_the_output(
+    validator: RequestValidator, outputs: list[str], reason: str, name: str
+) -> None:
+    with pytest.raises(InvalidOutput) as caught:
+        validator.validate(_good(), outputs)
+    assert (caught.value.reason, caught.value.field) == (reason, name)
+
+
+def test_without_batching_the_batch_dimension_is_not_capped() -> None:
+    assert RequestValidator(SIGNATURE, max_batch_size=1).validate(_good(9)).batch_size == 9
+
+
+def test_unbatched_signature_checks_static_shape_only() -> None:
+    signature = Signature((TensorSpec("x", "INT64", (3,)),), (TensorSpec("y", "INT64", (3,)),))
+    validator = RequestValidator(signature, max_batch_size=8)
+    prepared = validator.validate([raw_input("x", np.arange(3), "INT64")])
+    assert prepared.batch_size == 1
+    with pytest.raises(InvalidInput) as caught:
+        validator.validate([raw_input("x", np.arange(4), "INT64")])
+    assert caught.value.reason == "SHAPE_MISMATCH"

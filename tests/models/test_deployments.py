@@ -1,0 +1,263 @@
+"""Deployments through the core: validation, generations and etags, rollback, reported status."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from services.models.core import ModelsCore
+from services.models.domain import (
+    Batching,
+    Condition,
+    DeploymentDraft,
+    LoadedVersion,
+    ModelVersion,
+    Preprocessing,
+    StatusReport,
+    TrafficInput,
+)
+from services.models.enums import AuditAction, DeploymentState, VersionState
+from services.runtime.auth import Identity, Role, bind_identity
+from services.runtime.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+
+from .helpers import create_model, draft, upload
+from .onnx_models import image_model, tiny_model
+
+pytestmark = pytest.mark.usefixtures("caller")
+
+
+@pytest.fixture
+async def two_versions(core: ModelsCore, caller: Identity) -> None:
+    await create_model(core)
+    await upload(core)
+    await upload(core, data=tiny_model(seed=1))
+
+
+async def _violations(core: ModelsCore, candidate: DeploymentDraft) -> dict[str, str]:
+    with pytest.raises(InvalidArgument) as raised:
+        await core.deployments.create_deployment("live", candidate)
+    return {v.field: v.description for v in raised.value.violations}
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_create_applies_defaults(core: ModelsCore) -> None:
+    created = await core.deployments.create_deployment("live", draft(split=((1, 90), (2, 10))))
+    assert created.generation == 1
+    assert created.status.state == DeploymentState.PENDING
+    assert created.spec.instances_per_version == 1
+    assert created.spec.batching == Batching(max_batch_size=1, max_queue_delay_micros=0, max_queue_size=1024)
+    assert [(t.version, t.percent) for t in created.spec.traffic] == [(1, 90), (2, 10)]
+    assert await core.deployments.get_deployment("deployments/live") == created
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_traffic_errors_name_the_offending_target(core: ModelsCore) -> None:
+    bad = draft(split=((1, 60), (1, 30), (3, 10)))
+    found = await _violations(core, bad)
+    assert "appears more than once" in found["deployment.traffic[1].version"]
+    assert "does not exist" not in found.get("deployment.traffic[2].version", "")
+    other_model = dataclasses.replace(draft(), traffic=(TrafficInput("models/other/versions/1", 100),))
+    assert (
+        "must be a version of models/fraud"
+        in (await _violations(core, other_model))["deployment.traffic[0].version"]
+    )
+    assert "sum to 100" in (await _violations(core, draft(split=((1, 50),))))["deployment.traffic"]
+    assert (
+        "0-100"
+        in (await _violations(core, draft(split=((1, 150), (2, -50)))))["deployment.traffic[0].percent"]
+    )
+    missing = await _violations(core, draft(split=((1, 50), (7, 50))))
+    assert missing == {"deployment.traffic[1].version": "models/fraud/versions/7 does not exist"}
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_versions_must_be_ready(core: ModelsCore) -> None:
+    await core.versions.update_version(
+        "models/fraud/versions/2", ModelVersion("", 0, state=VersionState.ARCHIVED), ["state"]
+    )
+    found = await _violations(core, draft(split=((1, 50), (2, 50))))
+    assert found == {"deployment.traffic[1].version": "models/fraud/versions/2 is ARCHIVED, not READY"}
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_batching_instances_and_preprocessing_ranges(core: ModelsCore) -> None:
+    candidate = dataclasses.replace(
+        draft(),
+        instances_per_version=65,
+        batching=Batching(
+            max_batch_size=2000,
+            max_queue_delay_micros=-1,
+            preferred_batch_sizes=(4, 4000),
+            max_queue_size=200_000,
+        ),
+        preprocessing=(Preprocessing(input="features", means=(0.5, 0.5), stds=(0.0,)),),
+    )
+    found = await _violations(core, candidate)
+    assert set(found) == {
+        "deployment.instances_per_version",
+        "deployment.batching.max_batch_size",
+        "deployment.batching.max_queue_delay_micros",
+        "deployment.batching.max_queue_size",
+        "deployment.batching.preferred_batch_sizes[1]",
+        "deployment.preprocessing[0].stds",
+        "deployment.preprocessing[0].stds[0]",
+    }
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_preprocessing_must_name_an_input_of_every_version(core: ModelsCore) -> None:
+    await upload(core, data=image_model())
+    step = Preprocessing(input="image", means=(0.4, 0.4, 0.4), stds=(0.2, 0.2, 0.2))
+    found = await _violations(
+        core, dataclasses.replace(draft(split=((2, 50), (3, 50))), preprocessing=(step,))
+    )
+    assert "not an input of models/fraud/versions/2" in found["deployment.preprocessing[0].input"]
+    created = await core.deployments.create_deployment(
+        "vision", dataclasses.replace(draft(split=((3, 100),)), preprocessing=(step,))
+    )
+    assert created.spec.preprocessing[0].scale == 1.0
+
+
+async def test_a_missing_model_names_the_field(core: ModelsCore) -> None:
+    assert "does not exist" in (await _violations(core, draft("ghost")))["deployment.model"]
+    assert "deployment.model" in await _violations(core, DeploymentDraft(model="ghost"))
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_updates_bump_the_generation_only_when_the_spec_changes(core: ModelsCore) -> None:
+    created = await core.deployments.create_deployment("live", draft())
+    same = await core.deployments.update_deployment("deployments/live", draft(), ["traffic"])
+    assert same.generation == 1
+    assert same.etag == created.etag
+    moved = await core.deployments.update_deployment(
+        "deployments/live", draft(split=((2, 100),)), ["traffic"]
+    )
+    assert moved.generation == 2
+    assert moved.etag != created.etag
+    relabelled = await core.deployments.update_deployment(
+        "deployments/live", dataclasses.replace(draft(), labels={"team": "risk"}), ["labels"]
+    )
+    assert relabelled.generation == 3
+    assert relabelled.spec.traffic == moved.spec.traffic
+
+    stale = dataclasses.replace(draft(), display_name="x", etag=created.etag)
+    with pytest.raises(Aborted) as raised:
+        await core.deployments.update_deployment("deployments/live", stale, ["display_name"])
+    assert raised.value.reason == "ETAG_MISMATCH"
+    with pytest.raises(InvalidArgument) as immutable:
+        await core.deployments.update_deployment("deployments/live", draft(), ["model"])
+    assert immutable.value.violations[0].field == "update_mask.paths[0]"
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_rollback_walks_back_through_the_splits(core: ModelsCore) -> None:
+    await core.deployments.create_deployment("live", draft())
+    with pytest.raises(FailedPrecondition) as nothing:
+        await core.deployments.rollback_deployment("deployments/live")
+    assert nothing.value.reason == "NO_PREVIOUS_TRAFFIC"
+    await core.deployments.update_deployment("deployments/live", draft(split=((1, 50), (2, 50))), ["traffic"])
+    await core.deployments.update_deployment("deployments/live", draft(split=((2, 100),)), ["traffic"])
+
+    back = await core.deployments.rollback_deployment("deployments/live")
+    assert [(t.version, t.percent) for t in back.spec.traffic] == [(1, 50), (2, 50)]
+    assert back.generation == 4
+    again = await core.deployments.rollback_deployment("deployments/live")
+    assert [(t.version, t.percent) for t in again.spec.traffic] == [(1, 100)]
+    with pytest.raises(FailedPrecondition):
+        await core.deployments.rollback_deployment("deployments/live")
+
+    events = (
+        await core.feeds.list_audit_events(0, "", resource="deployments/live", start_time=None, end_time=None)
+    ).items
+    assert [e.action for e in events] == [
+        AuditAction.ROLLED_BACK,
+        AuditAction.ROLLED_BACK,
+        AuditAction.TRAFFIC_CHANGED,
+        AuditAction.TRAFFIC_CHANGED,
+        AuditAction.DEPLOYMENT_CREATED,
+    ]
+    assert json.loads(events[0].after_json) == {
+        "traffic": [{"version": "models/fraud/versions/1", "percent": 100}]
+    }
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_rollback_to_a_deleted_version_is_refused(core: ModelsCore) -> None:
+    await core.deployments.create_deployment("live", draft())
+    await core.deployments.update_deployment("deployments/live", draft(split=((2, 100),)), ["traffic"])
+    await core.versions.delete_version("models/fraud/versions/1", force=False)
+    with pytest.raises(FailedPrecondition) as raised:
+        await core.deployments.rollback_deployment("deployments/live")
+    assert raised.value.reason == "ROLLBACK_TARGET_UNAVAILABLE"
+    assert (await core.deployments.get_deployment("deployments/live")).generation == 2
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_reported_status_sets_the_state_for_the_current_generation(
+    core: ModelsCore, tenant: str
+) -> None:
+    await core.deployments.create_deployment("live", draft(split=((1, 50), (2, 50))))
+    v1, v2 = "models/fraud/versions/1", "models/fraud/versions/2"
+    loaded = StatusReport(
+        1, (Condition("Ready", True, version=v1),), (LoadedVersion(v2, ready_instances=1),), "node-a"
+    )
+    ready = await core.deployments.report_status("deployments/live", "", loaded)
+    assert ready.status.state == DeploymentState.READY
+    assert ready.status.reporter == "node-a"
+    assert ready.status.conditions[0].last_transition_time is not None
+
+    half = StatusReport(
+        1, (Condition("Ready", True, version=v1), Condition("LoadFailed", True, "OOM", version=v2))
+    )
+    assert (
+        await core.deployments.report_status("deployments/live", tenant, half)
+    ).status.state == DeploymentState.DEGRADED
+    failed = StatusReport(1, (Condition("LoadFailed", True, "BAD_FILE"),))
+    assert (
+        await core.deployments.report_status("deployments/live", "", failed)
+    ).status.state == DeploymentState.FAILED
+
+    await core.deployments.update_deployment("deployments/live", draft(split=((1, 100),)), ["traffic"])
+    stale = await core.deployments.report_status("deployments/live", "", loaded)
+    assert stale.generation == 2
+    assert stale.status.state == DeploymentState.FAILED
+    with pytest.raises(InvalidArgument):
+        await core.deployments.report_status(
+            "deployments/live", "", dataclasses.replace(loaded, generation=3)
+        )
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_reporting_for_another_tenant_needs_admin(core: ModelsCore, tenant: str) -> None:
+    await core.deployments.create_deployment("live", draft())
+    report = StatusReport(1, (Condition("Ready", True),))
+    with pytest.raises(PermissionDenied):
+        await core.deployments.report_status("deployments/live", "someone-else", report)
+    admin = Identity(subject="inference", tenant="platform", roles=frozenset({Role.ADMIN}))
+    with bind_identity(admin):
+        reported = await core.deployments.report_status("deployments/live", tenant, report)
+        assert reported.status.state == DeploymentState.READY
+        with pytest.raises(NotFound):
+            await core.deployments.report_status("deployments/live", "", report)
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_list_filters_and_delete(core: ModelsCore) -> None:
+    await core.deployments.create_deployment("a", dataclasses.replace(draft(), labels={"env": "prod"}))
+    await core.deployments.create_deployment("b", draft(split=((2, 100),)))
+    page = await core.deployments.list_deployments(0, "", 'model = "models/fraud" AND labels.env = prod')
+    assert [d.deployment_id for d in page.items] == ["a"]
+    pending = await core.deployments.list_deployments(0, "", "state = DEPLOYMENT_STATE_PENDING")
+    assert [d.deployment_id for d in pending.items] == ["a", "b"]
+    with pytest.raises(Aborted):
+        await core.deployments.delete_deployment("deployments/a", etag="stale")
+    await core.deployments.delete_deployment("deployments/a", etag="")
+    with pytest.raises(NotFound):
+        await core.deployments.get_deployment("deployments/a")
+    events = (
+        await core.feeds.list_audit_events(0, "", resource="deployments/a", start_time=None, end_time=None)
+    ).items
+    assert events[0].action == AuditAction.DEPLOYMENT_DELETED
+    assert json.loads(events[0].after_json) is None

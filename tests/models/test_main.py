@@ -1,0 +1,64 @@
+"""``python -m services.models`` as a real process: migrates, becomes SERVING, serves, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from aiplat.models.v1 import model_pb2, registry_service_pb2, registry_service_pb2_grpc
+from services.runtime.devkeys import DevKeys, mint_token
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _next_event(stream: asyncio.StreamReader, event: str) -> dict[str, Any]:
+    while True:
+        line = await asyncio.wait_for(stream.readline(), 15)
+        assert line, f"the service exited before logging {event!r}"
+        entry: dict[str, Any] = json.loads(line)
+        if entry.get("event") == event:
+            return entry
+
+
+async def test_the_process_serves_and_stops_cleanly(tmp_path: Path, dev_keys: DevKeys) -> None:
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith(("AIPLAT_", "OTEL_"))},
+        "PYTHONPATH": str(ROOT),
+        "AIPLAT_MODELS_PORT": "0",
+        "AIPLAT_MODELS_METRICS_PORT": "-1",
+        "AIPLAT_MODELS_DATA_DIR": str(tmp_path),
+        "AIPLAT_MODELS_JWKS_PATH": str(dev_keys.jwks_path),
+        "AIPLAT_MODELS_SHUTDOWN_GRACE_SECONDS": "1",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.models", env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        serving = await _next_event(process.stdout, "serving")
+        await _next_event(process.stdout, "ready")
+        token = mint_token(dev_keys, subject="alice", tenant="acme", roles=["editor"])
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{serving['port']}") as channel:
+            health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+            created = await registry_service_pb2_grpc.ModelRegistryServiceStub(channel).CreateModel(
+                registry_service_pb2.CreateModelRequest(model=model_pb2.Model(), model_id="fraud"),
+                metadata=(("authorization", f"Bearer {token}"),),
+            )
+        assert created.name == "models/fraud"
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+        assert (tmp_path / "models.db").exists()
+        assert (tmp_path / "artifacts").is_dir()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
