@@ -16,7 +16,14 @@ def main() -> None:
         await app.start(server)
 
     try:
-        run_service(SERVICE_NAME, settings, register(app), method_roles=METHOD_ROLES, on_started=on_started)
+        run_service(
+            SERVICE_NAME,
+            settings,
+            register(app),
+            method_roles=METHOD_ROLES,
+            on_started=on_started,
+            on_stopping=app.end_streams,
+        )
     finally:
         app.dispose()
 

@@ -98,9 +98,13 @@ class ModelsApp:
 
     async def close(self) -> None:
         """End watch streams and background imports, then release the store's connections."""
+        await self.end_streams()
+        self.dispose()
+
+    async def end_streams(self) -> None:
+        """End watch streams and background imports; unary calls in flight keep the store."""
         if self._core is not None:
             await self._core.close()
-        self.dispose()
 
     def dispose(self) -> None:
         """Release the store's connections (after the event loop has ended, in ``__main__``)."""

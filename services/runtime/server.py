@@ -233,6 +233,7 @@ async def serve(
     *,
     method_roles: Mapping[str, Role],
     on_started: Callable[[ServiceServer], Awaitable[None]] | None = None,
+    on_stopping: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Run a service until SIGTERM or SIGINT, then drain and return.
 
@@ -240,7 +241,9 @@ async def serve(
     launchers read the port from it.  ``on_started`` runs next and decides
     when to call ``set_serving()``; without it the service is SERVING at once.
     On a signal: health NOT_SERVING, no new calls, in-flight calls get
-    ``shutdown_grace_seconds`` to finish, then spans are flushed.  The
+    ``shutdown_grace_seconds`` to finish, then spans are flushed.
+    ``on_stopping`` runs as the drain begins, so a service can end its
+    long-lived streams instead of letting them hold the grace period.  The
     handlers are removed once the drain starts, so a second signal ends the
     process at once.
     """
@@ -272,6 +275,9 @@ async def serve(
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
+        await handle.set_not_serving()
+        if on_stopping is not None:
+            await on_stopping()
         await handle.stop(settings.shutdown_grace_seconds)
         await asyncio.to_thread(tracing.shutdown)
     _log.info("stopped", extra={"event": "stopped"})
@@ -284,6 +290,7 @@ def run_service(
     *,
     method_roles: Mapping[str, Role],
     on_started: Callable[[ServiceServer], Awaitable[None]] | None = None,
+    on_stopping: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """The body of a service's ``__main__``: :func:`serve` in a fresh event loop.
 
@@ -293,7 +300,16 @@ def run_service(
     """
     configure_logging(service_name, settings.log_level)
     try:
-        asyncio.run(serve(service_name, settings, register, method_roles=method_roles, on_started=on_started))
+        asyncio.run(
+            serve(
+                service_name,
+                settings,
+                register,
+                method_roles=method_roles,
+                on_started=on_started,
+                on_stopping=on_stopping,
+            )
+        )
     except Exception:
         _log.exception("service failed", extra={"event": "failed"})
         raise SystemExit(1) from None

@@ -62,3 +62,42 @@ async def test_the_process_serves_and_stops_cleanly(tmp_path: Path, dev_keys: De
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_an_open_watch_does_not_hold_shutdown_for_the_grace_period(
+    tmp_path: Path, dev_keys: DevKeys
+) -> None:
+    from aiplat.models.v1 import deployment_service_pb2, deployment_service_pb2_grpc
+
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith(("AIPLAT_", "OTEL_"))},
+        "PYTHONPATH": str(ROOT),
+        "AIPLAT_MODELS_PORT": "0",
+        "AIPLAT_MODELS_METRICS_PORT": "-1",
+        "AIPLAT_MODELS_DATA_DIR": str(tmp_path),
+        "AIPLAT_MODELS_JWKS_PATH": str(dev_keys.jwks_path),
+        "AIPLAT_MODELS_SHUTDOWN_GRACE_SECONDS": "60",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.models", env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        serving = await _next_event(process.stdout, "serving")
+        await _next_event(process.stdout, "ready")
+        token = mint_token(dev_keys, subject="alice", tenant="acme", roles=["viewer"])
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{serving['port']}") as channel:
+            watch = deployment_service_pb2_grpc.DeploymentServiceStub(channel).WatchDeployments(
+                deployment_service_pb2.WatchDeploymentsRequest(),
+                metadata=(("authorization", f"Bearer {token}"),),
+            )
+            first = await watch.read()
+            assert first.type == deployment_service_pb2.WATCH_EVENT_TYPE_SYNCED
+            process.send_signal(signal.SIGTERM)
+            # The watch ends as the drain begins, so the process exits long before the 60 s grace period.
+            assert await asyncio.wait_for(process.wait(), 15) == 0
+            watch.cancel()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
