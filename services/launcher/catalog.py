@@ -35,6 +35,10 @@ class ServiceSpec:
     """Kubernetes memory limit of one replica."""
     gpus: int = 0
     """GPUs one replica asks for on GPU nodes (0: none)."""
+    peers: tuple[str, ...] = ()
+    """Services this one calls; each must start first, and its address is passed as ``<PEER>_ADDRESS``."""
+    service_token: bool = False
+    """Whether the service gets a platform admin token (for watching every tenant's resources)."""
 
 
 @dataclass(frozen=True)

@@ -23,28 +23,53 @@ from services.launcher import envoy_config
 from services.launcher.catalog import ServiceSpec
 from services.launcher.processes import Child, python_module_argv, start_child, stop_children
 from services.launcher.settings import LauncherSettings
-from services.runtime.devkeys import DEFAULT_AUDIENCE, DEFAULT_ISSUER, ensure_dev_keys
+from services.runtime.devkeys import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevKeys, ensure_dev_keys, mint_token
 
 _GATEWAY = "gateway"
+PLATFORM_TENANT = "platform"
+_SERVICE_TOKEN_TTL_SECONDS = 30 * 24 * 3600
 
 
 class StartupError(RuntimeError):
     """A process failed to start or to become ready in time."""
 
 
-def _service_env(spec: ServiceSpec, settings: LauncherSettings, jwks_path: Path) -> dict[str, str]:
+def _service_token_file(spec: ServiceSpec, settings: LauncherSettings, keys: DevKeys) -> Path:
+    """Mint a fresh platform-admin token for a service that acts across tenants."""
+    path = settings.data_dir / "tokens" / f"{spec.name}.token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = mint_token(
+        keys,
+        subject=f"service:{spec.name}",
+        tenant=PLATFORM_TENANT,
+        roles=["admin"],
+        ttl_seconds=_SERVICE_TOKEN_TTL_SECONDS,
+    )
+    path.write_text(token + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def _service_env(
+    spec: ServiceSpec, settings: LauncherSettings, keys: DevKeys, addresses: dict[str, str]
+) -> dict[str, str]:
     prefix = spec.env_prefix
-    return {
+    env = {
         f"{prefix}HOST": settings.host,
         f"{prefix}PORT": "0" if settings.ephemeral_ports else str(spec.port),
         f"{prefix}METRICS_PORT": "0" if settings.ephemeral_ports else str(spec.metrics_port),
         f"{prefix}DATA_DIR": str(settings.data_dir.resolve()),
-        f"{prefix}JWKS_PATH": str(jwks_path.resolve()),
+        f"{prefix}JWKS_PATH": str(keys.jwks_path.resolve()),
         f"{prefix}JWT_ISSUER": DEFAULT_ISSUER,
         f"{prefix}JWT_AUDIENCE": DEFAULT_AUDIENCE,
         f"{prefix}SHUTDOWN_GRACE_SECONDS": str(settings.shutdown_grace_seconds),
         "PYTHONUNBUFFERED": "1",
     }
+    for peer in spec.peers:
+        env[f"{prefix}{peer.upper()}_ADDRESS"] = addresses[peer]
+    if spec.service_token:
+        env[f"{prefix}SERVICE_TOKEN_FILE"] = str(_service_token_file(spec, settings, keys).resolve())
+    return env
 
 
 async def _await_port(child: Child, timeout: float) -> int:
@@ -150,17 +175,18 @@ async def run_platform(
     children: list[Child] = []
     status = 0
     try:
-        for spec in services:
-            env = _service_env(spec, settings, keys.jwks_path)
-            children.append(
-                await start_child(
-                    spec.name, python_module_argv(spec.module), env=env, write=write, name_width=width
-                )
-            )
+        # Services start in catalogue order, one after the other, so each knows its peers' addresses.
+        addresses: dict[str, str] = {}
         upstreams = []
-        for spec, child in zip(services, children, strict=True):
+        for spec in services:
+            env = _service_env(spec, settings, keys, addresses)
+            child = await start_child(
+                spec.name, python_module_argv(spec.module), env=env, write=write, name_width=width
+            )
+            children.append(child)
             port = await _await_port(child, settings.startup_timeout_seconds)
             await _await_serving(spec.name, f"{settings.host}:{port}", settings.startup_timeout_seconds)
+            addresses[spec.name] = f"{settings.host}:{port}"
             upstreams.append(envoy_config.Upstream(spec=spec, host=settings.host, port=port))
         config_path = envoy_config.write(
             envoy_config.render(

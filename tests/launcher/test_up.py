@@ -10,7 +10,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import grpc
 import pytest
+
+from aiplat.models.v1 import model_pb2, registry_service_pb2, registry_service_pb2_grpc
+from services.runtime.devkeys import ensure_dev_keys, mint_token
 
 pytestmark = pytest.mark.envoy
 
@@ -51,6 +55,19 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> 
     raise AssertionError(f"{marker!r} not printed within {timeout}s; output:\n" + "\n".join(lines))
 
 
+def _call_through_gateway(gateway: str, data_dir: Path) -> None:
+    keys = ensure_dev_keys(data_dir / "keys")
+    token = mint_token(keys, subject="alice", tenant="acme", roles=["editor"])
+    with grpc.insecure_channel(gateway) as channel:
+        stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
+        created = stub.CreateModel(
+            registry_service_pb2.CreateModelRequest(model=model_pb2.Model(), model_id="fraud"),
+            metadata=(("authorization", f"Bearer {token}"),),
+            timeout=10,
+        )
+    assert created.name == "models/fraud"
+
+
 def test_up_serves_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [
@@ -77,6 +94,8 @@ def test_up_serves_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         admin_url = admin_line.split()[-1]
         with urllib.request.urlopen(f"{admin_url}/ready", timeout=2) as response:
             assert response.read().decode().strip() == "LIVE"
+        gateway = next(line for line in lines if "gateway (gRPC and REST):" in line).split()[-1]
+        _call_through_gateway(gateway, tmp_path)
         children = _descendants(process.pid)
         assert children, "aiplat up started no process"
 
