@@ -62,10 +62,14 @@ pytest: setup ## run the test suite only
 
 test: setup lint buf-breaking check-gen pytest ## set up, then every check CI runs
 
+bench: setup ## run the inference benchmark: table on stdout, plot in benchmarks/results/
+	command -v h2load >/dev/null || { apt-get update -qq && apt-get install -y -qq nghttp2-client; }
+	$(PY) -m benchmarks.inference
+
 run: setup ## set up, then start the platform on this machine (aiplat up)
 	$(VENV)/bin/aiplat up
 
 clean: ## remove the environment and local state
 	rm -rf $(VENV) node_modules .aiplat .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: help setup gen check-gen buf-lint buf-breaking lint format pytest test run clean
+.PHONY: bench help setup gen check-gen buf-lint buf-breaking lint format pytest test run clean

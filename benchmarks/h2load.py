@@ -6,6 +6,7 @@ caller checks correctness separately (server-side success counters and sampled o
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 import subprocess
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from benchmarks.stats import quantiles_ms
 
+_DATA_BYTES = re.compile(r"^traffic:.*\((\d+)\) data$", re.MULTILINE)
+
 
 @dataclass(frozen=True)
 class LoadResult:
@@ -23,6 +26,7 @@ class LoadResult:
 
     requests: int
     succeeded: int
+    data_bytes: int
     seconds: float
     p50_ms: float
     p99_ms: float
@@ -31,6 +35,10 @@ class LoadResult:
 def grpc_frame(message: bytes) -> bytes:
     """The gRPC length-prefixed message framing (uncompressed)."""
     return struct.pack(">?I", False, len(message)) + message
+
+
+def framed_size(message_size: int) -> int:
+    return 5 + message_size
 
 
 def h2load_binary() -> str:
@@ -44,7 +52,7 @@ def run(
     url: str,
     body: bytes,
     *,
-    requests: int,
+    seconds: float,
     connections: int,
     streams_per_connection: int,
     headers: Mapping[str, str],
@@ -56,7 +64,8 @@ def run(
         log_path = Path(scratch) / "requests.tsv"
         argv = [
             h2load_binary(),
-            "-n", str(requests),
+            "-D", f"{seconds:g}",
+            "--warm-up-time", "1",
             "-c", str(connections),
             "-m", str(streams_per_connection),
             "-t", str(threads),
@@ -77,9 +86,11 @@ def run(
     if not rows:
         raise RuntimeError(f"h2load completed no request:\n{completed.stdout}")
     p50, p99 = quantiles_ms(latencies)
+    data = _DATA_BYTES.search(completed.stdout)
     return LoadResult(
         requests=len(rows),
         succeeded=succeeded,
+        data_bytes=int(data.group(1)) if data else 0,
         seconds=(max(ends) - min(starts)) / 1e6,
         p50_ms=p50,
         p99_ms=p99,

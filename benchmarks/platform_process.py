@@ -1,0 +1,68 @@
+"""The platform under test: `aiplat up` as a user runs it, in a scratch data directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from services.runtime.devkeys import ensure_dev_keys, mint_token
+
+_ENDPOINT = re.compile(r"^\s+(\S+)\s+(\d+\.\d+\.\d+\.\d+:\d+)$")
+
+
+@dataclass
+class Platform:
+    """A running `aiplat up` and the addresses it printed."""
+
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    addresses: dict[str, str] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+    _process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> Platform:
+        argv = [sys.executable, "-m", "services.cli.main", "--data-dir", str(self.data_dir), "up",
+                "--ephemeral-ports", "--gateway-port", "0", "--admin-port", "0"]  # fmt: skip
+        self._process = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self._process.stdout is not None
+        deadline = time.monotonic() + 120
+        for line in self._process.stdout:
+            self.log.append(line.rstrip("\n"))
+            if (match := _ENDPOINT.match(line.rstrip("\n"))) is not None:
+                self.addresses[match.group(1)] = match.group(2)
+            if "gateway (gRPC and REST):" in line:
+                self.addresses["gateway"] = line.split()[-1]
+            if "all services SERVING" in line:
+                return self
+            if time.monotonic() > deadline:
+                break
+        self.__exit__(None, None, None)
+        raise RuntimeError("aiplat up did not start:\n" + "\n".join(self.log[-40:]))
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.communicate()
+
+    def token(self, tenant: str = "bench", roles: tuple[str, ...] = ("editor",)) -> str:
+        keys = ensure_dev_keys(self.data_dir / "keys")
+        return mint_token(keys, subject="bench", tenant=tenant, roles=list(roles), ttl_seconds=6 * 3600)
