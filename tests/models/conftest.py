@@ -22,7 +22,7 @@ from services.models.servicer import METHOD_ROLES, register
 from services.models.settings import ModelsSettings
 from services.models.store import open_store
 from services.runtime.auth import Identity, Role, bind_identity
-from services.runtime.devkeys import DevKeys, ensure_dev_keys, mint_token
+from services.runtime.devkeys import DevKeys, mint_token
 from services.runtime.server import create_server
 from services.runtime.store import Database
 
@@ -100,12 +100,6 @@ async def core(database: Database, storage: ArtifactStorage, staging_dir: Path) 
         yield built
     finally:
         await built.close()
-
-
-@pytest.fixture(scope="session")
-def dev_keys(tmp_path_factory: pytest.TempPathFactory) -> DevKeys:
-    """The signing key pair the test servers trust (RSA generation is slow: once per session)."""
-    return ensure_dev_keys(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture(scope="session")

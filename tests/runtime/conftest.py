@@ -22,12 +22,6 @@ TokenFactory = Callable[..., str]
 
 
 @pytest.fixture(scope="session")
-def dev_keys(tmp_path_factory: pytest.TempPathFactory) -> DevKeys:
-    """The trusted signing key pair (RSA generation is slow, so once per session)."""
-    return ensure_dev_keys(tmp_path_factory.mktemp("keys"))
-
-
-@pytest.fixture(scope="session")
 def other_keys(tmp_path_factory: pytest.TempPathFactory) -> DevKeys:
     """A second key pair that the servers do not trust."""
     return ensure_dev_keys(tmp_path_factory.mktemp("other-keys"))
