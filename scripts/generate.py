@@ -33,6 +33,8 @@ DESCRIPTOR_SET = GEN_DIR / "aiplat_descriptor.binpb"
 # The long-running operations source ships under a file name that differs
 # from the import path every other proto uses.
 _RENAMED_SOURCES = {"google/longrunning/operations_proto.proto": "google/longrunning/operations.proto"}
+# Not imported by any contract, but the gateway's transcoder needs it to render error details as JSON.
+_DESCRIPTOR_ONLY_SOURCES = ("google/rpc/error_details.proto",)
 _IMPORT = re.compile(r'^import\s+(?:public\s+)?"([^"]+)";', re.MULTILINE)
 _WELL_KNOWN_PREFIX = "google/protobuf/"
 
@@ -59,6 +61,7 @@ def _imports_of(path: Path) -> set[str]:
 
 def _googleapis_closure() -> set[str]:
     pending = [imp for f in _our_proto_files() for imp in _imports_of(f) if imp.startswith("google/")]
+    pending += _DESCRIPTOR_ONLY_SOURCES
     vendored: set[str] = set()
     while pending:
         import_path = pending.pop()
@@ -123,7 +126,13 @@ def generate_python(out_dir: Path) -> None:
     )
     descriptor_set = out_dir / DESCRIPTOR_SET.name
     _protoc(
-        [f"--descriptor_set_out={descriptor_set}", "--include_imports", "--include_source_info", *sources]
+        [
+            f"--descriptor_set_out={descriptor_set}",
+            "--include_imports",
+            "--include_source_info",
+            *sources,
+            *_DESCRIPTOR_ONLY_SOURCES,
+        ]
     )
     for package_dir in sorted({p.parent for p in out_dir.rglob("*_pb2.py")}):
         current = package_dir

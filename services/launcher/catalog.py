@@ -6,7 +6,34 @@ this catalogue, so adding a service or moving a port changes one place.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+
+
+class TrafficClass(enum.StrEnum):
+    """Which of the gateway's per-tenant rate-limit buckets a service's routes draw from."""
+
+    CONTROL_PLANE = "control-plane"
+    """Registry, deployments, training, data and the other management APIs."""
+    INFERENCE = "inference"
+    """Predictions: many more calls per tenant, sized separately."""
+
+
+OPEN_INFERENCE_READS = (
+    "ServerLive",
+    "ServerReady",
+    "ServerMetadata",
+    "ModelReady",
+    "ModelMetadata",
+    "ModelConfig",
+    "ModelStatistics",
+    "ModelInfer",
+    "RepositoryIndex",
+)
+"""Open Inference Protocol methods without side effects (a prediction changes nothing): safe to retry."""
+
+OPEN_INFERENCE_PUBLIC = ("ServerLive", "ServerReady", "ServerMetadata")
+"""Open Inference Protocol health and server metadata, which its clients call before they have a token."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +66,14 @@ class ServiceSpec:
     """Services this one calls; each must start first, and its address is passed as ``<PEER>_ADDRESS``."""
     service_token: bool = False
     """Whether the service gets a platform admin token (for watching every tenant's resources)."""
+    traffic: TrafficClass = TrafficClass.CONTROL_PLANE
+    """The gateway rate-limit bucket its routes draw from."""
+    idempotent_methods: tuple[str, ...] = ()
+    """Method names, besides ``Get*`` and ``List*``, that only read: the gateway retries them on
+    another instance when one is unavailable (e.g. :data:`OPEN_INFERENCE_READS`)."""
+    public_methods: tuple[str, ...] = ()
+    """Method names the gateway serves without a token, over gRPC and REST (health, server metadata);
+    the service must accept them without a token too."""
 
 
 @dataclass(frozen=True)

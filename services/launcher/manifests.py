@@ -20,7 +20,8 @@ from services.launcher.catalog import SERVICES, ServiceSpec
 NAMESPACE = "aiplat"
 IMAGE = "aiplat:0.1.0"
 ROOT = Path(__file__).resolve().parents[2] / "istio"
-_GRPC_PORT = 50051
+GRPC_PORT = 50051
+"""The gRPC port of every service inside the cluster."""
 _METRICS_PORT = 9090
 
 
@@ -41,12 +42,12 @@ def _container(spec: ServiceSpec) -> dict[str, Any]:
         "image": IMAGE,
         "command": ["python", "-m", spec.module],
         "ports": [
-            {"name": "grpc", "containerPort": _GRPC_PORT},
+            {"name": "grpc", "containerPort": GRPC_PORT},
             {"name": "metrics", "containerPort": _METRICS_PORT},
         ],
         "env": [
             {"name": f"{prefix}HOST", "value": "0.0.0.0"},  # the pod network, behind the sidecar
-            {"name": f"{prefix}PORT", "value": str(_GRPC_PORT)},
+            {"name": f"{prefix}PORT", "value": str(GRPC_PORT)},
             {"name": f"{prefix}METRICS_PORT", "value": str(_METRICS_PORT)},
             {"name": f"{prefix}DATA_DIR", "value": "/var/lib/aiplat"},
         ],
@@ -56,9 +57,9 @@ def _container(spec: ServiceSpec) -> dict[str, Any]:
             {"secretRef": {"name": f"aiplat-{spec.name}", "optional": True}},
         ],
         "resources": resources,
-        "readinessProbe": {"grpc": {"port": _GRPC_PORT}, "periodSeconds": 5},
-        "livenessProbe": {"grpc": {"port": _GRPC_PORT}, "periodSeconds": 10, "failureThreshold": 6},
-        "startupProbe": {"grpc": {"port": _GRPC_PORT}, "periodSeconds": 2, "failureThreshold": 60},
+        "readinessProbe": {"grpc": {"port": GRPC_PORT}, "periodSeconds": 5},
+        "livenessProbe": {"grpc": {"port": GRPC_PORT}, "periodSeconds": 10, "failureThreshold": 6},
+        "startupProbe": {"grpc": {"port": GRPC_PORT}, "periodSeconds": 2, "failureThreshold": 60},
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -125,7 +126,7 @@ def service_objects(spec: ServiceSpec) -> list[dict[str, Any]]:
             "spec": {
                 "selector": labels,
                 "ports": [
-                    {"name": "grpc", "port": _GRPC_PORT, "targetPort": "grpc", "appProtocol": "grpc"},
+                    {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "appProtocol": "grpc"},
                     {"name": "http-metrics", "port": _METRICS_PORT, "targetPort": "metrics"},
                 ],
             },

@@ -1,17 +1,28 @@
-"""Settings of `aiplat up`."""
+"""Settings of `aiplat up` and of the gateway configuration it renders."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class LauncherSettings(BaseSettings):
-    """Where the one-machine platform keeps its state and listens."""
+class TenantRateLimits(BaseModel):
+    """A tenant's own bucket sizes; what is left out keeps the default."""
 
-    model_config = SettingsConfigDict(env_prefix="AIPLAT_")
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    control_plane_requests_per_second: float | None = Field(default=None, gt=0)
+    control_plane_burst: int | None = Field(default=None, ge=1)
+    inference_requests_per_second: float | None = Field(default=None, gt=0)
+    inference_burst: int | None = Field(default=None, ge=1)
+
+
+class LauncherSettings(BaseSettings):
+    """Where the one-machine platform keeps its state and listens, and how its gateway is sized."""
+
+    model_config = SettingsConfigDict(env_prefix="AIPLAT_", validate_by_name=True, validate_by_alias=True)
 
     data_dir: Path = Field(
         default=Path(".aiplat"), description="Stores, artifacts, keys and rendered config."
@@ -25,4 +36,56 @@ class LauncherSettings(BaseSettings):
     startup_timeout_seconds: float = Field(default=60.0, description="How long a service may take to serve.")
     shutdown_grace_seconds: float = Field(
         default=15.0, description="How long services get to drain after SIGTERM before they are killed."
+    )
+
+    control_plane_requests_per_second: float = Field(
+        default=50.0, gt=0, description="Sustained management calls per second a tenant may make."
+    )
+    control_plane_burst: int = Field(
+        default=100, ge=1, description="Management calls a tenant may make at once above the sustained rate."
+    )
+    inference_requests_per_second: float = Field(
+        default=1000.0, gt=0, description="Sustained inference calls per second a tenant may make."
+    )
+    inference_burst: int = Field(
+        default=2000, ge=1, description="Inference calls a tenant may make at once above the sustained rate."
+    )
+    untenanted_requests_per_second: float = Field(
+        default=20.0, gt=0, description="Calls per second, shared, without a tenant (health probes)."
+    )
+    untenanted_burst: int = Field(default=50, ge=1, description="Burst of the calls without a tenant.")
+    tenant_rate_limits: dict[str, TenantRateLimits] = Field(
+        default_factory=dict,
+        description='Per-tenant bucket sizes as JSON: {"acme": {"inference_requests_per_second": 5000}}.',
+    )
+    expected_tenants: int = Field(
+        default=1000,
+        ge=1,
+        description="Tenants expected at once; the gateway tracks twice as many buckets per traffic class.",
+    )
+    max_request_body_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1, description="Largest REST request body; larger ones get 413."
+    )
+    max_response_body_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1, description="Largest REST response body the gateway converts."
+    )
+    unary_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="How long a call without a stream may take through the gateway."
+    )
+    stream_idle_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="How long a stream may stay silent through the gateway."
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="OTLP/gRPC collector (http://collector:4317) for the gateway's spans; unset: none.",
+    )
+    idp_issuer: str = Field(
+        default="https://identity.aiplat.internal",
+        description="Cluster deployment: the `iss` of the identity provider's tokens.",
+    )
+    idp_audience: str = Field(default="aiplat", description="Cluster deployment: the required `aud`.")
+    idp_jwks_url: str = Field(
+        default="https://identity.aiplat.internal/.well-known/jwks.json",
+        description="Cluster deployment: where the gateway fetches the identity provider's signing keys.",
     )

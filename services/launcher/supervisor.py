@@ -150,7 +150,7 @@ def _banner(
         f"  gateway (gRPC and REST): {host}:{gateway_port}",
         f"  gateway admin:           http://127.0.0.1:{admin_port}",
     ]
-    lines += [f"  {u.spec.name:<24} {u.host}:{u.port}" for u in upstreams]
+    lines += [f"  {u.spec.name:<24} {', '.join(map(str, u.endpoints))}" for u in upstreams]
     lines += [
         "",
         "First call:",
@@ -187,15 +187,10 @@ async def run_platform(
             port = await _await_port(child, settings.startup_timeout_seconds)
             await _await_serving(spec.name, f"{settings.host}:{port}", settings.startup_timeout_seconds)
             addresses[spec.name] = f"{settings.host}:{port}"
-            upstreams.append(envoy_config.Upstream(spec=spec, host=settings.host, port=port))
+            upstreams.append(envoy_config.Upstream.local(spec, settings.host, port))
+        gateway_config = envoy_config.local_config(settings, upstreams, jwks_path=keys.jwks_path.resolve())
         config_path = envoy_config.write(
-            envoy_config.render(
-                upstreams,
-                listen_host=settings.host,
-                listen_port=settings.gateway_port,
-                admin_port=settings.admin_port,
-            ),
-            settings.data_dir / "envoy" / "envoy.json",
+            envoy_config.render(gateway_config), settings.data_dir / "envoy" / "envoy.json"
         )
         admin_address_path = settings.data_dir / "envoy" / "admin-address"
         admin_address_path.unlink(missing_ok=True)
@@ -208,6 +203,9 @@ async def run_platform(
             "--use-dynamic-base-id",
             "--log-level",
             "warn",
+            # Access log lines reach the terminal within a second rather than ten.
+            "--file-flush-interval-msec",
+            "1000",
         ]
         gateway = await start_child(_GATEWAY, envoy_argv, env={}, write=write, name_width=width)
         children.append(gateway)

@@ -1,0 +1,237 @@
+"""The gateway's HTTP filters, in order: jwt_authn, local_ratelimit, grpc_json_transcoder, grpc_stats, router.
+
+Before any filter runs, an early header mutation drops every ``x-aiplat-*``
+header the client sent: those headers carry identity, and only the gateway
+sets them (jwt_authn from a verified token).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import timedelta
+
+import betterproto2
+
+from services.launcher.catalog import TrafficClass
+from services.launcher.gateway_api import (
+    core,
+    early_header_mutation,
+    envoy_type,
+    grpc_stats,
+    hcm,
+    jwt_authn,
+    local_ratelimit,
+    matcher,
+    metadata,
+    mutation_rules,
+    pack,
+    ratelimit,
+    route,
+    router,
+    transcoder,
+)
+from services.launcher.gateway_clusters import GATEWAY_METADATA, IDENTITY_PROVIDER_CLUSTER, TRAFFIC_KEY
+from services.launcher.gateway_model import (
+    HTTP_METHOD_HEADER,
+    IDENTITY_HEADER_PREFIX,
+    ROLES_HEADER,
+    SUBJECT_HEADER,
+    TENANT_HEADER,
+    Bucket,
+    GatewayConfig,
+    LocalJwks,
+    RateLimits,
+)
+from services.launcher.gateway_routes import public_matches
+from services.launcher.gateway_rpcs import service_rpcs
+
+JWT_PROVIDER = "aiplat"
+TRAFFIC_DESCRIPTOR = "traffic"
+"""Rate-limit descriptor key: the traffic class of the service the call goes to."""
+TENANT_DESCRIPTOR = "tenant"
+"""Rate-limit descriptor key: the caller's tenant, from the verified token."""
+_MIN_FILL_INTERVAL = timedelta(milliseconds=50)  # Envoy's lower bound
+
+
+def edge_headers() -> core.TypedExtensionConfig:
+    """As the request arrives, before routing and filters: drop every ``x-aiplat-*`` header the client
+    sent, then record the client's HTTP method (the transcoder turns every REST call into a POST)."""
+    remove = mutation_rules.HeaderMutation(
+        remove_on_match=mutation_rules.HeaderMutationRemoveOnMatch(
+            key_matcher=matcher.StringMatcher(prefix=IDENTITY_HEADER_PREFIX, ignore_case=True)
+        )
+    )
+    method = mutation_rules.HeaderMutation(
+        append=core.HeaderValueOption(
+            header=core.HeaderValue(key=HTTP_METHOD_HEADER, value="%REQ(:METHOD)%"),
+            append_action=core.HeaderValueOptionHeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
+        )
+    )
+    return core.TypedExtensionConfig(
+        name="envoy.http.early_header_mutation.header_mutation",
+        typed_config=pack(early_header_mutation.HeaderMutation(mutations=[remove, method])),
+    )
+
+
+def _remote_jwks(url: str, cache_seconds: int) -> jwt_authn.RemoteJwks:
+    return jwt_authn.RemoteJwks(
+        http_uri=core.HttpUri(uri=url, cluster=IDENTITY_PROVIDER_CLUSTER, timeout=timedelta(seconds=5)),
+        cache_duration=timedelta(seconds=cache_seconds),
+        # Fetched in the background from startup on; the listener waits for the first answer.
+        async_fetch=jwt_authn.JwksAsyncFetch(fast_listener=False),
+        retry_policy=core.RetryPolicy(
+            num_retries=3,
+            retry_back_off=core.BackoffStrategy(
+                base_interval=timedelta(milliseconds=500), max_interval=timedelta(seconds=5)
+            ),
+        ),
+    )
+
+
+def _provider(config: GatewayConfig) -> jwt_authn.JwtProvider:
+    tokens = config.tokens
+    return jwt_authn.JwtProvider(
+        issuer=tokens.issuer,
+        audiences=[tokens.audience],
+        local_jwks=core.DataSource(filename=tokens.jwks.path) if isinstance(tokens.jwks, LocalJwks) else None,
+        remote_jwks=None
+        if isinstance(tokens.jwks, LocalJwks)
+        else _remote_jwks(tokens.jwks.url, tokens.jwks.cache_seconds),
+        from_headers=[jwt_authn.JwtHeader(name="authorization", value_prefix="Bearer ")],
+        # Services verify the token again (defence in depth), so it travels on.
+        forward=True,
+        claim_to_headers=[
+            jwt_authn.JwtClaimToHeader(header_name=SUBJECT_HEADER, claim_name="sub"),
+            jwt_authn.JwtClaimToHeader(header_name=TENANT_HEADER, claim_name="tenant"),
+            jwt_authn.JwtClaimToHeader(header_name=ROLES_HEADER, claim_name="roles"),
+        ],
+    )
+
+
+def authentication(config: GatewayConfig) -> jwt_authn.JwtAuthentication:
+    """A verified token on every request except the public ones (health, server metadata)."""
+    open_rules = [jwt_authn.RequirementRule(match=match) for match in public_matches(config.upstreams)]
+    required = jwt_authn.RequirementRule(
+        match=route.RouteMatch(prefix="/"), requires=jwt_authn.JwtRequirement(provider_name=JWT_PROVIDER)
+    )
+    return jwt_authn.JwtAuthentication(
+        providers={JWT_PROVIDER: _provider(config)}, rules=[*open_rules, required]
+    )
+
+
+def token_bucket(bucket: Bucket) -> envoy_type.TokenBucket:
+    """Rates of one request per second and more refill every second (rounded to whole requests);
+    slower ones refill one token every ``1 / rate`` seconds."""
+    if bucket.requests_per_second >= 1:
+        tokens, interval = round(bucket.requests_per_second), timedelta(seconds=1)
+    else:
+        tokens, interval = 1, timedelta(milliseconds=math.ceil(1000 / bucket.requests_per_second))
+    return envoy_type.TokenBucket(
+        max_tokens=bucket.burst, tokens_per_fill=tokens, fill_interval=max(interval, _MIN_FILL_INTERVAL)
+    )
+
+
+def _descriptor(traffic: TrafficClass, tenant: str, bucket: Bucket) -> ratelimit.LocalRateLimitDescriptor:
+    return ratelimit.LocalRateLimitDescriptor(
+        entries=[
+            ratelimit.RateLimitDescriptorEntry(key=TRAFFIC_DESCRIPTOR, value=traffic.value),
+            # An empty value makes the descriptor a template: every tenant gets a bucket of its own.
+            ratelimit.RateLimitDescriptorEntry(key=TENANT_DESCRIPTOR, value=tenant),
+        ],
+        token_bucket=token_bucket(bucket),
+    )
+
+
+def _descriptors(limits: RateLimits) -> Iterator[ratelimit.LocalRateLimitDescriptor]:
+    # Tenants with sizes of their own come first: the first descriptor that matches is used.
+    for tenant, own in sorted(limits.tenants.items()):
+        yield from (_descriptor(traffic, tenant, own[traffic]) for traffic in TrafficClass if traffic in own)
+    yield from (_descriptor(traffic, "", limits.default[traffic]) for traffic in TrafficClass)
+
+
+def _tenant_descriptor() -> route.RateLimit:
+    """The descriptor ``(traffic, tenant)`` of a call, from the target cluster's metadata and the
+    tenant header; a call without the header has none and draws from the default bucket."""
+    traffic = route.RateLimitActionMetaData(
+        descriptor_key=TRAFFIC_DESCRIPTOR,
+        metadata_key=metadata.MetadataKey(
+            key=GATEWAY_METADATA, path=[metadata.MetadataKeyPathSegment(key=TRAFFIC_KEY)]
+        ),
+        source=route.RateLimitActionMetaDataSource.CLUSTER_ENTRY,
+    )
+    tenant = route.RateLimitActionRequestHeaders(header_name=TENANT_HEADER, descriptor_key=TENANT_DESCRIPTOR)
+    return route.RateLimit(
+        actions=[route.RateLimitAction(metadata=traffic), route.RateLimitAction(request_headers=tenant)]
+    )
+
+
+def _always() -> core.RuntimeFractionalPercent:
+    # Both fractions default to 0 %, which would leave the limits off.
+    return core.RuntimeFractionalPercent(
+        default_value=envoy_type.FractionalPercent(
+            numerator=100, denominator=envoy_type.FractionalPercentDenominatorType.HUNDRED
+        )
+    )
+
+
+def rate_limit(config: GatewayConfig) -> local_ratelimit.LocalRateLimit:
+    """Per-tenant token buckets by traffic class."""
+    limits = config.rate_limits
+    return local_ratelimit.LocalRateLimit(
+        stat_prefix="tenant_rate_limit",
+        rate_limits=[_tenant_descriptor()],
+        token_bucket=token_bucket(limits.untenanted),
+        filter_enabled=_always(),
+        filter_enforced=_always(),
+        descriptors=list(_descriptors(limits)),
+        # The default bucket is for calls without a tenant only; a tenant's calls never drain it.
+        always_consume_default_token_bucket=False,
+        max_dynamic_descriptors=limits.max_tenants,
+        rate_limited_as_resource_exhausted=True,
+        enable_x_ratelimit_headers=ratelimit.XRateLimitHeadersRfcVersion.DRAFT_VERSION_03,
+    )
+
+
+def transcoding(config: GatewayConfig) -> transcoder.GrpcJsonTranscoder:
+    """REST to gRPC for every catalogue service, strict about paths and query parameters."""
+    services = sorted({rpc.service for upstream in config.upstreams for rpc in service_rpcs(upstream.spec)})
+    return transcoder.GrpcJsonTranscoder(
+        proto_descriptor=config.descriptor_set,
+        services=services,
+        print_options=transcoder.GrpcJsonTranscoderPrintOptions(
+            always_print_enums_as_ints=False,
+            preserve_proto_field_names=False,
+            stream_newline_delimited=True,
+        ),
+        # Keep the REST route: its timeout and retry policy, not those of the gRPC route.
+        match_incoming_request_route=True,
+        convert_grpc_status=True,
+        query_param_unescape_plus=True,
+        request_validation_options=transcoder.GrpcJsonTranscoderRequestValidationOptions(
+            reject_unknown_method=True,
+            reject_unknown_query_parameters=True,
+            reject_binding_body_field_collisions=True,
+        ),
+        max_request_body_size=config.max_request_body_bytes,
+        max_response_body_size=config.max_response_body_bytes,
+    )
+
+
+def method_stats() -> grpc_stats.FilterConfig:
+    """Per-method request and status counters, named ``aiplat_models_v1_...`` rather than with dots."""
+    return grpc_stats.FilterConfig(
+        stats_for_all_methods=True, enable_upstream_stats=True, replace_dots_in_grpc_service_name=True
+    )
+
+
+def http_filters(config: GatewayConfig) -> list[hcm.HttpFilter]:
+    """The filter chain in the order requests meet it."""
+    chain: list[tuple[str, betterproto2.Message]] = [
+        ("envoy.filters.http.jwt_authn", authentication(config)),
+        ("envoy.filters.http.local_ratelimit", rate_limit(config)),
+        ("envoy.filters.http.grpc_json_transcoder", transcoding(config)),
+        ("envoy.filters.http.grpc_stats", method_stats()),
+        ("envoy.filters.http.router", router.Router()),
+    ]
+    return [hcm.HttpFilter(name=name, typed_config=pack(typed)) for name, typed in chain]

@@ -1,0 +1,118 @@
+"""The gateway's route table: one gRPC route per RPC and one REST route per HTTP binding.
+
+Routes carry what differs per method: the cluster, the timeout (streams are
+not cut by the unary timeout) and the retry policy (reads only).  REST
+routes match the incoming REST path: the transcoder keeps that route rather
+than matching again on the gRPC path it produces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from services.launcher.gateway_api import matcher, pack, previous_hosts, route
+from services.launcher.gateway_model import GatewayConfig, Upstream
+from services.launcher.gateway_rpcs import HttpBinding, Rpc, is_idempotent, rest_bindings, service_rpcs
+
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+"""The standard gRPC health service; answered by the first service in the catalogue."""
+
+RETRY_ON = "reset,connect-failure,refused-stream,unavailable"
+"""Unavailable instances and broken connections only: a call that timed out may have done its work."""
+RETRIES = 2
+
+
+def _retry_policy() -> route.RetryPolicy:
+    return route.RetryPolicy(
+        retry_on=RETRY_ON,
+        num_retries=RETRIES,
+        # No per_try_timeout: an attempt is never cut short and sent again, so slow inference is not doubled.
+        retry_host_predicate=[
+            route.RetryPolicyRetryHostPredicate(
+                name="envoy.retry_host_predicates.previous_hosts",
+                typed_config=pack(previous_hosts.PreviousHostsPredicate()),
+            )
+        ],
+        host_selection_retry_max_attempts=5,
+        retry_back_off=route.RetryPolicyRetryBackOff(
+            base_interval=timedelta(milliseconds=25), max_interval=timedelta(milliseconds=250)
+        ),
+    )
+
+
+def _action(upstream: Upstream, rpc: Rpc | None, config: GatewayConfig) -> route.RouteAction:
+    streaming = rpc is not None and rpc.streaming
+    return route.RouteAction(
+        cluster=upstream.spec.name,
+        # 0 disables the whole-call timeout: a watch or an upload lasts as long as it needs to.
+        timeout=timedelta(0) if streaming else timedelta(seconds=config.unary_timeout_seconds),
+        idle_timeout=timedelta(seconds=config.stream_idle_timeout_seconds) if streaming else None,
+        retry_policy=_retry_policy() if rpc is not None and is_idempotent(upstream.spec, rpc) else None,
+    )
+
+
+def _grpc_route(upstream: Upstream, rpc: Rpc, config: GatewayConfig) -> route.Route:
+    return route.Route(
+        name=f"grpc {rpc.service}/{rpc.method}",
+        match=route.RouteMatch(path=rpc.path, grpc=route.RouteMatchGrpcRouteMatchOptions()),
+        route=_action(upstream, rpc, config),
+        decorator=route.Decorator(operation=f"{rpc.service}/{rpc.method}"),
+    )
+
+
+def path_match(binding: HttpBinding) -> route.RouteMatch:
+    """Match the binding's method and path: exact when the template is literal, else a regex."""
+    method = route.HeaderMatcher(name=":method", string_match=matcher.StringMatcher(exact=binding.verb))
+    if binding.literal:
+        return route.RouteMatch(path=binding.template, headers=[method])
+    return route.RouteMatch(safe_regex=matcher.RegexMatcher(regex=binding.path_regex()), headers=[method])
+
+
+def _rest_route(upstream: Upstream, rpc: Rpc, binding: HttpBinding, config: GatewayConfig) -> route.Route:
+    return route.Route(
+        name=f"rest {binding.verb} {binding.template}",
+        match=path_match(binding),
+        route=_action(upstream, rpc, config),
+        decorator=route.Decorator(operation=f"{rpc.service}/{rpc.method}"),
+    )
+
+
+def _health_route(upstream: Upstream, config: GatewayConfig) -> route.Route:
+    return route.Route(
+        name="grpc health",
+        match=route.RouteMatch(prefix=HEALTH_PREFIX, grpc=route.RouteMatchGrpcRouteMatchOptions()),
+        route=_action(upstream, None, config),
+    )
+
+
+def routes(config: GatewayConfig) -> list[route.Route]:
+    """Every route: gRPC health, each service's gRPC methods, then every REST binding."""
+    table = [_health_route(config.upstreams[0], config)] if config.upstreams else []
+    for upstream in config.upstreams:
+        table += [_grpc_route(upstream, rpc, config) for rpc in service_rpcs(upstream.spec)]
+    # REST routes of all services together, literal paths first, as the transcoder resolves them.
+    owner = {name: upstream for upstream in config.upstreams for name in upstream.spec.grpc_services}
+    every_rpc = [rpc for upstream in config.upstreams for rpc in service_rpcs(upstream.spec)]
+    table += [
+        _rest_route(owner[rpc.service], rpc, binding, config) for rpc, binding in rest_bindings(every_rpc)
+    ]
+    return table
+
+
+def public_matches(upstreams: Sequence[Upstream]) -> list[route.RouteMatch]:
+    """Requests served without a token: gRPC health, and the services' public methods (gRPC and REST)."""
+    matches = [route.RouteMatch(prefix=HEALTH_PREFIX)]
+    for upstream in upstreams:
+        for rpc in service_rpcs(upstream.spec):
+            if rpc.method in upstream.spec.public_methods:
+                matches.append(route.RouteMatch(path=rpc.path))
+                matches += [path_match(binding) for binding in rpc.bindings]
+    return matches
+
+
+def route_configuration(config: GatewayConfig) -> route.RouteConfiguration:
+    return route.RouteConfiguration(
+        name="aiplat",
+        virtual_hosts=[route.VirtualHost(name="aiplat", domains=["*"], routes=routes(config))],
+    )

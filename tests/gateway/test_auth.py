@@ -1,0 +1,162 @@
+"""Tokens at the gateway: which ones pass, the exact status of those that do not, and no smuggled identity."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from aiplat.models.v1 import model_pb2, registry_service_pb2, registry_service_pb2_grpc
+from services.runtime.devkeys import DevKeys, ensure_dev_keys, mint_token
+
+from .support import Envoy, rest
+
+pytestmark = pytest.mark.envoy
+
+pb = registry_service_pb2
+
+
+@pytest.fixture(scope="module")
+def stranger_keys(tmp_path_factory: pytest.TempPathFactory) -> DevKeys:
+    """A key pair the gateway does not trust."""
+    return ensure_dev_keys(tmp_path_factory.mktemp("stranger"))
+
+
+def _tampered(token: str) -> str:
+    header, payload, signature = token.split(".")
+    flipped = ("B" if signature[10] == "A" else "A").join((signature[:10], signature[11:]))
+    return f"{header}.{payload}.{flipped}"
+
+
+def _tokens(keys: DevKeys, stranger: DevKeys, tenant: str) -> dict[str, str | None]:
+    def make(key: DevKeys = keys, **claims: object) -> str:
+        return mint_token(key, subject="alice", tenant=tenant, roles=["viewer"], **claims)
+
+    return {
+        "none": None,
+        "expired": make(now=time.time() - 7200, ttl_seconds=3600),
+        "tampered signature": _tampered(make()),
+        "unknown key": make(stranger),
+        "wrong issuer": make(issuer="https://issuer.example.internal"),
+        "wrong audience": make(audience="another-audience"),
+        "good": make(),
+    }
+
+
+GRPC_EXPECTED = {
+    "none": grpc.StatusCode.UNAUTHENTICATED,
+    "expired": grpc.StatusCode.UNAUTHENTICATED,
+    "tampered signature": grpc.StatusCode.UNAUTHENTICATED,
+    "unknown key": grpc.StatusCode.UNAUTHENTICATED,
+    "wrong issuer": grpc.StatusCode.UNAUTHENTICATED,
+    "wrong audience": grpc.StatusCode.PERMISSION_DENIED,
+    "good": grpc.StatusCode.OK,
+}
+REST_EXPECTED = {
+    "none": 401,
+    "expired": 401,
+    "tampered signature": 401,
+    "unknown key": 401,
+    "wrong issuer": 401,
+    "wrong audience": 403,
+    "good": 200,
+}
+
+
+@pytest.mark.parametrize("kind", list(GRPC_EXPECTED))
+def test_grpc_status_for_each_kind_of_token(
+    kind: str, channel: grpc.Channel, dev_keys: DevKeys, stranger_keys: DevKeys, tenant: str
+) -> None:
+    token = _tokens(dev_keys, stranger_keys, tenant)[kind]
+    metadata = () if token is None else (("authorization", f"Bearer {token}"),)
+    stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
+    try:
+        stub.ListModels(pb.ListModelsRequest(), metadata=metadata, timeout=10)
+        code = grpc.StatusCode.OK
+    except grpc.RpcError as error:
+        code = error.code()
+    assert code == GRPC_EXPECTED[kind]
+
+
+@pytest.mark.parametrize("kind", list(REST_EXPECTED))
+def test_rest_status_for_each_kind_of_token(
+    kind: str, gateway: Envoy, dev_keys: DevKeys, stranger_keys: DevKeys, tenant: str
+) -> None:
+    token = _tokens(dev_keys, stranger_keys, tenant)[kind]
+    reply = rest(
+        gateway.address, "GET", "/v1/models", authorization=None if token is None else f"Bearer {token}"
+    )
+    assert reply.status == REST_EXPECTED[kind]
+    if reply.status == 401:
+        assert reply.headers["www-authenticate"].startswith("Bearer")
+    if reply.status == 200:
+        assert reply.json() == {}
+
+
+def test_identity_headers_without_a_token_are_rejected(
+    channel: grpc.Channel, gateway: Envoy, tenant: str
+) -> None:
+    smuggled = (("x-aiplat-tenant", tenant), ("x-aiplat-subject", "alice"), ("x-aiplat-roles", "admin"))
+    stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.ListModels(pb.ListModelsRequest(), metadata=smuggled, timeout=10)
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    reply = rest(gateway.address, "GET", "/v1/models", headers=dict(smuggled))
+    assert reply.status == 401
+
+
+def test_the_service_sees_only_the_tenant_of_the_token(
+    channel: grpc.Channel, gateway: Envoy, dev_keys: DevKeys, new_tenant: Callable[[], str]
+) -> None:
+    tenant_a, tenant_b = new_tenant(), new_tenant()
+    token_a = mint_token(dev_keys, subject="smuggler-a", tenant=tenant_a, roles=["editor"])
+    token_b = mint_token(dev_keys, subject="bob", tenant=tenant_b, roles=["admin"])
+    stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
+    smuggling = (
+        ("authorization", f"Bearer {token_a}"),
+        ("x-aiplat-tenant", tenant_b),
+        ("x-aiplat-subject", "bob"),
+        ("x-aiplat-roles", "admin"),
+    )
+    # The service refuses headers that disagree with the token, so success means they were replaced.
+    created = stub.CreateModel(
+        pb.CreateModelRequest(model=model_pb2.Model(display_name="A's"), model_id="secret"),
+        metadata=smuggling,
+        timeout=10,
+    )
+    assert created.name == "models/secret"
+    as_a = stub.GetModel(pb.GetModelRequest(name="models/secret"), metadata=smuggling, timeout=10)
+    assert as_a.display_name == "A's"
+    with pytest.raises(grpc.RpcError) as hidden:
+        stub.GetModel(
+            pb.GetModelRequest(name="models/secret"),
+            metadata=(("authorization", f"Bearer {token_b}"),),
+            timeout=10,
+        )
+    assert hidden.value.code() == grpc.StatusCode.NOT_FOUND
+
+    reply = rest(
+        gateway.address,
+        "GET",
+        "/v1/models/secret",
+        authorization=f"Bearer {token_a}",
+        headers={"x-aiplat-tenant": tenant_b, "X-AIPLAT-ROLES": "admin"},
+    )
+    assert reply.status == 200
+    assert reply.json()["displayName"] == "A's"
+    logged = gateway.wait_for_log(lambda r: r["subject"] == "smuggler-a" and r["path"] == "/v1/models/secret")
+    assert logged["tenant"] == tenant_a
+    # A list claim travels as base64 of its JSON.
+    assert json.loads(base64.b64decode(logged["roles"])) == ["editor"]
+
+
+def test_health_is_open_and_everything_else_needs_a_token(channel: grpc.Channel, gateway: Envoy) -> None:
+    reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert rest(gateway.address, "GET", "/v1/deployments").status == 401
+    assert rest(gateway.address, "GET", "/v1/auditEvents").status == 401
