@@ -13,7 +13,10 @@ else the largest preferred size that fits.
 Expired requests (deadline passed) and cancelled ones are dropped when their
 batch is formed, never run.  The model run happens in a worker thread
 (ONNX Runtime releases the GIL), so the event loop keeps accepting requests;
-a failed run fails every request of that batch and nothing else.
+a failed run fails every request of that batch and nothing else.  Only a
+lone request of a model whose runs take at most ``inline_below_us`` runs on
+the event loop itself: then nothing waits, and handing it to a thread and
+back would cost more than the run.
 
 All bookkeeping happens on the event loop thread: no locks.
 """
@@ -63,6 +66,7 @@ class Batcher:
         batched: bool = True,
         recorder: Recorder | None = None,
         name: str = "",
+        inline_below_us: int = 0,
     ) -> None:
         if not runners:
             raise ValueError("a batcher needs at least one runner")
@@ -74,6 +78,9 @@ class Batcher:
         self._preferred = sorted({p for p in options.preferred_batch_sizes if p <= self._max}, reverse=True)
         self._threshold = min([self._max, *self._preferred])
         self._recorder = recorder if recorder is not None else Recorder()
+        self._inline_ns = inline_below_us * 1000
+        self._cost_ns = -1
+        """Recent run times, smoothed; -1 until one was measured."""
         self._groups: dict[Hashable, _Group] = {}
         self._ready: dict[Hashable, _Group] = {}
         self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
@@ -254,7 +261,10 @@ class Batcher:
     async def _run(self, runner: BatchRunner, batch: list[QueuedRequest]) -> None:
         loop = asyncio.get_running_loop()
         try:
-            results, marks = await loop.run_in_executor(self._pool, execute_batch, runner, batch)
+            if len(batch) == 1 and not self._queued and 0 <= self._cost_ns <= self._inline_ns:
+                results, marks = execute_batch(runner, batch)
+            else:
+                results, marks = await loop.run_in_executor(self._pool, execute_batch, runner, batch)
         except asyncio.CancelledError:
             unloaded = VersionUnloaded("the model version was unloaded")
             for request in batch:
@@ -272,6 +282,8 @@ class Batcher:
                 if not request.future.done():
                     request.future.set_result(outputs)
             self._recorder.batch(batch, marks, None)
+            cost = marks[3] - marks[0]
+            self._cost_ns = cost if self._cost_ns < 0 else (3 * self._cost_ns + cost) // 4
 
 
 def _settle(future: asyncio.Future[Outputs], error: DomainError) -> None:

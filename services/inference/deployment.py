@@ -12,6 +12,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.inference.errors import ArtifactError
 from services.inference.execution import BatchingOptions
 from services.inference.preprocessing import PreprocessSpec
 from services.inference.sessions import ExecutionOptions
@@ -43,6 +44,9 @@ class TrafficTarget:
     """Lower-case hex SHA-256 the registry recorded for the artifact."""
     percent: int
     """Share of unpinned requests; 0 loads the version for pinned requests only."""
+    unavailable: ArtifactError | None = None
+    """Why the registry could not say where the artifact is (``artifact_uri`` and ``sha256`` are then
+    empty): the target is never loaded and is reported ``LoadFailed`` with this error's reason."""
 
     @property
     def version_id(self) -> str:
@@ -86,6 +90,7 @@ class DeploymentSpec:
             resource=target.version,
             artifact_uri=target.artifact_uri,
             sha256=target.sha256.lower(),
+            tenant=self.tenant,
             instances=self.instances,
             batching=self.batching,
             execution=self.execution,

@@ -124,6 +124,14 @@ class ModelRepository:
             raise ModelNotFound(model_name)
         return list(routes.versions.values())
 
+    def loaded(self) -> list[tuple[str, LoadedVersion]]:
+        """Every routable version with its tenant; safe from a scrape thread (one-step copy)."""
+        return [
+            (tenant, v)
+            for (tenant, _), routes in list(self._routes.items())
+            for v in routes.versions.values()
+        ]
+
     def status(self, model_name: str, *, tenant: str = "") -> DeploymentStatus:
         deployment = self._deployments.get((tenant, model_name))
         if deployment is None:
@@ -142,14 +150,16 @@ class ModelRepository:
                 return self._status(deployment)  # stale, or removed while waiting
             deployment.spec = spec
             deployment.state = DeploymentState.PENDING
-            self._report(deployment)
             current = self._routes.get(key)
+            # Until the new spec is in place, Ready must not keep vouching for the previous one.
+            self._set_conditions(deployment, current.versions if current else {}, {}, swapped=False)
+            self._report(deployment)
             reusable = {v.config: v for v in current.versions.values()} if current else {}
-            configs = {t.version_id: spec.version_config(t) for t in spec.targets}
+            failed = {t.version_id: t.unavailable for t in spec.targets if t.unavailable is not None}
+            configs = {t.version_id: spec.version_config(t) for t in spec.targets if t.unavailable is None}
             missing = [c for c in configs.values() if c not in reusable]
             outcomes = await asyncio.gather(*(self._load(c) for c in missing))
             loaded = {c.version: reusable[c] for c in configs.values() if c in reusable}
-            failed: dict[str, ArtifactError] = {}
             for config, outcome in zip(missing, outcomes, strict=True):
                 if isinstance(outcome, ArtifactError):
                     failed[config.version] = outcome
@@ -234,6 +244,7 @@ class ModelRepository:
         ready_reason = {
             DeploymentState.READY: "ALL_VERSIONS_LOADED",
             DeploymentState.FAILED: "NO_VERSION_LOADED",
+            DeploymentState.PENDING: "LOADING",
         }.get(state, "SOME_VERSIONS_FAILED" if swapped else "PREVIOUS_VERSIONS_SERVING")
         facts = [Condition("Ready", state == DeploymentState.READY, ready_reason, f"deployment is {state}")]
         for version in loaded.values():

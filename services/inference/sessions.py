@@ -72,6 +72,8 @@ class ExecutionOptions:
     """CUDA device ordinal."""
     allow_spinning: bool = False
     """Let idle ONNX Runtime threads spin; off by default as spinning steals the event loop's core."""
+    inline_run_us: int = 0
+    """Run a lone request on the event loop when runs take at most this long (µs); 0: always a thread."""
 
 
 class ModelSession(Protocol):

@@ -151,6 +151,8 @@ class BatchRecord:
     """Outputs were split per request."""
     error: BaseException | None
     """Why the batch failed, None when it succeeded."""
+    tenant: str = ""
+    """Tenant of the deployment (names are unique only within a tenant)."""
 
 
 class InferenceObserver(Protocol):
@@ -192,10 +194,11 @@ class Recorder:
         *,
         model: str = "",
         version: str = "",
+        tenant: str = "",
     ) -> None:
         self.stats = stats if stats is not None else VersionStats()
         self._observer = observer
-        self._model, self._version = model, version
+        self._model, self._version, self._tenant = model, version, tenant
 
     def rejected(self, error: DomainError, arrival_ns: int, context: object) -> None:
         """A request failed before it ran (invalid, shed, expired or unloaded)."""
@@ -234,7 +237,7 @@ class Recorder:
         timings = tuple(RequestTiming(r.context, r.enqueued_ns, r.dequeued_ns, r.size) for r in requests)
         try:
             self._observer.batch_finished(
-                BatchRecord(self._model, self._version, size, timings, *marks, error)
+                BatchRecord(self._model, self._version, size, timings, *marks, error, self._tenant)
             )
         except Exception:
             _log.exception("inference observer failed")

@@ -57,6 +57,8 @@ class VersionConfig:
     """``models/{model}/versions/{version}``."""
     artifact_uri: str
     sha256: str
+    tenant: str = ""
+    """Tenant of the deployment, for metrics and spans."""
     instances: int = 1
     batching: BatchingOptions = field(default_factory=BatchingOptions)
     execution: ExecutionOptions = field(default_factory=ExecutionOptions)
@@ -102,7 +104,9 @@ class LoadedVersion:
         )
         self._output_types = {spec.name: spec.datatype for spec in self.signature.outputs}
         self._pipelines = [Pipeline(session, preprocessors) for session in sessions]
-        self._recorder = Recorder(observer=observer, model=config.model, version=config.version)
+        self._recorder = Recorder(
+            observer=observer, model=config.model, version=config.version, tenant=config.tenant
+        )
         self.stats: VersionStats = self._recorder.stats
         self._batcher = Batcher(
             self._pipelines,
@@ -110,6 +114,7 @@ class LoadedVersion:
             batched=self.request_signature.batched,
             recorder=self._recorder,
             name=f"{config.model}-{config.version}",
+            inline_below_us=config.execution.inline_run_us,
         )
         self._in_flight = 0
         self._retired = False

@@ -94,6 +94,24 @@ SERVICES: tuple[ServiceSpec, ...] = (
         port=50051,
         metrics_port=9101,
     ),
+    ServiceSpec(
+        name="inference",
+        module="services.inference",
+        env_prefix="AIPLAT_INFERENCE_",
+        grpc_services=("inference.GRPCInferenceService",),
+        port=50052,
+        metrics_port=9102,
+        cpu_request="1",
+        memory_request="1Gi",
+        cpu_limit="4",
+        memory_limit="8Gi",
+        gpus=1,
+        peers=("models",),
+        service_token=True,
+        traffic=TrafficClass.INFERENCE,
+        idempotent_methods=OPEN_INFERENCE_READS,
+        public_methods=OPEN_INFERENCE_PUBLIC,
+    ),
 )
 
 GATEWAY = GatewaySpec()

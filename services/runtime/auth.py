@@ -78,12 +78,22 @@ def identity_or_none() -> Identity | None:
 
 @contextlib.contextmanager
 def bind_identity(identity: Identity) -> Iterator[Identity]:
-    """Run a block as ``identity``: used by the transport per call, and by tests of core code."""
-    token = _current.set(identity)
+    """Run a block as ``identity``: used by tests of core code and by background work."""
+    token = set_identity(identity)
     try:
         yield identity
     finally:
-        _current.reset(token)
+        reset_identity(token)
+
+
+def set_identity(identity: Identity) -> contextvars.Token[Identity | None]:
+    """Make ``identity`` the caller until :func:`reset_identity`; the transport's per-call binding."""
+    return _current.set(identity)
+
+
+def reset_identity(token: contextvars.Token[Identity | None]) -> None:
+    """Undo :func:`set_identity`."""
+    _current.reset(token)
 
 
 def required_role(method_roles: Mapping[str, Role], full_method: str) -> Role:
@@ -249,11 +259,15 @@ def _parse_roles(raw: object) -> frozenset[Role]:
     return frozenset(role for role in roles if role is not None)
 
 
+FILE_KEYS_CHECK_SECONDS = 1.0
+"""How often a service looks at its JWKS file for changes (and at once for a token naming an unknown key)."""
+
+
 def verifier_from_settings(settings: ServiceSettings) -> TokenVerifier | None:
     """The verifier for the settings' key source and claims; None when no key source is set."""
     keys: KeySet
     if settings.jwks_path is not None:
-        keys = FileKeySet(settings.jwks_path)
+        keys = FileKeySet(settings.jwks_path, check_interval_seconds=FILE_KEYS_CHECK_SECONDS)
     elif settings.jwks_url is not None:
         keys = UrlKeySet(settings.jwks_url)
     else:

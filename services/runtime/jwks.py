@@ -12,7 +12,7 @@ import json
 import logging
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -78,13 +78,19 @@ def parse_jwks(document: bytes | str) -> dict[str, jwt.PyJWK]:
 class FileKeySet:
     """Keys from a JWKS file, re-read whenever the file's size, mtime or inode change.
 
-    The check is one ``stat`` per call: cheap enough per RPC, and it makes a
-    rotated development key (``aiplat up`` rewrites the file) take effect
-    without a restart.
+    The check is one ``stat``, at most every ``check_interval_seconds`` (0:
+    on every call), so a rotated development key (``aiplat up`` rewrites the
+    file) takes effect without a restart.  A token naming a key not yet known
+    checks at once, so a new key is picked up without waiting for the interval.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, *, check_interval_seconds: float = 0.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._path = path
+        self._interval = check_interval_seconds
+        self._clock = clock
+        self._checked_at = 0.0
         self._signature: tuple[int, int, int] | None = None
         self._snapshot: KeySnapshot | None = None
 
@@ -92,6 +98,14 @@ class FileKeySet:
         return f"FileKeySet({str(self._path)!r})"
 
     async def snapshot(self) -> KeySnapshot:
+        now = self._clock()
+        if self._snapshot is not None and now - self._checked_at < self._interval:
+            # A stat per call is a syscall that gives up the GIL on the hot path of every RPC.
+            return self._snapshot
+        self._checked_at = now
+        return self._check()
+
+    def _check(self) -> KeySnapshot:
         try:
             stat = self._path.stat()
         except OSError as error:
@@ -110,8 +124,8 @@ class FileKeySet:
         return self._snapshot
 
     async def refresh_for_unknown_kid(self) -> KeySnapshot:
-        # snapshot() already noticed any change of the file.
-        return await self.snapshot()
+        self._checked_at = self._clock()
+        return self._check()
 
     def _keep_or_fail(self, error: Exception) -> KeySnapshot:
         # Keep serving with the last good keys while the file is briefly unreadable.

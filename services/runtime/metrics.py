@@ -12,8 +12,9 @@ import asyncio
 import socketserver
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from functools import partial
+from types import TracebackType
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -28,7 +29,7 @@ from prometheus_client import (
     make_wsgi_app,
 )
 
-from services.runtime.transport._handlers import wrap_handler
+from services.runtime.transport._handlers import WrappedHandlers
 from services.runtime.transport._types import Context, Handler, ServerInterceptor
 from services.runtime.transport.methods import split_method
 
@@ -69,36 +70,69 @@ class GrpcServerMetrics:
         self.handled.labels(service, method, code.name).inc()
         self.handling_seconds.labels(service, method).observe(seconds)
 
+    def method(self, full_method: str) -> MethodMetrics:
+        """The series of one method, resolved once (label lookups cost more than the update)."""
+        return MethodMetrics(self, full_method)
+
+
+class MethodMetrics:
+    """The counters and histogram of one method, with each status code's child looked up once."""
+
+    __slots__ = ("_handled", "_labels", "_latency", "_metrics")
+
+    def __init__(self, metrics: GrpcServerMetrics, full_method: str) -> None:
+        self._metrics = metrics
+        self._labels = split_method(full_method)
+        self._latency = metrics.handling_seconds.labels(*self._labels)
+        self._handled: dict[grpc.StatusCode, Any] = {}
+
+    def observe(self, code: grpc.StatusCode, seconds: float) -> None:
+        """Record one finished call of the method."""
+        counter = self._handled.get(code)
+        if counter is None:
+            counter = self._handled[code] = self._metrics.handled.labels(*self._labels, code.name)
+        counter.inc()
+        self._latency.observe(seconds)
+
+
+class _ObserveCall:
+    """Runs around one call: times it and counts its status code."""
+
+    __slots__ = ("_context", "_method", "_started")
+
+    def __init__(self, method: MethodMetrics, context: Context) -> None:
+        self._method = method
+        self._context = context
+        self._started = 0.0
+
+    async def __aenter__(self) -> None:
+        self._started = time.perf_counter()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        if error is None:
+            code = self._context.code() or grpc.StatusCode.OK
+        elif isinstance(error, grpc.aio.AbortError):
+            code = self._context.code() or grpc.StatusCode.UNKNOWN
+        elif isinstance(error, asyncio.CancelledError):
+            code = grpc.StatusCode.CANCELLED
+        else:
+            code = grpc.StatusCode.UNKNOWN
+        self._method.observe(code, time.perf_counter() - self._started)
+        return False
+
 
 class _MetricsInterceptor(ServerInterceptor):
     def __init__(self, metrics: GrpcServerMetrics) -> None:
-        self._metrics = metrics
+        self._handlers = WrappedHandlers(lambda method: partial(_ObserveCall, metrics.method(method)))
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler:
-        method = handler_call_details.method
-
-        @asynccontextmanager
-        async def guard(context: Context) -> AsyncIterator[None]:
-            started = time.perf_counter()
-            code = grpc.StatusCode.UNKNOWN
-            try:
-                yield
-                code = context.code() or grpc.StatusCode.OK
-            except grpc.aio.AbortError:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            finally:
-                self._metrics.observe(method, code, time.perf_counter() - started)
-
-        handler = await continuation(handler_call_details)
-        return wrap_handler(handler, guard)
+        return self._handlers.get(handler_call_details.method, await continuation(handler_call_details))
 
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):

@@ -9,6 +9,7 @@ it spans still exist, so trace ids reach the logs and other services.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 import grpc
@@ -28,27 +29,42 @@ _log = logging.getLogger(__name__)
 _global_installed = False
 
 
+def _method_name(handler_call_details: Any) -> str:
+    method = getattr(handler_call_details, "method", "") or ""
+    return method.decode() if isinstance(method, bytes) else str(method)
+
+
 def _traced(handler_call_details: Any) -> bool:
     # Health probes every few seconds would drown the real traces; reflection is tooling.
-    method = getattr(handler_call_details, "method", "") or ""
-    if isinstance(method, bytes):
-        method = method.decode()
-    return not is_public(method)
+    return not is_public(_method_name(handler_call_details))
 
 
 class Tracing:
     """A tracer provider and the interceptors that use it."""
 
-    def __init__(self, provider: TracerProvider) -> None:
+    def __init__(self, provider: TracerProvider, *, exporting: bool = False) -> None:
         self.provider = provider
+        self.exporting = exporting
+        """Whether finished spans leave the process (an OTLP endpoint is configured)."""
 
     def __repr__(self) -> str:
-        return f"Tracing(resource={dict(self.provider.resource.attributes)!r})"
+        return f"Tracing(resource={dict(self.provider.resource.attributes)!r}, exporting={self.exporting})"
 
-    def server_interceptor(self) -> ServerInterceptor:
-        """Starts a server span per call, as a child of the incoming ``traceparent``."""
+    def server_interceptor(self, hot_methods: Collection[str] = ()) -> ServerInterceptor:
+        """Starts a server span per call, as a child of the incoming ``traceparent``.
+
+        ``hot_methods`` (full names) get a span only while spans are exported:
+        for a call of a few hundred microseconds, a span nobody will read
+        costs about as much as the call itself.
+        """
+        skipped = frozenset() if self.exporting else frozenset(hot_methods)
+
+        def traced(handler_call_details: Any) -> bool:
+            method = _method_name(handler_call_details)
+            return not is_public(method) and method not in skipped
+
         interceptor: ServerInterceptor = aio_server_interceptor(  # type: ignore[no-untyped-call]
-            tracer_provider=self.provider, filter_=_traced
+            tracer_provider=self.provider, filter_=traced
         )
         return interceptor
 
@@ -93,4 +109,4 @@ def setup_tracing(service_name: str, settings: ServiceSettings, *, set_global: b
         else:
             trace.set_tracer_provider(provider)
             _global_installed = True
-    return Tracing(provider)
+    return Tracing(provider, exporting=bool(settings.otlp_endpoint))

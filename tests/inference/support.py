@@ -85,3 +85,25 @@ def open_session(model: bytes) -> OrtSession:
 def raw_input(name: str, array: np.ndarray, datatype: str = "FP32") -> InputTensor:
     """An input as the servicer builds it from ``raw_input_contents``."""
     return InputTensor(name, datatype, array.shape, raw=encode_raw(DATATYPES[datatype], array))
+
+
+def mlp_model(seed: int = 0, features: int = 8, hidden: int = 16, classes: int = 3) -> bytes:
+    """x [B,features] -> Gemm -> Relu -> Gemm -> y [B,classes]: a small version of the benchmark MLP."""
+    rng = np.random.default_rng(seed)
+    w0 = (rng.standard_normal((features, hidden)) / np.sqrt(features)).astype(np.float32)
+    w1 = (rng.standard_normal((hidden, classes)) / np.sqrt(hidden)).astype(np.float32)
+    return serialize(
+        [
+            helper.make_node("Gemm", ["x", "w0", "b0"], ["h"]),
+            helper.make_node("Relu", ["h"], ["r"]),
+            helper.make_node("Gemm", ["r", "w1", "b1"], ["y"]),
+        ],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", features])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", classes])],
+        [
+            numpy_helper.from_array(w0, "w0"),
+            numpy_helper.from_array(np.full(hidden, 0.1, np.float32), "b0"),
+            numpy_helper.from_array(w1, "w1"),
+            numpy_helper.from_array(np.zeros(classes, np.float32), "b1"),
+        ],
+    )

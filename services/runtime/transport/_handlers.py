@@ -4,6 +4,11 @@ grpc.aio interceptors only get to see the handler, not the call; to run code
 around the call (and see its outcome) the behaviour itself must be replaced.
 One helper does it for the four RPC shapes, so every interceptor is written
 as a plain ``async with`` block.
+
+grpc.aio asks every interceptor for a handler on every call.  Wrapping anew
+each time (closures, a handler tuple) costs about as much as a small RPC
+itself, so :class:`WrappedHandlers` wraps each method's handler once and
+hands the same wrapped handler to every later call.
 """
 
 from __future__ import annotations
@@ -70,6 +75,33 @@ def wrap_handler(handler: Handler | None, guard: Guard) -> Handler:
         return grpc.unary_stream_rpc_method_handler(wrapped, **options)
     wrapped = _wrap_unary_response(_behavior(handler.unary_unary), guard)
     return grpc.unary_unary_rpc_method_handler(wrapped, **options)
+
+
+class WrappedHandlers:
+    """One interceptor's wrapped handlers, built once per method.
+
+    ``make_guard(method)`` builds the guard of one method; the guard is then
+    called with each call's context.  A handler object that changes (a
+    server with new handlers) is wrapped again.
+    """
+
+    __slots__ = ("_make_guard", "_wrapped")
+
+    def __init__(self, make_guard: Callable[[str], Guard]) -> None:
+        self._make_guard = make_guard
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+
+    def get(self, method: str, handler: Handler | None) -> Handler:
+        """``handler`` of ``method`` wrapped in its guard (None stays None: an unknown method)."""
+        if handler is None:
+            return None  # type: ignore[return-value]
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = wrap_handler(handler, self._make_guard(method))
+        # Keyed by method name: only registered methods get here, so the map stays small.
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
 
 
 def metadata_value(context: Context, key: str) -> str | None:

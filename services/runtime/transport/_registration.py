@@ -7,10 +7,16 @@ server object they are given, so they are given this stand-in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import grpc
+
+from services.runtime.auth import Role
+from services.runtime.transport.methods import full_method, split_method
+
+_log = logging.getLogger(__name__)
 
 
 class RegistrationRecorder(grpc.aio.Server):
@@ -47,3 +53,25 @@ class RegistrationRecorder(grpc.aio.Server):
 
     async def wait_for_termination(self, timeout: float | None = None) -> bool:
         raise TypeError("register() only adds servicers")
+
+
+def check_method_roles(
+    recorded: Mapping[str, set[str]], method_roles: Mapping[str, Role], public_methods: Collection[str] = ()
+) -> None:
+    """Refuse roles (and public methods) the server lacks; warn about methods that declare neither."""
+    known = {full_method(service, method) for service, methods in recorded.items() for method in methods}
+    # Services added through a bare generic handler do not list their methods; accept any of theirs.
+    opaque = {service for service, methods in recorded.items() if not methods}
+    unknown = sorted(
+        name
+        for name in {*method_roles, *public_methods}
+        if name not in known and split_method(name)[0] not in opaque
+    )
+    if unknown:
+        # A typo or a stale entry would otherwise silently leave a method at the default.
+        raise ValueError(f"method_roles names methods the server does not have: {unknown}")
+    undeclared = sorted(known - set(method_roles) - set(public_methods))
+    if undeclared:
+        _log.warning(
+            "%d methods declare no role and need admin", len(undeclared), extra={"methods": undeclared}
+        )

@@ -11,8 +11,9 @@ never leak; the full traceback goes to the log with the trace id.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from functools import partial
+from types import TracebackType
 from typing import Any, NoReturn
 
 import grpc
@@ -21,7 +22,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.runtime.errors import ERROR_DOMAIN, Code, DomainError
-from services.runtime.transport._handlers import wrap_handler
+from services.runtime.transport._handlers import WrappedHandlers
 from services.runtime.transport._types import Context, Handler, ServerInterceptor
 
 _log = logging.getLogger(__name__)
@@ -82,39 +83,52 @@ async def abort_internal(context: Context) -> NoReturn:
     raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
 
 
+class _MapErrors:
+    """Runs around one call: what escapes the servicer becomes a status (see the module docstring)."""
+
+    __slots__ = ("_context", "_method")
+
+    def __init__(self, method: str, context: Context) -> None:
+        self._method = method
+        self._context = context
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        # BaseExceptions (cancellation) and statuses the servicer already chose pass through.
+        if not isinstance(error, Exception) or isinstance(error, grpc.aio.AbortError):
+            return False
+        method, context = self._method, self._context
+        if isinstance(error, NotImplementedError):
+            # What the generated base servicer raises for a method the service does not implement.
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
+        if isinstance(error, DomainError):
+            if error.code == Code.INTERNAL:
+                _log.error("%s failed: %r", method, error, exc_info=error)
+            await abort_with(context, error)
+        _log.error(
+            "%s failed unexpectedly: %s",
+            method,
+            type(error).__name__,
+            exc_info=error,
+            extra={"grpc_method": method},
+        )
+        await abort_internal(context)
+        return False  # not reached: abort_internal raises
+
+
 class ErrorMappingInterceptor(ServerInterceptor):
     """Turns exceptions escaping a servicer into statuses (innermost interceptor)."""
+
+    def __init__(self) -> None:
+        self._handlers = WrappedHandlers(lambda method: partial(_MapErrors, method))
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler:
-        method = handler_call_details.method
-
-        @asynccontextmanager
-        async def guard(context: Context) -> AsyncIterator[None]:
-            try:
-                yield
-            except grpc.aio.AbortError:
-                # The servicer (or a health/reflection servicer) already chose a status.
-                raise
-            except NotImplementedError:
-                # What the generated base servicer raises for a method the service does not implement.
-                await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
-            except DomainError as error:
-                if error.code == Code.INTERNAL:
-                    _log.error("%s failed: %r", method, error, exc_info=error)
-                await abort_with(context, error)
-            except Exception as error:
-                _log.error(
-                    "%s failed unexpectedly: %s",
-                    method,
-                    type(error).__name__,
-                    exc_info=error,
-                    extra={"grpc_method": method},
-                )
-                await abort_internal(context)
-
-        handler = await continuation(handler_call_details)
-        return wrap_handler(handler, guard)
+        return self._handlers.get(handler_call_details.method, await continuation(handler_call_details))

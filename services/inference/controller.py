@@ -1,0 +1,236 @@
+"""What should be served, reconciled into the repository one deployment at a time.
+
+The deployment watch (:mod:`.follower`) tells the controller what each
+deployment wants; the controller resolves the wanted versions to artifacts
+and applies the result to the :class:`~.repository.ModelRepository`.  Each
+deployment has at most one reconciling task, which always applies the latest
+wish: changes that arrive while a version loads are coalesced, and a
+deployment deleted and created again is never confused with its old self.
+
+Resolving can fail in two ways: for good (the registry does not know the
+version, :class:`~.errors.ArtifactError`), which is applied and reported as
+``LoadFailed``, or for now (the registry is unreachable,
+:class:`~services.runtime.errors.Unavailable`), which is retried with backoff
+while what served before keeps serving.
+
+``RepositoryModelUnload`` unloads a deployment locally until its spec next
+changes or it is loaded again (``RepositoryModelLoad``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import NamedTuple
+
+from services.inference.deployment import DeploymentSpec, DeploymentState, DeploymentStatus
+from services.inference.errors import ArtifactError, ModelNotFound
+from services.inference.repository import ModelRepository
+from services.inference.wanted import Artifact, Key, VersionResolver, WantedDeployment
+from services.runtime.errors import DeadlineExceeded, FailedPrecondition, Unavailable
+
+__all__ = ["DeploymentController", "IndexEntry"]
+
+_log = logging.getLogger(__name__)
+
+
+class IndexEntry(NamedTuple):
+    """One row of ``RepositoryIndex``, with Triton's state names."""
+
+    name: str
+    version: str
+    state: str
+    """``READY``, ``LOADING``, ``UNLOADING`` or ``UNAVAILABLE``."""
+    reason: str
+
+
+_INDEX_STATES = {
+    DeploymentState.PENDING: "LOADING",
+    DeploymentState.FAILED: "UNAVAILABLE",
+    DeploymentState.DELETING: "UNLOADING",
+}
+
+
+class DeploymentController:
+    """Keeps the repository serving what the watch wants; see the module docstring."""
+
+    def __init__(
+        self,
+        repository: ModelRepository,
+        resolver: VersionResolver,
+        *,
+        retry_min_seconds: float = 0.5,
+        retry_max_seconds: float = 30.0,
+    ) -> None:
+        self._repository = repository
+        self._resolver = resolver
+        self._retry = (retry_min_seconds, retry_max_seconds)
+        self._wanted: dict[Key, WantedDeployment] = {}
+        self._unloaded: dict[Key, int] = {}
+        """Generation at which a deployment was unloaded on request."""
+        self._applied: dict[Key, DeploymentSpec] = {}
+        self._dirty: set[Key] = set()
+        self._workers: dict[Key, asyncio.Task[None]] = {}
+        self._snapshot: set[Key] | None = None
+        self._settling: asyncio.Task[None] | None = None
+        self.synced = asyncio.Event()
+        """Set once the first complete list of deployments has been applied (loaded or failed)."""
+
+    def __repr__(self) -> str:
+        return f"DeploymentController(wanted={len(self._wanted)}, reconciling={len(self._workers)})"
+
+    def begin_snapshot(self) -> None:
+        """The watch (re)starts: what it lists before :meth:`end_snapshot` is everything there is."""
+        self._snapshot = set()
+
+    def put(self, wanted: WantedDeployment) -> None:
+        """A deployment exists with this spec (listed, created or updated)."""
+        key = wanted.key
+        if self._snapshot is not None:
+            self._snapshot.add(key)
+        current = self._wanted.get(key)
+        if current is not None and current.generation > wanted.generation:
+            return
+        self._wanted[key] = wanted
+        if self._unloaded.get(key, wanted.generation) < wanted.generation:
+            del self._unloaded[key]  # a new spec loads again
+        self._kick(key)
+
+    def delete(self, tenant: str, model_name: str) -> None:
+        """The deployment is gone: drain and unload it."""
+        key = (tenant, model_name)
+        self._wanted.pop(key, None)
+        self._unloaded.pop(key, None)
+        self._kick(key)
+
+    def end_snapshot(self) -> None:
+        """Everything is listed: drop what was not, and mark the first sync once all is applied."""
+        listed, self._snapshot = self._snapshot or set(), None
+        for tenant, name in [key for key in self._wanted if key not in listed]:
+            self.delete(tenant, name)
+        if not self.synced.is_set() and self._settling is None:
+            self._settling = asyncio.create_task(self._settle(), name="first-sync")
+
+    async def _settle(self) -> None:
+        while self._workers:
+            await asyncio.wait(list(self._workers.values()))
+        self.synced.set()
+        _log.info(
+            "first deployment sync applied", extra={"event": "synced", "deployments": len(self._wanted)}
+        )
+
+    async def load(self, tenant: str, model_name: str) -> DeploymentStatus:
+        """Serve the deployment's current spec again (after an unload) and wait until it is applied."""
+        key = (tenant, model_name)
+        if key not in self._wanted:
+            raise ModelNotFound(model_name)
+        self._unloaded.pop(key, None)
+        self._kick(key)
+        await self._idle(key)
+        status = self._repository.status(model_name, tenant=tenant)
+        if status.state == DeploymentState.FAILED:
+            reasons = sorted({c.reason for c in status.conditions if c.type == "LoadFailed"})
+            raise FailedPrecondition(
+                f"model {model_name!r} failed to load: {', '.join(reasons) or 'no version loaded'}",
+                reason="MODEL_LOAD_FAILED",
+                metadata={"model": model_name},
+            )
+        return status
+
+    async def unload(self, tenant: str, model_name: str) -> None:
+        """Stop serving the deployment here until its spec changes or it is loaded again."""
+        key = (tenant, model_name)
+        wanted = self._wanted.get(key)
+        if wanted is None:
+            raise ModelNotFound(model_name)
+        self._unloaded[key] = wanted.generation
+        self._kick(key)
+        await self._idle(key)
+
+    def unloaded(self, tenant: str, model_name: str) -> bool:
+        return (tenant, model_name) in self._unloaded
+
+    def index(self, tenant: str) -> list[IndexEntry]:
+        """The tenant's deployments and their versions, in name order."""
+        entries: list[IndexEntry] = []
+        for key in sorted(k for k in self._wanted if k[0] == tenant):
+            name = key[1]
+            if key in self._unloaded:
+                entries.append(IndexEntry(name, "", "UNAVAILABLE", "unloaded by RepositoryModelUnload"))
+                continue
+            try:
+                status = self._repository.status(name, tenant=tenant)
+                versions = self._repository.versions(name, tenant=tenant)
+            except ModelNotFound:
+                entries.append(IndexEntry(name, "", "LOADING", ""))
+                continue
+            entries += [IndexEntry(name, v.version, "READY", "") for v in versions]
+            failed = [c for c in status.conditions if c.type == "LoadFailed" and c.status]
+            entries += [
+                IndexEntry(name, c.version.rsplit("/", 1)[-1], "UNAVAILABLE", c.message) for c in failed
+            ]
+            if not versions and not failed:
+                entries.append(IndexEntry(name, "", _INDEX_STATES.get(status.state, "UNAVAILABLE"), ""))
+        return entries
+
+    async def close(self) -> None:
+        """Stop reconciling (shutdown); the repository is closed by its owner."""
+        tasks = [*self._workers.values(), *([self._settling] if self._settling else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _kick(self, key: Key) -> None:
+        self._dirty.add(key)
+        if key not in self._workers:
+            self._workers[key] = asyncio.create_task(
+                self._reconcile(key), name=f"reconcile-{key[0]}-{key[1]}"
+            )
+
+    async def _idle(self, key: Key) -> None:
+        worker = self._workers.get(key)
+        if worker is not None:
+            await asyncio.shield(worker)
+
+    async def _reconcile(self, key: Key) -> None:
+        delay = self._retry[0]
+        try:
+            while key in self._dirty:
+                self._dirty.discard(key)
+                wanted = self._wanted.get(key)
+                if wanted is None or key in self._unloaded:
+                    self._applied.pop(key, None)
+                    await self._repository.remove(key[1], tenant=key[0])
+                    continue
+                try:
+                    spec = wanted.spec(await self._resolve(wanted))
+                except (Unavailable, DeadlineExceeded) as error:
+                    _log.warning(
+                        "cannot resolve the versions of %s yet: %s",
+                        wanted.name,
+                        error,
+                        extra={"tenant": key[0], "deployment": wanted.name, "retry_in_seconds": delay},
+                    )
+                    self._dirty.add(key)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self._retry[1])
+                    continue
+                delay = self._retry[0]
+                if self._applied.get(key) != spec:
+                    await self._repository.apply(spec)
+                    self._applied[key] = spec
+        except Exception:
+            _log.exception("reconciling deployment %s failed", key[1], extra={"tenant": key[0]})
+        finally:
+            del self._workers[key]
+
+    async def _resolve(self, wanted: WantedDeployment) -> dict[str, Artifact | ArtifactError]:
+        versions = [version for version, _ in wanted.targets]
+
+        async def one(version: str) -> Artifact | ArtifactError:
+            try:
+                return await self._resolver.resolve(wanted.tenant, version)
+            except ArtifactError as error:
+                return error
+
+        return dict(zip(versions, await asyncio.gather(*(one(v) for v in versions)), strict=True))

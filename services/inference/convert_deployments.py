@@ -1,0 +1,135 @@
+"""Model management's deployment messages to the core's types, and statuses back to reports.
+
+Zero values of the messages mean "the default": no instances means one, no
+batch size means no batching, a scale of 0 means 1 (no deployment scales
+every pixel to zero), unset layouts and types mean the preprocessing
+defaults.
+"""
+
+from __future__ import annotations
+
+from google.protobuf import timestamp_pb2
+
+from aiplat.models.v1 import deployment_pb2, deployment_service_pb2, model_pb2
+from services.inference.deployment import Condition, DeploymentStatus
+from services.inference.execution import BatchingOptions
+from services.inference.preprocessing import Interpolation, Layout, PreprocessSpec
+from services.inference.sessions import ExecutionOptions
+from services.inference.wanted import WantedDeployment
+
+__all__ = ["report_request", "wanted_in"]
+
+_DEVICES = {
+    deployment_pb2.EXECUTION_DEVICE_CPU: "cpu",
+    deployment_pb2.EXECUTION_DEVICE_GPU: "gpu",
+}
+_LAYOUTS = {deployment_pb2.PIXEL_LAYOUT_HWC: Layout.HWC, deployment_pb2.PIXEL_LAYOUT_CHW: Layout.CHW}
+_INTERPOLATIONS = {
+    deployment_pb2.RESIZE_INTERPOLATION_NEAREST: Interpolation.NEAREST,
+    deployment_pb2.RESIZE_INTERPOLATION_BILINEAR: Interpolation.BILINEAR,
+}
+
+
+def _batching(message: deployment_pb2.BatchingConfig) -> BatchingOptions:
+    defaults = BatchingOptions()
+    return BatchingOptions(
+        max_batch_size=message.max_batch_size or 1,
+        max_queue_delay_us=message.max_queue_delay_micros,
+        preferred_batch_sizes=tuple(message.preferred_batch_sizes),
+        max_queue_size=message.max_queue_size or defaults.max_queue_size,
+    )
+
+
+INLINE_RUN_US = 200
+"""Runs at most this long (µs) serve a lone request on the event loop: a hop to a worker thread and back
+costs several hundred microseconds of CPU on a busy machine, more than such a run."""
+
+
+def _execution(message: deployment_pb2.ExecutionConfig, default_threads: int) -> ExecutionOptions:
+    return ExecutionOptions(
+        device=_DEVICES.get(message.device, "auto"),  # type: ignore[arg-type]  # values are the Literal's
+        intra_op_threads=message.intra_op_threads or default_threads,
+        inter_op_threads=message.inter_op_threads,
+        gpu_memory_fraction=message.gpu_memory_fraction,
+        inline_run_us=INLINE_RUN_US,
+    )
+
+
+def _preprocessing(message: deployment_pb2.PreprocessingConfig) -> PreprocessSpec:
+    defaults = PreprocessSpec(message.input)
+    target = message.target_data_type
+    return PreprocessSpec(
+        input=message.input,
+        source_layout=_LAYOUTS.get(message.source_layout, defaults.source_layout),
+        target_layout=_LAYOUTS.get(message.target_layout, defaults.target_layout),
+        resize_height=message.resize_height,
+        resize_width=message.resize_width,
+        interpolation=_INTERPOLATIONS.get(message.interpolation, defaults.interpolation),
+        scale=message.scale or 1.0,
+        means=tuple(message.means),
+        stds=tuple(message.stds),
+        target_datatype=(
+            model_pb2.TensorDataType.Name(target).removeprefix("TENSOR_DATA_TYPE_")
+            if target != model_pb2.TENSOR_DATA_TYPE_UNSPECIFIED
+            else defaults.target_datatype
+        ),
+    )
+
+
+def wanted_in(
+    message: deployment_service_pb2.WatchDeploymentsResponse, *, default_threads: int = 0
+) -> WantedDeployment:
+    """The deployment a watch message announces; ValueError when its spec cannot be served.
+
+    ``default_threads`` are the intra-op threads of each session where the
+    deployment leaves them to the service (0 there); 0 leaves them to ONNX Runtime.
+    """
+    deployment = message.deployment
+    return WantedDeployment(
+        name=deployment.name,
+        tenant=message.tenant,
+        generation=deployment.generation,
+        targets=tuple((target.version, target.percent) for target in deployment.traffic),
+        instances=deployment.instances_per_version or 1,
+        batching=_batching(deployment.batching),
+        execution=_execution(deployment.execution, default_threads),
+        preprocessing=tuple(_preprocessing(step) for step in deployment.preprocessing),
+    )
+
+
+def _condition(condition: Condition) -> deployment_pb2.DeploymentCondition:
+    message = deployment_pb2.DeploymentCondition(
+        type=condition.type,
+        status=condition.status,
+        reason=condition.reason,
+        message=condition.message,
+        version=condition.version,
+    )
+    if condition.last_transition_time is not None:
+        stamp = timestamp_pb2.Timestamp()
+        stamp.FromDatetime(condition.last_transition_time)
+        message.last_transition_time.CopyFrom(stamp)
+    return message
+
+
+def report_request(
+    status: DeploymentStatus, reporter: str
+) -> deployment_service_pb2.ReportDeploymentStatusRequest:
+    """What this server has loaded for a deployment; versions still draining are left out."""
+    return deployment_service_pb2.ReportDeploymentStatusRequest(
+        name=status.name,
+        tenant=status.tenant,
+        generation=status.generation,
+        loaded_versions=[
+            deployment_pb2.LoadedVersionStatus(
+                version=version.version,
+                ready_instances=version.ready_instances,
+                device=version.device,
+                execution_providers=list(version.execution_providers),
+            )
+            for version in status.loaded_versions
+            if not version.draining
+        ],
+        conditions=[_condition(condition) for condition in status.conditions],
+        reporter=reporter,
+    )

@@ -1,0 +1,242 @@
+"""The Open Inference Protocol servicer: protobuf in, the core's types to the repository, protobuf out.
+
+``model_name`` is a deployment's name in the caller's tenant (another
+tenant's deployments do not exist for the caller: NOT_FOUND);
+``model_version`` pins one version and bypasses the traffic split.  The
+repository's methods (``RepositoryModelLoad``/``Unload``) act on deployments
+on this server only; see :mod:`.controller`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from opentelemetry import trace
+
+from inference import grpc_service_pb2 as pb
+from inference import grpc_service_pb2_grpc as pb_grpc
+from services.inference import convert, convert_models
+from services.inference.controller import DeploymentController
+from services.inference.errors import ModelNotFound, VersionNotFound
+from services.inference.repository import ModelRepository
+from services.inference.telemetry import InferenceTelemetry
+from services.inference.version import InferenceResult, LoadedVersion
+from services.runtime.auth import Role, current_identity
+from services.runtime.errors import DomainError
+from services.runtime.server import Register
+from services.runtime.transport.errors import INTERNAL_MESSAGE
+
+__all__ = [
+    "EXTENSIONS",
+    "HOT_METHODS",
+    "METHOD_ROLES",
+    "PUBLIC_METHODS",
+    "SERVER_NAME",
+    "InferenceServicer",
+    "register",
+]
+
+_log = logging.getLogger(__name__)
+
+SERVICE = "inference.GRPCInferenceService"
+SERVER_NAME = "aiplat-inference"
+EXTENSIONS = ("model_repository", "model_configuration", "statistics")
+"""Triton's names of the protocol extensions served: repository index/load/unload, ModelConfig, statistics."""
+
+_EDITS = ("RepositoryModelLoad", "RepositoryModelUnload")
+_READS = (
+    "ModelReady",
+    "ModelMetadata",
+    "ModelInfer",
+    "ModelStreamInfer",
+    "ModelConfig",
+    "ModelStatistics",
+    "RepositoryIndex",
+)
+METHOD_ROLES: dict[str, Role] = {
+    **{f"/{SERVICE}/{method}": Role.VIEWER for method in _READS},
+    **{f"/{SERVICE}/{method}": Role.EDITOR for method in _EDITS},
+}
+"""Viewers read and infer; editors load and unload."""
+
+PUBLIC_METHODS = tuple(f"/{SERVICE}/{method}" for method in ("ServerLive", "ServerReady", "ServerMetadata"))
+"""Callable without a token, as the gateway serves them: health and server metadata, which the protocol's
+clients ask before anything else, and which say nothing about any tenant."""
+
+HOT_METHODS = (f"/{SERVICE}/ModelInfer",)
+"""Called at high rates: traced only while spans are exported (see ``create_server``)."""
+
+_STREAM_WINDOW = 64
+"""Requests of one ModelStreamInfer stream in flight at once (answered in order)."""
+
+
+class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
+    """inference.GRPCInferenceService over one repository."""
+
+    def __init__(
+        self,
+        repository: ModelRepository,
+        controller: DeploymentController,
+        telemetry: InferenceTelemetry,
+        *,
+        version: str,
+    ) -> None:
+        self._repository = repository
+        self._controller = controller
+        self._telemetry = telemetry
+        self._version = version
+
+    def _trace_context(self) -> object:
+        # Only worth carrying into the batch when its spans are exported.
+        return trace.get_current_span().get_span_context() if self._telemetry.tracing else None
+
+    async def _infer(self, request: pb.ModelInferRequest, context: Any, tenant: str) -> InferenceResult:
+        remaining = context.time_remaining()
+        return await self._repository.infer(
+            request.model_name,
+            request.model_version,
+            convert.request_inputs(request),
+            convert.requested_outputs(request),
+            tenant=tenant,
+            deadline=None if remaining is None else time.monotonic() + remaining,
+            context=self._trace_context(),
+        )
+
+    async def ModelInfer(  # noqa: N802 - gRPC method name
+        self, request: pb.ModelInferRequest, context: Any
+    ) -> pb.ModelInferResponse:
+        result = await self._infer(request, context, current_identity().tenant)
+        return convert.infer_response(result, request.id)
+
+    async def ModelStreamInfer(  # noqa: N802 - gRPC method name
+        self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: Any
+    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        # Requests run concurrently (so they can share batches) and are answered in order;
+        # a failed request is answered with its error and the stream goes on.
+        tenant = current_identity().tenant
+        window = asyncio.Semaphore(_STREAM_WINDOW)
+        queue: asyncio.Queue[asyncio.Future[pb.ModelStreamInferResponse] | None] = asyncio.Queue()
+
+        async def read() -> None:
+            try:
+                async for request in request_iterator:
+                    await window.acquire()
+                    queue.put_nowait(asyncio.ensure_future(self._stream_one(request, context, tenant)))
+            finally:
+                queue.put_nowait(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (answer := await queue.get()) is not None:
+                response = await answer
+                window.release()
+                yield response
+            await reader
+        finally:
+            reader.cancel()
+            while not queue.empty():
+                if (left := queue.get_nowait()) is not None:
+                    left.cancel()
+
+    async def _stream_one(
+        self, request: pb.ModelInferRequest, context: Any, tenant: str
+    ) -> pb.ModelStreamInferResponse:
+        try:
+            result = await self._infer(request, context, tenant)
+        except DomainError as error:
+            return convert.stream_error(request, error)
+        except Exception as error:
+            _log.error("a streamed inference failed unexpectedly", exc_info=error)
+            return convert.stream_error(request, DomainError(INTERNAL_MESSAGE, reason="INTERNAL"))
+        return pb.ModelStreamInferResponse(infer_response=convert.infer_response(result, request.id))
+
+    async def ServerLive(  # noqa: N802 - gRPC method name
+        self, request: pb.ServerLiveRequest, context: Any
+    ) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(  # noqa: N802 - gRPC method name
+        self, request: pb.ServerReadyRequest, context: Any
+    ) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self._controller.synced.is_set())
+
+    async def ServerMetadata(  # noqa: N802 - gRPC method name
+        self, request: pb.ServerMetadataRequest, context: Any
+    ) -> pb.ServerMetadataResponse:
+        return pb.ServerMetadataResponse(name=SERVER_NAME, version=self._version, extensions=EXTENSIONS)
+
+    async def ModelReady(  # noqa: N802 - gRPC method name
+        self, request: pb.ModelReadyRequest, context: Any
+    ) -> pb.ModelReadyResponse:
+        try:
+            self._version_of(request.name, request.version)
+        except (ModelNotFound, VersionNotFound):
+            return pb.ModelReadyResponse(ready=False)
+        return pb.ModelReadyResponse(ready=True)
+
+    async def ModelMetadata(  # noqa: N802 - gRPC method name
+        self, request: pb.ModelMetadataRequest, context: Any
+    ) -> pb.ModelMetadataResponse:
+        shown = self._version_of(request.name, request.version)
+        versions = self._repository.versions(request.name, tenant=current_identity().tenant)
+        return convert_models.model_metadata(request.name, versions, shown)
+
+    async def ModelConfig(  # noqa: N802 - gRPC method name
+        self, request: pb.ModelConfigRequest, context: Any
+    ) -> pb.ModelConfigResponse:
+        shown = self._version_of(request.name, request.version)
+        return pb.ModelConfigResponse(config=convert_models.model_config(shown))
+
+    async def ModelStatistics(  # noqa: N802 - gRPC method name
+        self, request: pb.ModelStatisticsRequest, context: Any
+    ) -> pb.ModelStatisticsResponse:
+        tenant = current_identity().tenant
+        if request.name:
+            versions = self._repository.versions(request.name, tenant=tenant)
+            if request.version:
+                versions = [self._version_of(request.name, request.version)]
+        else:
+            versions = [v for owner, v in self._repository.loaded() if owner == tenant]
+        return pb.ModelStatisticsResponse(
+            model_stats=[convert_models.model_statistics(v.model, v.version, v.stats) for v in versions]
+        )
+
+    async def RepositoryIndex(  # noqa: N802 - gRPC method name
+        self, request: pb.RepositoryIndexRequest, context: Any
+    ) -> pb.RepositoryIndexResponse:
+        entries = self._controller.index(current_identity().tenant)
+        if request.ready:
+            entries = [entry for entry in entries if entry.state == "READY"]
+        return convert_models.repository_index(entries)
+
+    async def RepositoryModelLoad(  # noqa: N802 - gRPC method name
+        self, request: pb.RepositoryModelLoadRequest, context: Any
+    ) -> pb.RepositoryModelLoadResponse:
+        await self._controller.load(current_identity().tenant, request.model_name)
+        return pb.RepositoryModelLoadResponse()
+
+    async def RepositoryModelUnload(  # noqa: N802 - gRPC method name
+        self, request: pb.RepositoryModelUnloadRequest, context: Any
+    ) -> pb.RepositoryModelUnloadResponse:
+        await self._controller.unload(current_identity().tenant, request.model_name)
+        return pb.RepositoryModelUnloadResponse()
+
+    def _version_of(self, model_name: str, model_version: str) -> LoadedVersion:
+        """The pinned version, or the deployment's first (never a pick: that would shift the split)."""
+        tenant = current_identity().tenant
+        if model_version:
+            return self._repository.route(model_name, model_version, tenant=tenant)
+        return self._repository.versions(model_name, tenant=tenant)[0]
+
+
+def register(servicer: InferenceServicer) -> Register:
+    """The ``register`` callback for ``create_server``."""
+
+    def add(server: Any) -> None:
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)
+
+    return add

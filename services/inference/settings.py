@@ -1,0 +1,56 @@
+"""Settings of the inference service (environment prefix ``AIPLAT_INFERENCE_``).
+
+The shared fields (host, port, metrics port, data directory, keys, ...) come
+from :class:`services.runtime.settings.ServiceSettings`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.runtime.settings import ServiceSettings
+
+SERVICE_NAME = "inference"
+
+
+class InferenceSettings(ServiceSettings):
+    """How the inference service is configured."""
+
+    model_config = SettingsConfigDict(env_prefix="AIPLAT_INFERENCE_")
+
+    models_address: str
+    """``host:port`` of the model management service, whose deployment watch says what to serve."""
+
+    service_token_file: Path
+    """File holding the bearer token the service calls model management with: an admin token, as
+    watching every tenant's deployments needs one. Re-read on every reconnect, so it can rotate."""
+
+    cache_dir: Path | None = None
+    """Local cache of verified model artifacts; unset means ``<data_dir>/inference-cache``."""
+
+    workers: int = Field(default=1, ge=1, le=64)
+    """Worker processes sharing the gRPC port (``SO_REUSEPORT``), each with its own models, batchers and
+    deployment watch; 1 serves from this process. The parent serves the one metrics port and merges the
+    workers' metrics, labelled ``worker``."""
+
+    reconnect_min_seconds: float = Field(default=0.5, gt=0)
+    """First delay before reconnecting to model management after the watch broke, in seconds."""
+
+    reconnect_max_seconds: float = Field(default=30.0, gt=0)
+    """Longest delay between reconnection attempts (the delay doubles up to it), in seconds."""
+
+    def session_threads(self) -> int:
+        """Intra-op threads of a session whose deployment leaves them to the service: this machine's
+        cores shared among the workers. ONNX Runtime's own default (every core, per session) has
+        several processes' thread pools fight over the same cores."""
+        affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere every core counts
+        cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+        return max(1, cores // self.workers)
+
+    def resolved_cache_dir(self) -> Path:
+        """``cache_dir``, or ``inference-cache`` in the data directory."""
+        return self.cache_dir or self.data_dir / "inference-cache"

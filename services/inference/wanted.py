@@ -1,0 +1,80 @@
+"""A deployment as the watch announces it, and how its versions are resolved to artifacts.
+
+The watch names versions (``models/{m}/versions/{v}``); the repository needs
+each one's artifact URI and checksum, which a :class:`VersionResolver` (the
+model registry) provides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+from services.inference.deployment import DeploymentSpec, TrafficTarget
+from services.inference.errors import ArtifactError
+from services.inference.execution import BatchingOptions
+from services.inference.preprocessing import PreprocessSpec
+from services.inference.sessions import ExecutionOptions
+
+__all__ = ["Artifact", "Key", "VersionResolver", "WantedDeployment"]
+
+Key = tuple[str, str]
+"""``(tenant, model_name)``: what identifies a deployment across tenants."""
+
+
+class Artifact(NamedTuple):
+    """Where a version's ONNX file is, and its checksum."""
+
+    uri: str
+    sha256: str
+
+
+class VersionResolver(Protocol):
+    async def resolve(self, tenant: str, version: str) -> Artifact:
+        """The artifact of ``models/{m}/versions/{v}`` in ``tenant``.
+
+        Raises :class:`ArtifactError` when it cannot be resolved at all and
+        :class:`Unavailable` when it cannot be resolved right now.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class WantedDeployment:
+    """A deployment as the watch announces it: versions by name, not yet by artifact."""
+
+    name: str
+    """``deployments/{deployment}``."""
+    tenant: str
+    generation: int
+    targets: tuple[tuple[str, int], ...]
+    """``(models/{m}/versions/{v}, percent)`` per version of the split."""
+    instances: int = 1
+    batching: BatchingOptions = field(default_factory=BatchingOptions)
+    execution: ExecutionOptions = field(default_factory=ExecutionOptions)
+    preprocessing: tuple[PreprocessSpec, ...] = ()
+
+    @property
+    def key(self) -> Key:
+        return self.tenant, self.name.rsplit("/", 1)[-1]
+
+    def spec(self, artifacts: Mapping[str, Artifact | ArtifactError]) -> DeploymentSpec:
+        """The spec to apply, given what each version resolved to."""
+        targets = []
+        for version, percent in self.targets:
+            resolved = artifacts[version]
+            if isinstance(resolved, ArtifactError):
+                targets.append(TrafficTarget(version, "", "", percent, unavailable=resolved))
+            else:
+                targets.append(TrafficTarget(version, resolved.uri, resolved.sha256, percent))
+        return DeploymentSpec(
+            self.name,
+            tuple(targets),
+            tenant=self.tenant,
+            generation=self.generation,
+            instances=self.instances,
+            batching=self.batching,
+            execution=self.execution,
+            preprocessing=self.preprocessing,
+        )

@@ -1,0 +1,213 @@
+"""The deployment controller over a real repository, with the registry replaced by a table."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from services.inference.artifacts import ArtifactCache
+from services.inference.controller import DeploymentController
+from services.inference.deployment import DeploymentState, DeploymentStatus
+from services.inference.errors import ArtifactError, ModelNotFound
+from services.inference.repository import ModelRepository
+from services.inference.wanted import Artifact, WantedDeployment
+from services.runtime.errors import FailedPrecondition, Unavailable
+
+from .calls import eventually
+from .support import raw_input, scale_model
+
+ONE = np.ones((1, 4), np.float32)
+
+
+class Registry:
+    """Versions by name; a name mapped to an exception raises it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.versions: dict[str, Artifact | Exception] = {}
+        self.lookups = 0
+
+    def add(self, version: int) -> str:
+        name = f"models/m/versions/{version}"
+        path = self.directory / f"v{version}.onnx"
+        path.write_bytes(scale_model(float(version)))
+        self.versions[name] = Artifact(path.as_uri(), hashlib.sha256(path.read_bytes()).hexdigest())
+        return name
+
+    async def resolve(self, tenant: str, version: str) -> Artifact:
+        self.lookups += 1
+        found = self.versions.get(version) or ArtifactError(f"{version} unknown", reason="VERSION_UNRESOLVED")
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Registry:
+    (tmp_path / "store").mkdir()
+    return Registry(tmp_path / "store")
+
+
+@pytest.fixture
+def statuses() -> list[DeploymentStatus]:
+    return []
+
+
+@pytest.fixture
+async def repository(tmp_path: Path, statuses: list[DeploymentStatus]) -> AsyncIterator[ModelRepository]:
+    repo = ModelRepository(ArtifactCache(tmp_path / "cache"), on_status=statuses.append)
+    yield repo
+    await repo.close()
+
+
+@pytest.fixture
+async def controller(repository: ModelRepository, registry: Registry) -> AsyncIterator[DeploymentController]:
+    built = DeploymentController(repository, registry, retry_min_seconds=0.01, retry_max_seconds=0.05)
+    yield built
+    await built.close()
+
+
+def wanted(*split: tuple[str, int], generation: int = 1, name: str = "scaler") -> WantedDeployment:
+    return WantedDeployment(f"deployments/{name}", "acme", generation, tuple(split))
+
+
+async def _served(repository: ModelRepository, generation: int, state: DeploymentState) -> bool:
+    try:
+        status = repository.status("scaler", tenant="acme")
+    except ModelNotFound:
+        return False
+    return status.generation == generation and status.state == state
+
+
+async def _answer(repository: ModelRepository) -> float:
+    result = await repository.infer("scaler", "", [raw_input("x", ONE)], tenant="acme")
+    return float(result.outputs[0].data[0, 0])
+
+
+async def test_the_first_sync_completes_once_listed_deployments_are_applied(
+    controller: DeploymentController, repository: ModelRepository, registry: Registry
+) -> None:
+    controller.begin_snapshot()
+    controller.put(wanted((registry.add(2), 100)))
+    controller.end_snapshot()
+
+    await asyncio.wait_for(controller.synced.wait(), 10)
+
+    assert repository.status("scaler", tenant="acme").state == DeploymentState.READY
+    assert await _answer(repository) == 2.0
+
+
+async def test_an_empty_first_sync_is_ready_at_once(controller: DeploymentController) -> None:
+    controller.begin_snapshot()
+    controller.end_snapshot()
+    await asyncio.wait_for(controller.synced.wait(), 1)
+
+
+async def test_changes_arriving_while_one_loads_are_coalesced_into_the_latest(
+    controller: DeploymentController, repository: ModelRepository, registry: Registry
+) -> None:
+    v1, v2, v3 = registry.add(1), registry.add(2), registry.add(3)
+    for generation, version in enumerate((v1, v2, v3), start=1):
+        controller.put(wanted((version, 100), generation=generation))
+    controller.put(wanted((v1, 100), generation=1))  # stale: ignored
+
+    await eventually(lambda: _served(repository, 3, DeploymentState.READY), what="generation 3")
+
+    assert await _answer(repository) == 3.0
+    assert registry.lookups <= 2, "the middle generation was never resolved"
+
+
+async def test_unresolvable_versions_are_reported_failed_and_a_later_spec_recovers(
+    controller: DeploymentController,
+    repository: ModelRepository,
+    registry: Registry,
+    statuses: list[DeploymentStatus],
+) -> None:
+    controller.put(wanted(("models/m/versions/9", 100)))
+    await eventually(lambda: _served(repository, 1, DeploymentState.FAILED), what="FAILED")
+    [failed] = [c for c in statuses[-1].conditions if c.type == "LoadFailed"]
+    assert (failed.reason, failed.version) == ("VERSION_UNRESOLVED", "models/m/versions/9")
+
+    controller.put(wanted((registry.add(1), 100), generation=2))
+
+    await eventually(lambda: _served(repository, 2, DeploymentState.READY), what="READY")
+    assert await _answer(repository) == 1.0
+
+
+async def test_an_unreachable_registry_is_retried_while_the_previous_spec_serves(
+    controller: DeploymentController, repository: ModelRepository, registry: Registry
+) -> None:
+    controller.put(wanted((registry.add(1), 100)))
+    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="READY")
+    v2 = "models/m/versions/2"
+    registry.versions[v2] = Unavailable("registry down")
+
+    controller.put(wanted((v2, 100), generation=2))
+    await asyncio.sleep(0.1)
+    assert await _answer(repository) == 1.0
+    registry.add(2)
+
+    await eventually(lambda: _served(repository, 2, DeploymentState.READY), what="retried")
+    assert await _answer(repository) == 2.0
+
+
+async def test_a_new_snapshot_drops_what_it_no_longer_lists_and_recreation_is_applied(
+    controller: DeploymentController, repository: ModelRepository, registry: Registry
+) -> None:
+    v1 = registry.add(1)
+    controller.put(wanted((v1, 100)))
+    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="READY")
+
+    controller.begin_snapshot()
+    controller.end_snapshot()
+    await eventually(lambda: _gone(repository), what="removed")
+
+    # Deleted and created again: generations start over, and the new one must still be served.
+    controller.delete("acme", "scaler")
+    controller.put(wanted((v1, 100), generation=1))
+    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="recreated")
+
+
+async def _gone(repository: ModelRepository) -> bool:
+    return not repository.loaded()
+
+
+async def test_unload_holds_until_load_or_a_new_spec(
+    controller: DeploymentController, repository: ModelRepository, registry: Registry
+) -> None:
+    v1 = registry.add(1)
+    controller.put(wanted((v1, 100)))
+    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="READY")
+
+    await controller.unload("acme", "scaler")
+    controller.put(wanted((v1, 100)))  # the same generation again (a reconnect): stays unloaded
+    await asyncio.sleep(0.05)
+    assert not repository.loaded()
+    assert [e.state for e in controller.index("acme")] == ["UNAVAILABLE"]
+
+    status = await controller.load("acme", "scaler")
+    assert status.state == DeploymentState.READY
+    assert [(e.name, e.version, e.state) for e in controller.index("acme")] == [("scaler", "1", "READY")]
+
+    await controller.unload("acme", "scaler")
+    controller.put(wanted((v1, 100), generation=2))
+    await eventually(lambda: _served(repository, 2, DeploymentState.READY), what="a new spec loads")
+
+
+async def test_load_and_unload_of_unknown_deployments_are_not_found(controller: DeploymentController) -> None:
+    with pytest.raises(ModelNotFound):
+        await controller.load("acme", "nope")
+    with pytest.raises(ModelNotFound):
+        await controller.unload("acme", "nope")
+
+
+async def test_loading_a_deployment_that_cannot_load_fails(controller: DeploymentController) -> None:
+    controller.put(wanted(("models/m/versions/9", 100)))
+    with pytest.raises(FailedPrecondition) as raised:
+        await controller.load("acme", "scaler")
+    assert raised.value.reason == "MODEL_LOAD_FAILED"

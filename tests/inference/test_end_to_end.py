@@ -1,0 +1,179 @@
+"""Upload, alias, deploy, infer: model management and inference as a user drives them, over gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import grpc
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from aiplat.models.v1 import deployment_pb2
+from inference import grpc_service_pb2 as pb
+from inference import model_config_pb2 as mc
+from services.inference.sessions import cuda_device_count
+
+from .calls import Metadata, Models, eventually, infer_request, output
+from .platform import InferenceService
+from .support import mlp_model
+
+READY = deployment_pb2.DEPLOYMENT_STATE_READY
+BATCHING = deployment_pb2.BatchingConfig(max_batch_size=16, max_queue_delay_micros=2000)
+ONE_THREAD = deployment_pb2.ExecutionConfig(intra_op_threads=1, inter_op_threads=1)
+
+
+async def test_a_deployed_version_answers_like_onnx_runtime_in_process(
+    models: Models, inference: InferenceService, viewer: Metadata
+) -> None:
+    data = mlp_model(seed=7)
+    await models.create_model("scorer")
+    version = await models.upload("scorer", data)
+    await models.set_alias("scorer", "production", version)
+    production = await models.alias("scorer", "production")
+    await models.deploy("scorer-live", "scorer", [(production, 100)], batching=BATCHING, execution=ONE_THREAD)
+
+    deployment = await models.wait_state("scorer-live", READY)
+
+    [loaded] = deployment.loaded_versions
+    assert loaded.version == version
+    assert loaded.device == "cpu"
+    assert loaded.execution_providers == ["CPUExecutionProvider"]
+    ready = await inference.stub.ServerReady(pb.ServerReadyRequest(), metadata=viewer)
+    assert ready.ready
+    x = np.random.default_rng(1).standard_normal((5, 8), dtype=np.float32)
+    expected = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+    response = await inference.stub.ModelInfer(
+        infer_request("scorer-live", {"x": x}, request_id="r1"), metadata=viewer
+    )
+
+    assert response.model_name == "scorer-live"
+    assert response.model_version == "1"
+    assert response.id == "r1"
+    np.testing.assert_allclose(output(response, "y"), expected, rtol=1e-5, atol=1e-6)
+    concurrent = await asyncio.gather(
+        *(
+            inference.stub.ModelInfer(infer_request("scorer-live", {"x": x[i : i + 1]}), metadata=viewer)
+            for i in range(5)
+        )
+    )
+    for i, answer in enumerate(concurrent):
+        np.testing.assert_allclose(output(answer, "y"), expected[i : i + 1], rtol=1e-5, atol=1e-6)
+
+
+class Load:
+    """Callers sending requests back to back, recording which version answered and every failure."""
+
+    def __init__(self, inference: InferenceService, metadata: Metadata, model: str, callers: int) -> None:
+        self._inference = inference
+        self._metadata = metadata
+        self._model = model
+        self.versions: list[str] = []
+        self.failures: list[BaseException] = []
+        self._running = True
+        self._callers = callers
+        self._tasks = [asyncio.create_task(self._call()) for _ in range(callers)]
+
+    async def _call(self) -> None:
+        x = np.ones((1, 8), np.float32)
+        while self._running:
+            try:
+                response = await self._inference.stub.ModelInfer(
+                    infer_request(self._model, {"x": x}), metadata=self._metadata
+                )
+            except grpc.aio.AioRpcError as error:
+                self.failures.append(error)
+            else:
+                self.versions.append(response.model_version)
+
+    async def observe(self, count: int) -> Counter[str]:
+        """The versions of ``count`` answers routed from now on."""
+        # Each caller may have one request in flight that was routed before now: skip those.
+        start = len(self.versions) + self._callers
+        await eventually(lambda: _true(len(self.versions) >= start + count), 20, f"{count} answers")
+        return Counter(self.versions[start : start + count])
+
+    async def stop(self) -> None:
+        self._running = False
+        await asyncio.gather(*self._tasks)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_traffic_changes_and_redeploys_under_load_fail_no_request(
+    models: Models, inference: InferenceService, viewer: Metadata, tenant: str
+) -> None:
+    await models.create_model("scorer")
+    v1 = await models.upload("scorer", mlp_model(seed=1))
+    v2 = await models.upload("scorer", mlp_model(seed=2))
+    await models.deploy("live", "scorer", [(v1, 100)], batching=BATCHING, execution=ONE_THREAD)
+    await models.wait_state("live", READY)
+    load = Load(inference, viewer, "live", callers=12)
+    try:
+        assert set(await load.observe(100)) == {"1"}
+
+        canary = await models.set_traffic("live", [(v1, 90), (v2, 10)])
+        await inference.serving(tenant, "live", canary.generation)
+        split = await load.observe(1000)
+        assert 80 <= split["2"] <= 120, split
+        pinned = await inference.stub.ModelInfer(
+            infer_request("live", {"x": np.ones((1, 8), np.float32)}, version="2"), metadata=viewer
+        )
+        assert pinned.model_version == "2"
+
+        promoted = await models.set_traffic("live", [(v2, 100)])
+        await inference.serving(tenant, "live", promoted.generation)
+        assert set(await load.observe(200)) == {"2"}
+
+        rolled_back = await models.rollback("live")
+        await inference.serving(tenant, "live", rolled_back.generation)
+        split = await load.observe(1000)
+        assert 80 <= split["2"] <= 120, split
+
+        # A new batching config loads fresh instances of both versions and swaps them in.
+        redeployed = await models.update("live", batching=deployment_pb2.BatchingConfig(max_batch_size=4))
+        await inference.serving(tenant, "live", redeployed.generation)
+        assert set(await load.observe(200)) == {"1", "2"}
+    finally:
+        await load.stop()
+    assert load.failures == []
+    assert len(load.versions) > 2500
+
+
+def _cuda_missing() -> str:
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return "this ONNX Runtime build has no CUDA execution provider (onnxruntime-gpu not installed)"
+    if cuda_device_count() == 0:
+        return "no CUDA device is visible"
+    return ""
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(bool(_cuda_missing()), reason=_cuda_missing() or "CUDA is available")
+async def test_a_gpu_deployment_runs_on_the_device_and_says_so(
+    models: Models, inference: InferenceService, viewer: Metadata, tenant: str
+) -> None:
+    data = mlp_model(seed=9)
+    await models.create_model("scorer")
+    version = await models.upload("scorer", data)
+    gpu = deployment_pb2.ExecutionConfig(device=deployment_pb2.EXECUTION_DEVICE_GPU)
+    await models.deploy("scorer", "scorer", [(version, 100)], batching=BATCHING, execution=gpu)
+
+    deployment = await models.wait_state("scorer", READY)
+    x = np.random.default_rng(2).standard_normal((4, 8), dtype=np.float32)
+    response = await inference.stub.ModelInfer(infer_request("scorer", {"x": x}), metadata=viewer)
+    config = await inference.stub.ModelConfig(pb.ModelConfigRequest(name="scorer"), metadata=viewer)
+    samples = await asyncio.to_thread(inference.scrape)
+
+    assert deployment.loaded_versions[0].device == "cuda:0"
+    assert deployment.loaded_versions[0].execution_providers[0] == "CUDAExecutionProvider"
+    expected = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(output(response, "y"), expected, rtol=1e-3, atol=1e-4)
+    assert config.config.instance_group[0].kind == mc.ModelInstanceGroup.KIND_GPU
+    assert list(config.config.instance_group[0].gpus) == [0]
+    info = [labels for name, labels in samples if name == "aiplat_inference_version_info"]
+    assert ("device", "cuda:0") in info[0]
