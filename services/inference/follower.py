@@ -109,7 +109,7 @@ class RegistryResolver:
         self._client = client
 
     async def resolve(self, tenant: str, version: str) -> Artifact:
-        request = registry_service_pb2.GetModelVersionRequest(name=version)
+        request = registry_service_pb2.GetModelVersionRequest(name=version, tenant=tenant)
         try:
             found = await self._client.registry().GetModelVersion(
                 request, metadata=self._client.metadata(), timeout=_CALL_SECONDS

@@ -118,11 +118,19 @@ def run_workers(settings: InferenceSettings) -> int:
 
 
 def _reserve(host: str, port: int) -> socket.socket:
-    """A socket bound to the port (not listening, so it takes no connections) that the workers share."""
+    """A socket bound to the port (not listening, so it takes no connections) that the workers share.
+
+    The port is first bound without ``SO_REUSEPORT``: that fails when anything already uses it,
+    where a shared bind would silently split the calls with another server.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    address = host.strip("[]")
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((address, port))
+        port = probe.getsockname()[1]
     reservation = socket.socket(family, socket.SOCK_STREAM)
     reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    reservation.bind((host.strip("[]"), port))
+    reservation.bind((address, port))
     return reservation
 
 

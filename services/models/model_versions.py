@@ -21,8 +21,8 @@ from services.models.store import models as model_rows
 from services.models.traffic import detach_versions
 from services.models.validation import MAX_DESCRIPTION, Violations, check_labels, check_metrics, check_text
 from services.models.watch import WatchHub
-from services.runtime.auth import current_identity
-from services.runtime.errors import FailedPrecondition
+from services.runtime.auth import Role, current_identity
+from services.runtime.errors import FailedPrecondition, PermissionDenied
 from services.runtime.store import Database
 
 _MUTABLE = ("description", "labels", "metrics", "state")
@@ -75,10 +75,16 @@ class ModelVersions:
     def __repr__(self) -> str:
         return f"ModelVersions({self._db!r})"
 
-    async def get_version(self, name: str) -> ModelVersion:
-        """``models/{model}/versions/{version}``, where the version may be an alias name."""
+    async def get_version(self, name: str, tenant: str = "") -> ModelVersion:
+        """``models/{model}/versions/{version}``, where the version may be an alias name.
+
+        ``tenant`` names another tenant's version; only admins (the inference service) may ask.
+        """
         model_id, segment = names.parse_version_name(name, "name")
-        tenant = current_identity().tenant
+        identity = current_identity()
+        if tenant and tenant != identity.tenant and not identity.has_role(Role.ADMIN):
+            raise PermissionDenied("only admins read another tenant's versions", reason=errors.ADMIN_REQUIRED)
+        tenant = tenant or identity.tenant
         return await self._db.read(lambda session: resolve_version(session, tenant, model_id, segment))
 
     async def list_versions(

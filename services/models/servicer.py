@@ -145,7 +145,7 @@ class RegistryServicer(registry_service_pb2_grpc.ModelRegistryServiceServicer):
     async def GetModelVersion(  # noqa: N802 - gRPC method name
         self, request: registry_service_pb2.GetModelVersionRequest, context: Any
     ) -> model_pb2.ModelVersion:
-        return convert.version_out(await self._app.core.versions.get_version(request.name))
+        return convert.version_out(await self._app.core.versions.get_version(request.name, request.tenant))
 
     async def ListModelVersions(  # noqa: N802 - gRPC method name
         self, request: registry_service_pb2.ListModelVersionsRequest, context: Any

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 import urllib.request
 from collections.abc import AsyncIterator
@@ -53,6 +54,10 @@ class Process:
 
     async def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
+        return await self.exited()
+
+    async def exited(self) -> int:
+        """The exit status, once every line the process wrote has been read."""
         code = await asyncio.wait_for(self.process.wait(), 30)
         await self._reader
         return code
@@ -198,3 +203,15 @@ async def test_two_workers_share_one_port_and_metrics_endpoint_and_stop_cleanly(
     for pid in workers:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+async def test_workers_refuse_a_port_another_server_holds(start: Any) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        service = await start(workers="2", port=str(taken.getsockname()[1]))
+        code = await service.exited()
+
+    assert code == 1
+    assert service.named("failed")
+    assert not service.named("serving")

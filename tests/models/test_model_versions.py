@@ -7,7 +7,8 @@ import pytest
 from services.models.core import ModelsCore
 from services.models.domain import ModelVersion
 from services.models.enums import VersionState
-from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.runtime.auth import Identity, Role, bind_identity
+from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
 from .helpers import create_model, draft, upload
 from .onnx_models import tiny_model
@@ -108,3 +109,17 @@ async def test_deleting_the_newest_version_moves_latest_back_and_numbers_are_not
     await core.versions.delete_version("models/fraud/versions/2", force=False)
     assert (await core.registry.get_model("models/fraud")).latest_version == 1
     assert (await upload(core, data=tiny_model(seed=2))).version == 3
+
+
+async def test_only_admins_read_another_tenants_version(core: ModelsCore, tenant: str) -> None:
+    await create_model(core)
+    await upload(core)
+    stranger = Identity(subject="bob", tenant="other", roles=frozenset({Role.EDITOR}))
+    with bind_identity(stranger), pytest.raises(PermissionDenied):
+        await core.versions.get_version("models/fraud/versions/1", tenant)
+    with bind_identity(
+        Identity(subject="service:inference", tenant="platform", roles=frozenset({Role.ADMIN}))
+    ):
+        assert (await core.versions.get_version("models/fraud/versions/1", tenant)).version == 1
+        with pytest.raises(NotFound):
+            await core.versions.get_version("models/fraud/versions/1")

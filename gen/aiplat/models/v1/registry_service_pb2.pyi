@@ -103,10 +103,12 @@ class GetOperationRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class GetModelVersionRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "tenant")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    tenant: str
+    def __init__(self, name: _Optional[str] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class ListModelVersionsRequest(_message.Message):
     __slots__ = ("parent", "page_size", "page_token", "filter")
