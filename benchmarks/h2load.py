@@ -65,7 +65,6 @@ def run(
         argv = [
             h2load_binary(),
             "-D", f"{seconds:g}",
-            "--warm-up-time", "1",
             "-c", str(connections),
             "-m", str(streams_per_connection),
             "-t", str(threads),

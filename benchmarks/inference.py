@@ -122,7 +122,8 @@ def measure_service(
 ) -> Row:
     response_size = check_response(platform, model, deployment, token)
     body = h2load.grpc_frame(_request(model, deployment).SerializeToString())
-    connections = 1 if concurrency == 1 else 4
+    # Enough connections that SO_REUSEPORT spreads them evenly over the worker processes.
+    connections = 1 if concurrency == 1 else 8
     result = h2load.run(
         f"http://{platform.addresses['inference']}{_INFER_PATH}",
         body,
