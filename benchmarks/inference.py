@@ -11,7 +11,6 @@ the size of a correct response, and a sampled response must equal ONNX Runtime's
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import tempfile
 import time
@@ -37,21 +36,10 @@ from benchmarks.plot import write_plot
 from benchmarks.reference import measure_in_process
 from benchmarks.stats import Row, table
 from inference import grpc_service_pb2, grpc_service_pb2_grpc
+from services.cli.models_commands import upload_requests
 
 RESULTS = Path(__file__).resolve().parent / "results"
 _INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
-
-
-def _upload_requests(model: BenchModel) -> list[registry_service_pb2.UploadModelVersionRequest]:
-    metadata = registry_service_pb2.UploadModelVersionMetadata(
-        parent=f"models/{model.name.replace('_', '-')}",
-        sha256=hashlib.sha256(model.onnx_bytes).hexdigest(),
-        size_bytes=len(model.onnx_bytes),
-    )
-    chunks = [model.onnx_bytes[i : i + (1 << 20)] for i in range(0, len(model.onnx_bytes), 1 << 20)]
-    return [registry_service_pb2.UploadModelVersionRequest(metadata=metadata)] + [
-        registry_service_pb2.UploadModelVersionRequest(chunk=chunk) for chunk in chunks
-    ]
 
 
 def deploy(platform: Platform, model: BenchModel, token: str) -> str:
@@ -64,7 +52,12 @@ def deploy(platform: Platform, model: BenchModel, token: str) -> str:
             registry_service_pb2.CreateModelRequest(model=model_pb2.Model(), model_id=model_id),
             metadata=metadata,
         )
-        version = registry.UploadModelVersion(iter(_upload_requests(model)), metadata=metadata)
+        with tempfile.TemporaryDirectory() as scratch:
+            artifact = Path(scratch) / f"{model.name}.onnx"
+            artifact.write_bytes(model.onnx_bytes)
+            version = registry.UploadModelVersion(
+                upload_requests(artifact, f"models/{model_id}"), metadata=metadata
+            )
         deployments = deployment_service_pb2_grpc.DeploymentServiceStub(channel)
         spec = deployment_pb2.Deployment(
             model=f"models/{model_id}",

@@ -5,28 +5,26 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from inference import grpc_service_pb2, grpc_service_pb2_grpc
 from services.cli.client import CommandError, connect
 from services.cli.settings import CliSettings
+from services.inference.tensors import DATATYPES, DataType, bf16_to_float32, decode_raw, encode_raw
 
-_DATATYPES = {
-    np.dtype(np.bool_): "BOOL",
-    np.dtype(np.uint8): "UINT8",
-    np.dtype(np.uint16): "UINT16",
-    np.dtype(np.uint32): "UINT32",
-    np.dtype(np.uint64): "UINT64",
-    np.dtype(np.int8): "INT8",
-    np.dtype(np.int16): "INT16",
-    np.dtype(np.int32): "INT32",
-    np.dtype(np.int64): "INT64",
-    np.dtype(np.float16): "FP16",
-    np.dtype(np.float32): "FP32",
-    np.dtype(np.float64): "FP64",
-}
-_DTYPES = {name: dtype for dtype, name in _DATATYPES.items()}
+# .npy files carry NumPy dtypes; BF16 has none (its bits look like UINT16), so it is never inferred.
+_BY_DTYPE = {dt.dtype: dt for dt in DATATYPES.values() if dt.name not in {"BF16", "BYTES"}}
+
+
+def _datatype_of(name: str, array: np.ndarray) -> DataType:
+    if array.dtype.kind in "OSU":
+        return DATATYPES["BYTES"]
+    found = _BY_DTYPE.get(array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype)
+    if found is None:
+        raise CommandError(f"--input {name}: arrays of {array.dtype} are not supported")
+    return found
 
 
 def _input(spec: str) -> tuple[grpc_service_pb2.ModelInferRequest.InferInputTensor, bytes]:
@@ -34,13 +32,26 @@ def _input(spec: str) -> tuple[grpc_service_pb2.ModelInferRequest.InferInputTens
     if not source:
         raise CommandError(f"--input {spec!r}: expected NAME=@FILE.npy")
     array = np.load(Path(source), allow_pickle=False)
-    datatype = _DATATYPES.get(array.dtype)
-    if datatype is None:
-        raise CommandError(f"--input {name}: arrays of {array.dtype} are not supported here")
+    datatype = _datatype_of(name, array)
+    if datatype.name == "BYTES":
+        array = np.vectorize(lambda v: v if isinstance(v, bytes) else str(v).encode(), otypes=[object])(array)
     tensor = grpc_service_pb2.ModelInferRequest.InferInputTensor(
-        name=name, datatype=datatype, shape=list(array.shape)
+        name=name, datatype=datatype.name, shape=list(array.shape)
     )
-    return tensor, np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+    return tensor, encode_raw(datatype, array)
+
+
+def _output_values(name: str, raw: bytes, shape: list[int]) -> list[Any]:
+    datatype = DATATYPES.get(name)
+    if datatype is None:
+        raise CommandError(f"the server answered with unknown datatype {name}")
+    values = decode_raw(datatype, raw, shape)
+    if datatype.name == "BF16":
+        values = bf16_to_float32(values)
+    elif datatype.name == "BYTES":
+        values = np.vectorize(lambda v: v.decode("utf-8", errors="replace"), otypes=[object])(values)
+    result: list[Any] = values.tolist()
+    return result
 
 
 def _infer(args: argparse.Namespace) -> None:
@@ -54,22 +65,14 @@ def _infer(args: argparse.Namespace) -> None:
     with connect(CliSettings()) as (channel, metadata):
         stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel)
         response = stub.ModelInfer(request, metadata=metadata)
-    outputs = {}
-    for tensor, raw in zip(response.outputs, response.raw_output_contents, strict=True):
-        dtype = _DTYPES.get(tensor.datatype)
-        if dtype is None:
-            outputs[tensor.name] = {
-                "datatype": tensor.datatype,
-                "shape": list(tensor.shape),
-                "bytes": len(raw),
-            }
-            continue
-        values = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).reshape(tuple(tensor.shape))
-        outputs[tensor.name] = {
+    outputs = {
+        tensor.name: {
             "datatype": tensor.datatype,
             "shape": list(tensor.shape),
-            "data": values.tolist(),
+            "data": _output_values(tensor.datatype, raw, list(tensor.shape)),
         }
+        for tensor, raw in zip(response.outputs, response.raw_output_contents, strict=True)
+    }
     print(
         json.dumps(
             {"model_name": response.model_name, "model_version": response.model_version, "outputs": outputs}

@@ -93,9 +93,10 @@ def _delete(args: argparse.Namespace) -> None:
     print(f"deleted models/{args.model}")
 
 
-def _upload_requests(
-    path: Path, parent: str, description: str
+def upload_requests(
+    path: Path, parent: str, description: str = ""
 ) -> Iterator[registry_service_pb2.UploadModelVersionRequest]:
+    """The upload stream for a file: metadata with its checksum and size first, then 1 MiB chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK_BYTES):
@@ -116,7 +117,7 @@ def _upload(args: argparse.Namespace) -> None:
     with connect(CliSettings()) as (channel, metadata):
         stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
         version = stub.UploadModelVersion(
-            _upload_requests(Path(args.file), f"models/{args.model}", args.description), metadata=metadata
+            upload_requests(Path(args.file), f"models/{args.model}", args.description), metadata=metadata
         )
     emit(version, VERSION_COLUMNS, args.output)
 

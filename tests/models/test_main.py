@@ -28,7 +28,7 @@ async def _next_event(stream: asyncio.StreamReader, event: str) -> dict[str, Any
             return entry
 
 
-async def test_the_process_serves_and_stops_cleanly(tmp_path: Path, dev_keys: DevKeys) -> None:
+async def _start(tmp_path: Path, dev_keys: DevKeys, *, grace_seconds: str) -> asyncio.subprocess.Process:
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith(("AIPLAT_", "OTEL_"))},
         "PYTHONPATH": str(ROOT),
@@ -36,11 +36,15 @@ async def test_the_process_serves_and_stops_cleanly(tmp_path: Path, dev_keys: De
         "AIPLAT_MODELS_METRICS_PORT": "-1",
         "AIPLAT_MODELS_DATA_DIR": str(tmp_path),
         "AIPLAT_MODELS_JWKS_PATH": str(dev_keys.jwks_path),
-        "AIPLAT_MODELS_SHUTDOWN_GRACE_SECONDS": "1",
+        "AIPLAT_MODELS_SHUTDOWN_GRACE_SECONDS": grace_seconds,
     }
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.models", env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE
     )
+
+
+async def test_the_process_serves_and_stops_cleanly(tmp_path: Path, dev_keys: DevKeys) -> None:
+    process = await _start(tmp_path, dev_keys, grace_seconds="1")
     try:
         assert process.stdout is not None
         serving = await _next_event(process.stdout, "serving")
@@ -69,18 +73,7 @@ async def test_an_open_watch_does_not_hold_shutdown_for_the_grace_period(
 ) -> None:
     from aiplat.models.v1 import deployment_service_pb2, deployment_service_pb2_grpc
 
-    env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith(("AIPLAT_", "OTEL_"))},
-        "PYTHONPATH": str(ROOT),
-        "AIPLAT_MODELS_PORT": "0",
-        "AIPLAT_MODELS_METRICS_PORT": "-1",
-        "AIPLAT_MODELS_DATA_DIR": str(tmp_path),
-        "AIPLAT_MODELS_JWKS_PATH": str(dev_keys.jwks_path),
-        "AIPLAT_MODELS_SHUTDOWN_GRACE_SECONDS": "60",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.models", env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE
-    )
+    process = await _start(tmp_path, dev_keys, grace_seconds="60")
     try:
         assert process.stdout is not None
         serving = await _next_event(process.stdout, "serving")
