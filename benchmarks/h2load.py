@@ -1,7 +1,7 @@
-"""Drive a gRPC unary method with h2load, which runs outside the Python interpreter.
+"""Drive a gRPC unary method or a REST route with h2load, which runs outside the Python interpreter.
 
-h2load sends the same framed request body over HTTP/2; it cannot read gRPC trailers, so the
-caller checks correctness separately (server-side success counters and sampled outputs).
+h2load sends the same request body over HTTP/2 again and again; it cannot read gRPC trailers, so
+the caller checks correctness separately (the bytes received, and a sampled output).
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ class LoadResult:
     seconds: float
     p50_ms: float
     p99_ms: float
+
+
+GRPC_HEADERS = {"content-type": "application/grpc", "te": "trailers"}
+"""What a gRPC client sends with every call."""
 
 
 def grpc_frame(message: bytes) -> bytes:
@@ -70,8 +74,6 @@ def run(
             "-t", str(threads),
             "-d", str(body_path),
             "--log-file", str(log_path),
-            "-H", "content-type: application/grpc",
-            "-H", "te: trailers",
         ]  # fmt: skip
         for name, value in headers.items():
             argv += ["-H", f"{name}: {value}"]

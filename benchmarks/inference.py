@@ -2,7 +2,8 @@
 
 Rows, measured in one run on this machine:
 - ONNX Runtime called in-process (the limit);
-- the inference service over gRPC, driven by h2load at concurrency 1 and 32.
+- the inference service over gRPC, driven by h2load at concurrency 1 and 32;
+- the same through the Envoy gateway, over gRPC and as REST (JSON through the transcoder).
 
 Every h2load response is checked: the bytes received must equal the number of requests times
 the size of a correct response, and a sampled response must equal ONNX Runtime's output.
@@ -11,10 +12,13 @@ the size of a correct response, and a sampled response must equal ONNX Runtime's
 from __future__ import annotations
 
 import argparse
+import base64
+import http.client
 import json
 import tempfile
 import time
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import grpc
@@ -40,6 +44,11 @@ from services.cli.models_commands import upload_requests
 
 RESULTS = Path(__file__).resolve().parent / "results"
 _INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
+BENCH_TENANT = "bench"
+_UNLIMITED = {"inference_requests_per_second": 1e9, "inference_burst": 1_000_000_000}
+DIRECT_GRPC = "inference service, gRPC"
+GATEWAY_GRPC = "gateway, gRPC"
+GATEWAY_REST = "gateway, REST (JSON)"
 
 
 def deploy(platform: Platform, model: BenchModel, token: str) -> str:
@@ -96,40 +105,94 @@ def _request(model: BenchModel, deployment: str) -> grpc_service_pb2.ModelInferR
     )
 
 
-def check_response(platform: Platform, model: BenchModel, deployment: str, token: str) -> int:
-    """Call once, compare with ONNX Runtime in-process; return the size of a correct response."""
+def _rest_body(model: BenchModel) -> bytes:
+    """The JSON a REST client sends: the tensor as typed contents, field names as the contract has them."""
+    sample = model.sample(1)
+    tensor = {
+        "name": model.input_name,
+        "datatype": "FP32",
+        "shape": list(sample.shape),
+        "contents": {"fp32Contents": sample.ravel().tolist()},
+    }
+    return json.dumps({"inputs": [tensor]}).encode()
+
+
+def _expected(model: BenchModel) -> np.ndarray:
+    session = ort.InferenceSession(model.onnx_bytes, providers=["CPUExecutionProvider"])
+    result: np.ndarray = session.run(None, {model.input_name: model.sample(1)})[0]
+    return result
+
+
+@dataclass(frozen=True)
+class Target:
+    """One way to reach a deployment, with the request h2load repeats and the size of a correct answer."""
+
+    name: str
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    answer_bytes: int
+    """Bytes of one correct response body on the wire (gRPC: with its frame header)."""
+
+
+def grpc_target(name: str, address: str, model: BenchModel, deployment: str, token: str) -> Target:
+    """ModelInfer over gRPC at ``address``; one call is checked against ONNX Runtime first."""
     request = _request(model, deployment)
-    with grpc.insecure_channel(platform.addresses["inference"]) as channel:
+    with grpc.insecure_channel(address) as channel:
         stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel)
         response = stub.ModelInfer(request, metadata=(("authorization", f"Bearer {token}"),), timeout=30)
-    session = ort.InferenceSession(model.onnx_bytes, providers=["CPUExecutionProvider"])
-    expected = session.run(None, {model.input_name: model.sample(1)})[0]
     (output,) = response.outputs
     actual = np.frombuffer(response.raw_output_contents[0], dtype=np.float32).reshape(tuple(output.shape))
-    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
-    return len(response.SerializeToString())
+    np.testing.assert_allclose(actual, _expected(model), rtol=1e-5, atol=1e-5)
+    return Target(
+        name=name,
+        url=f"http://{address}{_INFER_PATH}",
+        body=h2load.grpc_frame(request.SerializeToString()),
+        headers={**h2load.GRPC_HEADERS, "authorization": f"Bearer {token}"},
+        answer_bytes=h2load.framed_size(len(response.SerializeToString())),
+    )
 
 
-def measure_service(
-    platform: Platform, model: BenchModel, deployment: str, token: str, concurrency: int, seconds: float
-) -> Row:
-    response_size = check_response(platform, model, deployment, token)
-    body = h2load.grpc_frame(_request(model, deployment).SerializeToString())
+def rest_target(name: str, address: str, model: BenchModel, deployment: str, token: str) -> Target:
+    """``POST /v2/models/{name}/infer`` through the gateway; one call is checked against ONNX Runtime."""
+    body = _rest_body(model)
+    headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
+    path = f"/v2/models/{deployment}/infer"
+    host, port = address.rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        reply = connection.getresponse()
+        answer = reply.read()
+    finally:
+        connection.close()
+    if reply.status != 200:
+        raise RuntimeError(f"REST inference failed: {reply.status} {answer[:500]!r}")
+    decoded = json.loads(answer)
+    (output,) = decoded["outputs"]
+    actual = np.frombuffer(base64.b64decode(decoded["rawOutputContents"][0]), dtype=np.float32)
+    np.testing.assert_allclose(
+        actual.reshape([int(d) for d in output["shape"]]), _expected(model), rtol=1e-5, atol=1e-5
+    )
+    return Target(name, f"http://{address}{path}", body, headers, len(answer))
+
+
+def measure(target: Target, model: BenchModel, concurrency: int, seconds: float) -> Row:
     # Enough connections that SO_REUSEPORT spreads them evenly over the worker processes.
     connections = 1 if concurrency == 1 else 8
     result = h2load.run(
-        f"http://{platform.addresses['inference']}{_INFER_PATH}",
-        body,
+        target.url,
+        target.body,
         seconds=seconds,
         connections=connections,
         streams_per_connection=concurrency // connections,
-        headers={"authorization": f"Bearer {token}"},
+        headers=target.headers,
     )
-    expected_bytes = result.requests * h2load.framed_size(response_size)
+    expected_bytes = result.requests * target.answer_bytes
     correct = result.succeeded == result.requests and result.data_bytes == expected_bytes
     return Row(
         model=model.name,
-        target="inference service, gRPC",
+        target=target.name,
         concurrency=concurrency,
         requests=result.requests,
         seconds=result.seconds,
@@ -137,6 +200,20 @@ def measure_service(
         p99_ms=result.p99_ms,
         note="all responses correct" if correct else f"INCORRECT: {result.data_bytes}B vs {expected_bytes}B",
     )
+
+
+def gateway_share(rows: Sequence[Row]) -> list[str]:
+    """Per model and concurrency: gRPC through the gateway as a share of direct gRPC."""
+    by_key = {(r.model, r.target, r.concurrency): r.requests_per_second for r in rows}
+    lines = []
+    for (model, target, concurrency), direct in by_key.items():
+        if target != DIRECT_GRPC or not direct:
+            continue
+        through = by_key.get((model, GATEWAY_GRPC, concurrency), 0.0)
+        lines.append(
+            f"{model} c{concurrency}: gRPC through the gateway = {through / direct:.0%} of direct gRPC"
+        )
+    return lines
 
 
 def main() -> None:
@@ -150,16 +227,26 @@ def main() -> None:
     for model in models:
         rows.append(measure_in_process(model, 1, args.seconds))
         rows.append(measure_in_process(model, 32, args.seconds))
-    with (
-        tempfile.TemporaryDirectory() as scratch,
-        Platform(Path(scratch), env={"AIPLAT_INFERENCE_WORKERS": str(args.workers)}) as platform,
-    ):
-        token = platform.token()
+    env = {
+        "AIPLAT_INFERENCE_WORKERS": str(args.workers),
+        # The benchmark's tenant is a premium tenant: its bucket must not be what is measured.
+        "AIPLAT_TENANT_RATE_LIMITS": json.dumps({BENCH_TENANT: _UNLIMITED}),
+    }
+    with tempfile.TemporaryDirectory() as scratch, Platform(Path(scratch), env=env) as platform:
+        token = platform.token(BENCH_TENANT)
+        inference, gateway = platform.addresses["inference"], platform.addresses["gateway"]
         for model in models:
             deployment = deploy(platform, model, token)
-            for concurrency in (1, 32):
-                rows.append(measure_service(platform, model, deployment, token, concurrency, args.seconds))
+            targets = [
+                grpc_target(DIRECT_GRPC, inference, model, deployment, token),
+                grpc_target(GATEWAY_GRPC, gateway, model, deployment, token),
+                rest_target(GATEWAY_REST, gateway, model, deployment, token),
+            ]
+            for target in targets:
+                for concurrency in (1, 32):
+                    rows.append(measure(target, model, concurrency, args.seconds))
     print(table(rows))
+    print("\n".join(gateway_share(rows)))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "inference.json").write_text(
         json.dumps([asdict(r) | {"requests_per_second": r.requests_per_second} for r in rows], indent=2)

@@ -26,10 +26,23 @@ def _launcher_settings(args: argparse.Namespace) -> LauncherSettings:
             "gateway_port": getattr(args, "gateway_port", None),
             "admin_port": getattr(args, "admin_port", None),
             "ephemeral_ports": getattr(args, "ephemeral_ports", None) or None,
+            "replicas": _replicas(args),
         }.items()
         if value is not None
     }
     return LauncherSettings(**overrides)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _replicas(args: argparse.Namespace) -> dict[str, int] | None:
+    count = getattr(args, "inference_replicas", None)
+    return None if count is None else {"inference": count}
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -71,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--admin-port", type=int, default=None, help="Envoy admin port (default 9901; 0 picks one)"
     )
     up.add_argument("--ephemeral-ports", action="store_true", help="let the OS pick the services' ports")
+    up.add_argument(
+        "--inference-replicas",
+        type=_positive,
+        default=None,
+        help="inference processes behind the gateway (default 1)",
+    )
     up.set_defaults(handler=_cmd_up)
 
     token = commands.add_parser("token", help="mint a development token signed with the local key")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from services.inference.artifacts import ArtifactCache
 from services.inference.controller import DeploymentController
-from services.inference.follower import DeploymentFollower, ModelsClient, RegistryResolver
+from services.inference.follower import DeploymentFollower, DeploymentReader, ModelsClient, RegistryResolver
 from services.inference.reporter import StatusReporter
 from services.inference.repository import ModelRepository
 from services.inference.servicer import HOT_METHODS, METHOD_ROLES, PUBLIC_METHODS, InferenceServicer, register
@@ -24,7 +24,7 @@ from services.inference.sessions import create_session
 from services.inference.settings import SERVICE_NAME, InferenceSettings
 from services.inference.telemetry import InferenceTelemetry
 from services.inference.version import SessionFactory
-from services.runtime.server import Register, ServiceServer, run_service
+from services.runtime.server import Register, ServiceOptions, ServiceServer, run_service
 
 __all__ = ["InferenceApp", "serve"]
 
@@ -53,6 +53,7 @@ class InferenceApp:
         self.controller = DeploymentController(
             self.repository,
             RegistryResolver(self.client),
+            source=DeploymentReader(self.client, default_threads=settings.session_threads()),
             retry_min_seconds=low,
             retry_max_seconds=high,
         )
@@ -137,11 +138,13 @@ def serve(
         SERVICE_NAME,
         settings,
         app.register(),
-        method_roles=METHOD_ROLES,
-        on_started=started,
-        on_stopping=app.stop_following,
-        hot_methods=HOT_METHODS,
-        public_methods=PUBLIC_METHODS,
-        reuse_port=worker is not None,
-        serving_event="serving" if worker is None else "worker_serving",
+        ServiceOptions(
+            method_roles=METHOD_ROLES,
+            on_started=started,
+            on_stopping=app.stop_following,
+            hot_methods=HOT_METHODS,
+            public_methods=PUBLIC_METHODS,
+            reuse_port=worker is not None,
+            serving_event="serving" if worker is None else "worker_serving",
+        ),
     )

@@ -14,7 +14,9 @@ version, :class:`~.errors.ArtifactError`), which is applied and reported as
 while what served before keeps serving.
 
 ``RepositoryModelUnload`` unloads a deployment locally until its spec next
-changes or it is loaded again (``RepositoryModelLoad``).
+changes or it is loaded again (``RepositoryModelLoad``).  A load first asks
+model management for the deployment's current spec (a :class:`~.wanted.SpecSource`),
+so an explicit load never serves a spec the watch has not delivered yet.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import NamedTuple
 from services.inference.deployment import DeploymentSpec, DeploymentState, DeploymentStatus
 from services.inference.errors import ArtifactError, ModelNotFound
 from services.inference.repository import ModelRepository
-from services.inference.wanted import Artifact, Key, VersionResolver, WantedDeployment
+from services.inference.wanted import Artifact, Key, SpecSource, VersionResolver, WantedDeployment
 from services.runtime.errors import DeadlineExceeded, FailedPrecondition, Unavailable
 
 __all__ = ["DeploymentController", "IndexEntry"]
@@ -59,11 +61,13 @@ class DeploymentController:
         repository: ModelRepository,
         resolver: VersionResolver,
         *,
+        source: SpecSource | None = None,
         retry_min_seconds: float = 0.5,
         retry_max_seconds: float = 30.0,
     ) -> None:
         self._repository = repository
         self._resolver = resolver
+        self._source = source
         self._retry = (retry_min_seconds, retry_max_seconds)
         self._wanted: dict[Key, WantedDeployment] = {}
         self._unloaded: dict[Key, int] = {}
@@ -120,8 +124,14 @@ class DeploymentController:
         )
 
     async def load(self, tenant: str, model_name: str) -> DeploymentStatus:
-        """Serve the deployment's current spec again (after an unload) and wait until it is applied."""
+        """Serve the deployment's current spec again (after an unload) and wait until it is applied.
+
+        The spec is the one model management holds now; while it cannot be
+        asked, the one the watch delivered last.
+        """
         key = (tenant, model_name)
+        if self._source is not None and (current := await self._source.current(tenant, model_name)):
+            self.put(current)
         if key not in self._wanted:
             raise ModelNotFound(model_name)
         self._unloaded.pop(key, None)

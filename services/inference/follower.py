@@ -30,8 +30,8 @@ from aiplat.models.v1 import (
 )
 from services.inference.controller import DeploymentController
 from services.inference.convert_deployments import wanted_in
-from services.inference.errors import ArtifactError
-from services.inference.wanted import Artifact
+from services.inference.errors import ArtifactError, ModelNotFound
+from services.inference.wanted import Artifact, WantedDeployment
 from services.runtime.errors import Unavailable
 from services.runtime.transport.client import open_channel
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from aiplat.models.v1.deployment_service_pb2_grpc import DeploymentServiceAsyncStub
     from aiplat.models.v1.registry_service_pb2_grpc import ModelRegistryServiceAsyncStub
 
-__all__ = ["DeploymentFollower", "ModelsClient", "RegistryResolver"]
+__all__ = ["DeploymentFollower", "DeploymentReader", "ModelsClient", "RegistryResolver"]
 
 _log = logging.getLogger(__name__)
 
@@ -98,12 +98,7 @@ class ModelsClient:
 
 
 class RegistryResolver:
-    """Resolves versions with ``GetModelVersion``, which answers for the caller's tenant only.
-
-    So versions of tenants other than the service token's come back
-    NOT_FOUND and are reported ``LoadFailed`` (``VERSION_UNRESOLVED``) until
-    model management lets an admin read another tenant's versions.
-    """
+    """Resolves versions with ``GetModelVersion`` in the deployment's tenant, as the platform's admin."""
 
     def __init__(self, client: ModelsClient) -> None:
         self._client = client
@@ -126,6 +121,43 @@ class RegistryResolver:
                 reason="REGISTRY_UNAVAILABLE",
             ) from None
         return Artifact(found.artifact_uri, found.sha256)
+
+
+class DeploymentReader:
+    """Reads one deployment's current spec with ``GetDeployment``, as the user being served.
+
+    The call carries the caller's own token (the channel forwards it), so
+    model management decides what the caller may see, and the call joins the
+    caller's trace.
+    """
+
+    def __init__(self, client: ModelsClient, *, default_threads: int = 0) -> None:
+        self._client = client
+        self._default_threads = default_threads
+
+    def __repr__(self) -> str:
+        return f"DeploymentReader({self._client!r})"
+
+    async def current(self, tenant: str, model_name: str) -> WantedDeployment | None:
+        request = deployment_service_pb2.GetDeploymentRequest(name=f"deployments/{model_name}")
+        try:
+            deployment = await self._client.deployments().GetDeployment(request, timeout=_CALL_SECONDS)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                raise ModelNotFound(model_name) from None
+            _log.warning(
+                "cannot read deployment %s from model management (%s); loading the watched spec",
+                model_name,
+                error.code().name,
+                extra={"event": "deployment_read_failed", "tenant": tenant, "deployment": model_name},
+            )
+            return None
+        message = deployment_service_pb2.WatchDeploymentsResponse(tenant=tenant, deployment=deployment)
+        try:
+            return wanted_in(message, default_threads=self._default_threads)
+        except ValueError as error:
+            _log.error("cannot serve deployment %s: %s", deployment.name, error, extra={"tenant": tenant})
+            return None
 
 
 class DeploymentFollower:

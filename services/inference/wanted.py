@@ -17,7 +17,7 @@ from services.inference.execution import BatchingOptions
 from services.inference.preprocessing import PreprocessSpec
 from services.inference.sessions import ExecutionOptions
 
-__all__ = ["Artifact", "Key", "VersionResolver", "WantedDeployment"]
+__all__ = ["Artifact", "Key", "SpecSource", "VersionResolver", "WantedDeployment"]
 
 Key = tuple[str, str]
 """``(tenant, model_name)``: what identifies a deployment across tenants."""
@@ -36,6 +36,16 @@ class VersionResolver(Protocol):
 
         Raises :class:`ArtifactError` when it cannot be resolved at all and
         :class:`Unavailable` when it cannot be resolved right now.
+        """
+        ...
+
+
+class SpecSource(Protocol):
+    async def current(self, tenant: str, model_name: str) -> WantedDeployment | None:
+        """The deployment as model management holds it at this moment, asked as the calling user.
+
+        Raises :class:`~.errors.ModelNotFound` when it does not exist for the
+        caller; None when model management cannot be asked right now.
         """
         ...
 

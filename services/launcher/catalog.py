@@ -74,6 +74,16 @@ class ServiceSpec:
     public_methods: tuple[str, ...] = ()
     """Method names the gateway serves without a token, over gRPC and REST (health, server metadata);
     the service must accept them without a token too."""
+    scales_out: bool = False
+    """Whether several replicas may run side by side behind the gateway.  Not for a service whose
+    processes share state in memory (model management fans deployment changes out to its watchers
+    in-process, so a watcher of one replica would miss changes written through another)."""
+    cluster_replicas: int = 1
+    """Replicas of its Kubernetes Deployment."""
+
+
+REPLICA_PORT_STRIDE = 100
+"""One machine: replica ``i`` (from 0) of a service listens on its catalogue ports plus ``i`` times this."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         traffic=TrafficClass.INFERENCE,
         idempotent_methods=OPEN_INFERENCE_READS,
         public_methods=OPEN_INFERENCE_PUBLIC,
+        scales_out=True,
+        cluster_replicas=2,
     ),
 )
 

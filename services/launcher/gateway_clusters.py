@@ -35,6 +35,12 @@ UNHEALTHY_THRESHOLD = 2
 HEALTHY_THRESHOLD = 1
 
 
+UPSTREAM_STREAMS_PER_CONNECTION = 8
+"""Concurrent calls on one upstream connection before Envoy opens another.  An instance's worker
+processes share its port (SO_REUSEPORT) and each accepts whole connections, so calls spread over
+the workers only when they travel on several connections."""
+
+
 def _protocol_options(http2: bool) -> dict[str, protobuf.Any]:
     if http2:
         explicit = upstream_http.HttpProtocolOptionsExplicitHttpConfig(
@@ -42,7 +48,8 @@ def _protocol_options(http2: bool) -> dict[str, protobuf.Any]:
                 # Long streams (watches) across idle periods: notice a dead peer.
                 connection_keepalive=core.KeepaliveSettings(
                     interval=timedelta(seconds=30), timeout=timedelta(seconds=5)
-                )
+                ),
+                max_concurrent_streams=UPSTREAM_STREAMS_PER_CONNECTION,
             )
         )
     else:

@@ -105,7 +105,7 @@ def service_objects(spec: ServiceSpec) -> list[dict[str, Any]]:
             "kind": "Deployment",
             "metadata": {"name": spec.name, "namespace": NAMESPACE, "labels": labels},
             "spec": {
-                "replicas": 2,
+                "replicas": spec.cluster_replicas,
                 "selector": {"matchLabels": labels},
                 "template": {
                     "metadata": {

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.launcher.catalog import SERVICES
 
 
 class TenantRateLimits(BaseModel):
@@ -32,6 +34,11 @@ class LauncherSettings(BaseSettings):
     admin_port: int = Field(default=9901, description="Envoy admin port (loopback only); 0 picks one.")
     ephemeral_ports: bool = Field(
         default=False, description="Start services on ports the OS picks instead of the catalogue's."
+    )
+    replicas: dict[str, int] = Field(
+        default_factory=dict,
+        description='Processes per service as JSON ({"inference": 2}); a service left out runs one. '
+        "Only services that scale out may run more than one.",
     )
     startup_timeout_seconds: float = Field(default=60.0, description="How long a service may take to serve.")
     shutdown_grace_seconds: float = Field(
@@ -89,3 +96,22 @@ class LauncherSettings(BaseSettings):
         default="https://identity.aiplat.internal/.well-known/jwks.json",
         description="Cluster deployment: where the gateway fetches the identity provider's signing keys.",
     )
+
+    @field_validator("replicas")
+    @classmethod
+    def _only_services_that_scale_out(cls, replicas: dict[str, int]) -> dict[str, int]:
+        known = {spec.name for spec in SERVICES}
+        scalable = {spec.name for spec in SERVICES if spec.scales_out}
+        for name, count in replicas.items():
+            if name not in known:
+                raise ValueError(f"unknown service {name!r} (known: {', '.join(sorted(known))})")
+            if count < 1:
+                raise ValueError(f"replicas of {name!r} must be at least 1, not {count}")
+            if count > 1 and name not in scalable:
+                allowed = ", ".join(sorted(scalable)) or "none"
+                raise ValueError(f"{name!r} runs as one process; services that scale out: {allowed}")
+        return replicas
+
+    def replicas_of(self, service: str) -> int:
+        """How many processes of ``service`` to start."""
+        return self.replicas.get(service, 1)

@@ -20,7 +20,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.launcher import envoy_config
-from services.launcher.catalog import ServiceSpec
+from services.launcher.catalog import REPLICA_PORT_STRIDE, ServiceSpec
 from services.launcher.processes import Child, python_module_argv, start_child, stop_children
 from services.launcher.settings import LauncherSettings
 from services.runtime.devkeys import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevKeys, ensure_dev_keys, mint_token
@@ -50,14 +50,18 @@ def _service_token_file(spec: ServiceSpec, settings: LauncherSettings, keys: Dev
     return path
 
 
+def _port(settings: LauncherSettings, port: int, replica: int) -> str:
+    return "0" if settings.ephemeral_ports else str(port + replica * REPLICA_PORT_STRIDE)
+
+
 def _service_env(
-    spec: ServiceSpec, settings: LauncherSettings, keys: DevKeys, addresses: dict[str, str]
+    spec: ServiceSpec, settings: LauncherSettings, keys: DevKeys, addresses: dict[str, str], replica: int
 ) -> dict[str, str]:
     prefix = spec.env_prefix
     env = {
         f"{prefix}HOST": settings.host,
-        f"{prefix}PORT": "0" if settings.ephemeral_ports else str(spec.port),
-        f"{prefix}METRICS_PORT": "0" if settings.ephemeral_ports else str(spec.metrics_port),
+        f"{prefix}PORT": _port(settings, spec.port, replica),
+        f"{prefix}METRICS_PORT": _port(settings, spec.metrics_port, replica),
         f"{prefix}DATA_DIR": str(settings.data_dir.resolve()),
         f"{prefix}JWKS_PATH": str(keys.jwks_path.resolve()),
         f"{prefix}JWT_ISSUER": DEFAULT_ISSUER,
@@ -99,6 +103,11 @@ async def _await_serving(name: str, target: str, timeout: float) -> None:
             if asyncio.get_running_loop().time() > deadline:
                 raise StartupError(f"{name} did not report SERVING within {timeout:.0f}s")
             await asyncio.sleep(0.1)
+
+
+def _process_name(spec: ServiceSpec, replica: int) -> str:
+    """The log prefix of a replica: the service's name, numbered from the second replica on."""
+    return spec.name if replica == 0 else f"{spec.name}-{replica + 1}"
 
 
 def _http_get(url: str) -> tuple[int, str]:
@@ -171,7 +180,7 @@ async def run_platform(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    width = max([len(_GATEWAY), *(len(s.name) for s in services)])
+    width = max([len(_GATEWAY), *(len(_process_name(s, settings.replicas_of(s.name) - 1)) for s in services)])
     children: list[Child] = []
     status = 0
     try:
@@ -179,15 +188,20 @@ async def run_platform(
         addresses: dict[str, str] = {}
         upstreams = []
         for spec in services:
-            env = _service_env(spec, settings, keys, addresses)
-            child = await start_child(
-                spec.name, python_module_argv(spec.module), env=env, write=write, name_width=width
-            )
-            children.append(child)
-            port = await _await_port(child, settings.startup_timeout_seconds)
-            await _await_serving(spec.name, f"{settings.host}:{port}", settings.startup_timeout_seconds)
-            addresses[spec.name] = f"{settings.host}:{port}"
-            upstreams.append(envoy_config.Upstream.local(spec, settings.host, port))
+            ports = []
+            for replica in range(settings.replicas_of(spec.name)):
+                name = _process_name(spec, replica)
+                env = _service_env(spec, settings, keys, addresses, replica)
+                child = await start_child(
+                    name, python_module_argv(spec.module), env=env, write=write, name_width=width
+                )
+                children.append(child)
+                port = await _await_port(child, settings.startup_timeout_seconds)
+                await _await_serving(name, f"{settings.host}:{port}", settings.startup_timeout_seconds)
+                ports.append(port)
+            # A service calling a peer reaches its first replica; only services without callers scale out.
+            addresses[spec.name] = f"{settings.host}:{ports[0]}"
+            upstreams.append(envoy_config.Upstream.local(spec, settings.host, *ports))
         gateway_config = envoy_config.local_config(settings, upstreams, jwks_path=keys.jwks_path.resolve())
         config_path = envoy_config.write(
             envoy_config.render(gateway_config), settings.data_dir / "envoy" / "envoy.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.models.lifecycle import ModelsApp
 from services.models.servicer import METHOD_ROLES, register
 from services.models.settings import SERVICE_NAME, ModelsSettings
-from services.runtime.server import ServiceServer, run_service
+from services.runtime.server import ServiceOptions, ServiceServer, run_service
 
 
 def main() -> None:
@@ -20,9 +20,7 @@ def main() -> None:
             SERVICE_NAME,
             settings,
             register(app),
-            method_roles=METHOD_ROLES,
-            on_started=on_started,
-            on_stopping=app.end_streams,
+            ServiceOptions(method_roles=METHOD_ROLES, on_started=on_started, on_stopping=app.end_streams),
         )
     finally:
         app.dispose()

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -33,15 +32,10 @@ from services.models.clock import Clock, utcnow
 from services.models.domain import ImportOperation, OperationError, VersionFields
 from services.models.enums import ArtifactFormat, VersionState
 from services.models.onnx_inspect import inspect_onnx
+from services.models.staging import ArtifactWriter, check_size_limit, staging_file
 from services.models.store import models as model_rows
 from services.models.store import operations, versions
-from services.models.uploads import (
-    check_version_fields,
-    flush_to_disk,
-    new_version,
-    staging_file,
-    write_chunk,
-)
+from services.models.uploads import check_version_fields, new_version
 from services.models.validation import Violations, check_sha256
 from services.runtime.auth import current_identity
 from services.runtime.errors import Code, DomainError, NotFound
@@ -122,12 +116,7 @@ class Imports:
             violations.add("model_version.size_bytes", "must not be negative")
         check_version_fields(violations, "model_version", request.fields)
         violations.raise_if_any()
-        if request.size_bytes > self._max_bytes:
-            raise errors.artifact_error(
-                errors.ARTIFACT_TOO_LARGE,
-                f"the artifact has {request.size_bytes} bytes; the limit is {self._max_bytes}",
-                "model_version.size_bytes",
-            )
+        check_size_limit(request.size_bytes, self._max_bytes, "model_version.size_bytes")
         return model_id, source
 
     async def import_version(self, request: ImportRequest) -> ImportOperation:
@@ -241,35 +230,21 @@ class Imports:
                 staged.unlink(missing_ok=True)
 
     async def _copy(self, job: _Job, out: IO[bytes]) -> int:
-        digest = hashlib.sha256()
-        copied = reported = 0
+        writer = ArtifactWriter(
+            out, sha256=job.sha256, size_bytes=job.expected_size, max_bytes=self._max_bytes
+        )
+        reported = 0
         source = await asyncio.to_thread(open_source, job.source_uri)
         try:
             while chunk := await asyncio.to_thread(source.read, _CHUNK_BYTES):
-                copied += len(chunk)
-                if copied > self._max_bytes or (job.expected_size is not None and copied > job.expected_size):
-                    limit = self._max_bytes if job.expected_size is None else job.expected_size
-                    raise errors.artifact_error(
-                        errors.ARTIFACT_SIZE_MISMATCH, f"the artifact has more than {limit} bytes"
-                    )
-                await asyncio.to_thread(write_chunk, out, digest, chunk)
-                if copied - reported >= _PROGRESS_BYTES:
-                    reported = copied
-                    await self._db.write(functools.partial(self._progress, job, copied))
+                await writer.write(chunk)
+                if writer.size - reported >= _PROGRESS_BYTES:
+                    reported = writer.size
+                    await self._db.write(functools.partial(self._progress, job, reported))
         finally:
             await asyncio.to_thread(source.close)
-        if job.expected_size is not None and copied != job.expected_size:
-            raise errors.artifact_error(
-                errors.ARTIFACT_TRUNCATED,
-                f"the artifact has {copied} bytes, not the declared {job.expected_size}",
-            )
-        if digest.hexdigest() != job.sha256:
-            raise errors.artifact_error(
-                errors.ARTIFACT_CHECKSUM_MISMATCH,
-                f"the artifact has SHA-256 {digest.hexdigest()}, not the declared {job.sha256}",
-            )
-        await asyncio.to_thread(flush_to_disk, out)
-        return copied
+        await writer.finish()
+        return writer.size
 
     @staticmethod
     def _progress(job: _Job, copied: int, session: Session) -> None:

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
-import os
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +19,13 @@ from typing import IO
 
 from sqlalchemy.orm import Session
 
-from services.models import errors, names
+from services.models import names
 from services.models.artifact_refs import ArtifactReferences
 from services.models.clock import Clock, utcnow
 from services.models.domain import ModelVersion, VersionFields
 from services.models.enums import ArtifactFormat, VersionState
 from services.models.onnx_inspect import OnnxInfo, inspect_onnx
+from services.models.staging import ArtifactWriter, check_size_limit, staging_file
 from services.models.store import models as model_rows
 from services.models.store import versions
 from services.models.validation import (
@@ -73,23 +71,6 @@ def new_version(model_id: str, number: int, fields: VersionFields, *, creator: s
     )
 
 
-def staging_file(staging_dir: Path, prefix: str) -> tuple[IO[bytes], Path]:
-    """A new, owner-only temporary file in the staging directory."""
-    staging_dir.mkdir(parents=True, exist_ok=True)
-    descriptor, path = tempfile.mkstemp(dir=staging_dir, prefix=prefix, suffix=".partial")
-    return os.fdopen(descriptor, "wb"), Path(path)
-
-
-def write_chunk(out: IO[bytes], digest: hashlib._Hash, chunk: bytes) -> None:
-    out.write(chunk)
-    digest.update(chunk)
-
-
-def flush_to_disk(out: IO[bytes]) -> None:
-    out.flush()
-    os.fsync(out.fileno())
-
-
 class Uploads:
     """UploadModelVersion: stream, verify, inspect, store, then commit the version."""
 
@@ -119,12 +100,7 @@ class Uploads:
             violations.add("metadata.size_bytes", "must be the positive size of the file in bytes")
         check_version_fields(violations, "metadata.model_version", metadata.fields)
         violations.raise_if_any()
-        if metadata.size_bytes > self._max_bytes:
-            raise errors.artifact_error(
-                errors.ARTIFACT_TOO_LARGE,
-                f"the artifact has {metadata.size_bytes} bytes; the limit is {self._max_bytes}",
-                "metadata.size_bytes",
-            )
+        check_size_limit(metadata.size_bytes, self._max_bytes, "metadata.size_bytes")
         return model_id
 
     async def upload(self, metadata: UploadMetadata, chunks: AsyncIterator[bytes]) -> ModelVersion:
@@ -155,28 +131,12 @@ class Uploads:
                 path.unlink(missing_ok=True)
 
     async def _receive(self, metadata: UploadMetadata, chunks: AsyncIterator[bytes], out: IO[bytes]) -> None:
-        digest = hashlib.sha256()
-        received = 0
+        writer = ArtifactWriter(
+            out, sha256=metadata.sha256, size_bytes=metadata.size_bytes, max_bytes=self._max_bytes
+        )
         async for chunk in chunks:
-            received += len(chunk)
-            # Checked per chunk, so a stream longer than declared stops at once instead of filling the disk.
-            if received > metadata.size_bytes:
-                raise errors.artifact_error(
-                    errors.ARTIFACT_SIZE_MISMATCH,
-                    f"received more than the declared {metadata.size_bytes} bytes",
-                )
-            await asyncio.to_thread(write_chunk, out, digest, chunk)
-        if received < metadata.size_bytes:
-            raise errors.artifact_error(
-                errors.ARTIFACT_TRUNCATED,
-                f"the stream ended after {received} of the declared {metadata.size_bytes} bytes",
-            )
-        if digest.hexdigest() != metadata.sha256:
-            raise errors.artifact_error(
-                errors.ARTIFACT_CHECKSUM_MISMATCH,
-                f"the received bytes have SHA-256 {digest.hexdigest()}, not the declared {metadata.sha256}",
-            )
-        await asyncio.to_thread(flush_to_disk, out)
+            await writer.write(chunk)
+        await writer.finish()
 
     def _insert(
         self,

@@ -4,7 +4,8 @@
 behind the interceptors (tracing outermost, then metrics, auth and error
 mapping), ``grpc.health.v1`` and server reflection, and returns it as a
 :class:`ServiceServer` (re-exported here).  ``run_service`` is the whole
-process: JSON logs, a global tracer, signals, and a graceful drain.
+process: JSON logs, a global tracer, signals, and a graceful drain; what
+varies between services is one :class:`ServiceOptions`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -30,7 +32,15 @@ from services.runtime.transport._types import ServerInterceptor
 from services.runtime.transport.auth import AuthInterceptor
 from services.runtime.transport.errors import ErrorMappingInterceptor
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "Register", "ServiceServer", "create_server", "run_service", "serve"]
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "Register",
+    "ServiceOptions",
+    "ServiceServer",
+    "create_server",
+    "run_service",
+    "serve",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -41,6 +51,36 @@ DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 """gRPC's 4 MiB default is too tight for 4 MiB upload chunks plus their envelope."""
 
 _HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceOptions:
+    """How :func:`serve` and :func:`run_service` run one service; only ``method_roles`` is required."""
+
+    method_roles: Mapping[str, Role]
+    """Full method names (``/aiplat.models.v1.ModelRegistryService/GetModel``) and the role each needs;
+    undeclared methods need ADMIN (see :func:`create_server`)."""
+
+    on_started: Callable[[ServiceServer], Awaitable[None]] | None = None
+    """Runs once the port accepts calls and decides when to call ``set_serving()``; without it the
+    service is SERVING at once."""
+
+    on_stopping: Callable[[], Awaitable[None]] | None = None
+    """Runs as the drain begins, so a service can end its long-lived streams instead of letting them
+    hold the grace period."""
+
+    hot_methods: Collection[str] = ()
+    """Methods called at high rates, traced only while spans are exported (see :func:`create_server`)."""
+
+    public_methods: Collection[str] = ()
+    """Methods callable without a token, like health (see :func:`create_server`)."""
+
+    reuse_port: bool = False
+    """Let several processes serve one port (``SO_REUSEPORT``; see :func:`create_server`)."""
+
+    serving_event: str = "serving"
+    """The event of the log line announcing the port: a worker process among several on one port
+    logs another, so that launchers see one ``serving`` line (its parent's)."""
 
 
 def _address(host: str, port: int) -> str:
@@ -128,32 +168,20 @@ def create_server(
 
 
 async def serve(
-    service_name: str,
-    settings: ServiceSettings,
-    register: Register,
-    *,
-    method_roles: Mapping[str, Role],
-    on_started: Callable[[ServiceServer], Awaitable[None]] | None = None,
-    on_stopping: Callable[[], Awaitable[None]] | None = None,
-    hot_methods: Collection[str] = (),
-    public_methods: Collection[str] = (),
-    reuse_port: bool = False,
-    serving_event: str = "serving",
+    service_name: str, settings: ServiceSettings, register: Register, options: ServiceOptions
 ) -> None:
     """Run a service until SIGTERM or SIGINT, then drain and return.
 
-    Logs ``{"event": "serving", "port": N, ...}`` once the port accepts calls;
-    launchers read the port from it.  ``on_started`` runs next and decides
-    when to call ``set_serving()``; without it the service is SERVING at once.
-    On a signal: health NOT_SERVING, no new calls, in-flight calls get
-    ``shutdown_grace_seconds`` to finish, then spans are flushed.
-    ``on_stopping`` runs as the drain begins, so a service can end its
-    long-lived streams instead of letting them hold the grace period.  The
-    handlers are removed once the drain starts, so a second signal ends the
-    process at once.  ``hot_methods``, ``public_methods`` and ``reuse_port`` are passed to
-    :func:`create_server`; a worker process among several on one port logs
-    its port under another ``serving_event``, so that launchers see one
-    ``serving`` line (its parent's).
+    Logs ``{"event": "serving", "port": N, ...}`` (``options.serving_event``)
+    once the port accepts calls; launchers read the port from it.
+    ``options.on_started`` runs next and decides when to call
+    ``set_serving()``; without it the service is SERVING at once.  On a
+    signal: health NOT_SERVING, ``options.on_stopping``, no new calls,
+    in-flight calls get ``shutdown_grace_seconds`` to finish, then spans are
+    flushed.  The handlers are removed once the drain starts, so a second
+    signal ends the process at once.  The server is built by
+    :func:`create_server` with the options' roles, hot and public methods
+    and ``reuse_port``.
     """
     configure_logging(service_name, settings.log_level)
     tracing = setup_tracing(service_name, settings, set_global=True)
@@ -161,11 +189,11 @@ async def serve(
         service_name,
         settings,
         register,
-        method_roles=method_roles,
+        method_roles=options.method_roles,
         tracing=tracing,
-        hot_methods=hot_methods,
-        public_methods=public_methods,
-        reuse_port=reuse_port,
+        hot_methods=options.hot_methods,
+        public_methods=options.public_methods,
+        reuse_port=options.reuse_port,
     )
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -175,16 +203,16 @@ async def serve(
     try:
         await handle.start()
         _log.info(
-            serving_event,
+            options.serving_event,
             extra={
-                "event": serving_event,
+                "event": options.serving_event,
                 "port": port,
                 "metrics_port": handle.metrics_port,
                 "services": list(handle.services),
             },
         )
-        if on_started is not None:
-            await on_started(handle)
+        if options.on_started is not None:
+            await options.on_started(handle)
         else:
             await handle.set_serving()
         await stopping.wait()
@@ -193,25 +221,15 @@ async def serve(
         for signum in signals:
             loop.remove_signal_handler(signum)
         await handle.set_not_serving()
-        if on_stopping is not None:
-            await on_stopping()
+        if options.on_stopping is not None:
+            await options.on_stopping()
         await handle.stop(settings.shutdown_grace_seconds)
         await asyncio.to_thread(tracing.shutdown)
     _log.info("stopped", extra={"event": "stopped"})
 
 
 def run_service(
-    service_name: str,
-    settings: ServiceSettings,
-    register: Register,
-    *,
-    method_roles: Mapping[str, Role],
-    on_started: Callable[[ServiceServer], Awaitable[None]] | None = None,
-    on_stopping: Callable[[], Awaitable[None]] | None = None,
-    hot_methods: Collection[str] = (),
-    public_methods: Collection[str] = (),
-    reuse_port: bool = False,
-    serving_event: str = "serving",
+    service_name: str, settings: ServiceSettings, register: Register, options: ServiceOptions
 ) -> None:
     """The body of a service's ``__main__``: :func:`serve` in a fresh event loop.
 
@@ -221,20 +239,7 @@ def run_service(
     """
     configure_logging(service_name, settings.log_level)
     try:
-        asyncio.run(
-            serve(
-                service_name,
-                settings,
-                register,
-                method_roles=method_roles,
-                on_started=on_started,
-                on_stopping=on_stopping,
-                hot_methods=hot_methods,
-                public_methods=public_methods,
-                reuse_port=reuse_port,
-                serving_event=serving_event,
-            )
-        )
+        asyncio.run(serve(service_name, settings, register, options))
     except Exception:
         _log.exception("service failed", extra={"event": "failed"})
         raise SystemExit(1) from None

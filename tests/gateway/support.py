@@ -67,6 +67,10 @@ class ModelsInstance:
     core: ModelsCore
     artifact_dir: Path
 
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
     def handled(self, method: str, code: str = "OK") -> float:
         """How many ``method`` calls of the registry service this instance answered with ``code``."""
         assert self.server.metrics is not None
@@ -319,3 +323,27 @@ def rest(
         return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
     finally:
         connection.close()
+
+
+def failing_health_checks(envoy: Envoy, cluster: str) -> dict[int, bool]:
+    """Per instance port of ``cluster``: whether Envoy's health checks currently fail."""
+    (found,) = [c for c in envoy.clusters()["cluster_statuses"] if c["name"] == cluster]
+    return {
+        host["address"]["socket_address"]["port_value"]: bool(
+            host["health_status"].get("failed_active_health_check")
+        )
+        for host in found["host_statuses"]
+    }
+
+
+def wait_for_health(
+    envoy: Envoy, cluster: str, wanted: dict[int, bool], outcomes: list[str], call: Callable[[], str]
+) -> None:
+    """Call (each outcome goes to ``outcomes``) until Envoy sees ``cluster``'s health as ``wanted``."""
+    deadline = time.monotonic() + 10
+    while (seen := failing_health_checks(envoy, cluster)) != wanted:
+        assert time.monotonic() < deadline, f"health checks never reached {wanted}: {seen}"
+        outcomes.append(call())
+        time.sleep(0.05)
+    # The admin shows the main thread's view; the workers that route get it a moment later.
+    time.sleep(0.1)

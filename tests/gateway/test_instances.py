@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -12,6 +11,7 @@ from aiplat.models.v1 import registry_service_pb2, registry_service_pb2_grpc
 from services.runtime.devkeys import DevKeys
 
 from .support import (
+    MODELS,
     BackgroundLoop,
     Envoy,
     ModelsInstance,
@@ -20,6 +20,7 @@ from .support import (
     local_gateway,
     models_instances,
     start_envoy,
+    wait_for_health,
 )
 
 pytestmark = pytest.mark.envoy
@@ -40,28 +41,6 @@ def pair(
             envoy.stop()
 
 
-def _failing_health_checks(envoy: Envoy) -> dict[int, bool]:
-    """Per instance port: whether Envoy's health checks currently fail."""
-    (models,) = [c for c in envoy.clusters()["cluster_statuses"] if c["name"] == "models"]
-    return {
-        host["address"]["socket_address"]["port_value"]: bool(
-            host["health_status"].get("failed_active_health_check")
-        )
-        for host in models["host_statuses"]
-    }
-
-
-def _wait_until(envoy: Envoy, wanted: dict[int, bool], calls: list[str], call: Callable[[], str]) -> None:
-    """Keep calling (each outcome goes to ``calls``) until Envoy's health view is ``wanted``."""
-    deadline = time.monotonic() + 10
-    while (seen := _failing_health_checks(envoy)) != wanted:
-        assert time.monotonic() < deadline, f"health checks never reached {wanted}: {seen}"
-        calls.append(call())
-        time.sleep(0.05)
-    # The admin shows the main thread's view; the workers that route get it a moment later.
-    time.sleep(0.1)
-
-
 def test_an_instance_that_is_not_serving_gets_no_calls(
     pair: tuple[Envoy, list[ModelsInstance]], loop: BackgroundLoop, dev_keys: DevKeys, tenant: str
 ) -> None:
@@ -78,20 +57,20 @@ def test_an_instance_that_is_not_serving_gets_no_calls(
             except grpc.RpcError as error:
                 return str(error.code())
 
-        _wait_until(envoy, {first.port: False, second.port: False}, outcomes, call)
+        wait_for_health(envoy, MODELS.name, {first.port: False, second.port: False}, outcomes, call)
         outcomes += [call() for _ in range(10)]
         assert first.handled("ListModels") > 0
         assert second.handled("ListModels") > 0, "both instances share the calls while both serve"
 
         loop.run(second.server.set_not_serving())
-        _wait_until(envoy, {first.port: False, second.port: True}, outcomes, call)
+        wait_for_health(envoy, MODELS.name, {first.port: False, second.port: True}, outcomes, call)
         before_first, before_second = first.handled("ListModels"), second.handled("ListModels")
         outcomes += [call() for _ in range(20)]
         assert second.handled("ListModels") == before_second, "a NOT_SERVING instance got a call"
         assert first.handled("ListModels") == before_first + 20
 
         loop.run(second.server.set_serving())
-        _wait_until(envoy, {first.port: False, second.port: False}, outcomes, call)
+        wait_for_health(envoy, MODELS.name, {first.port: False, second.port: False}, outcomes, call)
         outcomes += [call() for _ in range(10)]
         assert second.handled("ListModels") > before_second, "a recovered instance gets calls again"
     assert set(outcomes) == {"OK"}, "no call failed while an instance left and came back"

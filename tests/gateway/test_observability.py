@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from concurrent import futures
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 import pytest
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,6 +16,7 @@ from aiplat.models.v1 import registry_service_pb2, registry_service_pb2_grpc
 from services.models.store import open_store
 from services.runtime.devkeys import DevKeys
 from services.runtime.tracing import Tracing
+from tests.otlp_collector import Collector, running_collector
 
 from .support import (
     MODELS,
@@ -82,25 +80,10 @@ def test_per_method_stats_on_the_admin_port(gateway: Envoy, dev_keys: DevKeys, t
     assert not [name for name in series if "aiplat.models" in name], "dots left in a service name"
 
 
-class _Collector(trace_service_pb2_grpc.TraceServiceServicer):
-    """A minimal OTLP collector that keeps the spans it receives."""
-
-    def __init__(self) -> None:
-        self.spans: list[Any] = []
-
-    def Export(  # noqa: N802 - gRPC method name
-        self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
-    ) -> trace_service_pb2.ExportTraceServiceResponse:
-        for resource_spans in request.resource_spans:
-            for scope_spans in resource_spans.scope_spans:
-                self.spans += list(scope_spans.spans)
-        return trace_service_pb2.ExportTraceServiceResponse()
-
-
 @dataclass
 class Traced:
     gateway: Envoy
-    collector: _Collector
+    collector: Collector
     service_spans: InMemorySpanExporter
 
 
@@ -109,18 +92,20 @@ def traced(
     loop: BackgroundLoop, tmp_path_factory: pytest.TempPathFactory, dev_keys: DevKeys
 ) -> Iterator[Traced]:
     """A gateway sending spans to a collector, in front of a model server that keeps its spans."""
-    collector = _Collector()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(collector, server)
-    collector_port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
+    with running_collector() as collector:
+        yield from _traced(collector, loop, tmp_path_factory, dev_keys)
+
+
+def _traced(
+    collector: Collector, loop: BackgroundLoop, tmp_path_factory: pytest.TempPathFactory, dev_keys: DevKeys
+) -> Iterator[Traced]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     root = tmp_path_factory.mktemp("traced")
     db = open_store(f"sqlite:///{root / 'models.db'}")
     instance = loop.run(start_models(models_settings(root, dev_keys), db, Tracing(provider, exporting=True)))
-    settings = gateway_settings(otlp_endpoint=f"http://127.0.0.1:{collector_port}")
+    settings = gateway_settings(otlp_endpoint=collector.endpoint)
     upstream = envoy_config.Upstream.local(MODELS, "127.0.0.1", instance.port)
     config = envoy_config.local_config(settings, [upstream], jwks_path=dev_keys.jwks_path)
     # Envoy exports spans every 5 s or 5 spans by default; sooner here.
@@ -133,7 +118,6 @@ def traced(
         loop.run(stop_models(instance))
         db.dispose()
         provider.shutdown()
-        server.stop(0)
 
 
 def test_the_trace_continues_through_the_gateway_into_the_service(
@@ -147,12 +131,11 @@ def test_the_trace_continues_through_the_gateway_into_the_service(
         stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
         stub.ListModels(registry_service_pb2.ListModelsRequest(), metadata=metadata, timeout=10)
 
+    spans = traced.collector.wait(lambda spans: any(s.trace_id == TRACE_ID for s in spans), timeout=10)
+    (gateway_span,) = [s for s in spans if s.trace_id == TRACE_ID]
+    assert gateway_span.service == "gateway"
+    assert gateway_span.parent_id == CLIENT_SPAN_ID
     deadline = time.monotonic() + 10
-    while not (gateway_spans := [s for s in traced.collector.spans if s.trace_id.hex() == TRACE_ID]):
-        assert time.monotonic() < deadline, "the gateway exported no span of the trace"
-        time.sleep(0.05)
-    (gateway_span,) = gateway_spans
-    assert gateway_span.parent_span_id.hex() == CLIENT_SPAN_ID
 
     def service_spans() -> list[ReadableSpan]:
         finished = traced.service_spans.get_finished_spans()
@@ -163,4 +146,4 @@ def test_the_trace_continues_through_the_gateway_into_the_service(
         time.sleep(0.05)
     (service_span,) = service_spans()
     assert service_span.parent is not None
-    assert f"{service_span.parent.span_id:016x}" == gateway_span.span_id.hex()
+    assert f"{service_span.parent.span_id:016x}" == gateway_span.span_id

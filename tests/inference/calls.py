@@ -11,8 +11,6 @@ from typing import Any
 import grpc
 import numpy as np
 from google.protobuf import field_mask_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from aiplat.models.v1 import (
     deployment_pb2,
@@ -24,9 +22,9 @@ from aiplat.models.v1 import (
 )
 from inference import grpc_service_pb2 as pb
 from services.runtime.devkeys import DevKeys, mint_token
+from tests.grpc_helpers import Metadata
 
 DEPLOYMENT = deployment_service_pb2
-Metadata = tuple[tuple[str, str], ...]
 
 
 def bearer(token: str) -> Metadata:
@@ -173,20 +171,3 @@ def output(response: pb.ModelInferResponse, name: str) -> np.ndarray:
                 tuple(tensor.shape)
             )
     raise AssertionError(f"no output {name!r} in {[t.name for t in response.outputs]}")
-
-
-def error_details(error: grpc.aio.AioRpcError) -> tuple[str, list[str]]:
-    """The ErrorInfo reason and the BadRequest field paths of a failed call."""
-    status = rpc_status.from_call(error)
-    assert status is not None, f"no google.rpc.Status details on {error.code()}: {error.details()}"
-    reason, fields = "", []
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = info.reason
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields = [violation.field for violation in bad.field_violations]
-    return reason, fields

@@ -12,8 +12,9 @@ import pytest
 from aiplat.models.v1 import deployment_pb2
 from services.inference.sessions import OrtSession
 from services.runtime.devkeys import DevKeys, ensure_dev_keys
+from tests.grpc_helpers import Metadata
 
-from .calls import Metadata, Models, auth
+from .calls import Models, auth
 from .platform import InferenceService, ModelsService
 from .support import linear_model, mlp_model, open_session
 

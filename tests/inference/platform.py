@@ -9,6 +9,7 @@ from __future__ import annotations
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 from prometheus_client.parser import text_string_to_metric_families
@@ -93,6 +94,11 @@ class ModelsService:
         return f"127.0.0.1:{self.port}"
 
 
+class Reachable(Protocol):
+    @property
+    def address(self) -> str: ...
+
+
 @dataclass
 class InferenceService:
     """The inference service in this process, following ``models``."""
@@ -111,7 +117,7 @@ class InferenceService:
         cls,
         directory: Path,
         keys: DevKeys,
-        models: ModelsService,
+        models: Reachable,
         tenant: str,
         tracing: Tracing | None = None,
     ) -> InferenceService:

@@ -211,3 +211,70 @@ async def test_loading_a_deployment_that_cannot_load_fails(controller: Deploymen
     with pytest.raises(FailedPrecondition) as raised:
         await controller.load("acme", "scaler")
     assert raised.value.reason == "MODEL_LOAD_FAILED"
+
+
+class Source:
+    """Model management's current specs, as the controller reads them on an explicit load."""
+
+    def __init__(self) -> None:
+        self.specs: dict[str, WantedDeployment | None] = {}
+        self.reads: list[tuple[str, str]] = []
+
+    async def current(self, tenant: str, model_name: str) -> WantedDeployment | None:
+        self.reads.append((tenant, model_name))
+        if model_name not in self.specs:
+            raise ModelNotFound(model_name)
+        return self.specs[model_name]
+
+
+@pytest.fixture
+async def sourced(
+    repository: ModelRepository, registry: Registry
+) -> AsyncIterator[tuple[DeploymentController, Source]]:
+    source = Source()
+    built = DeploymentController(
+        repository, registry, source=source, retry_min_seconds=0.01, retry_max_seconds=0.05
+    )
+    yield built, source
+    await built.close()
+
+
+async def test_a_load_serves_the_spec_model_management_holds_now(
+    sourced: tuple[DeploymentController, Source], repository: ModelRepository, registry: Registry
+) -> None:
+    controller, source = sourced
+    v1, v2 = registry.add(1), registry.add(2)
+    controller.put(wanted((v1, 100)))
+    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="READY")
+    await controller.unload("acme", "scaler")
+    source.specs["scaler"] = wanted((v2, 100), generation=2)  # the watch has not delivered it yet
+
+    status = await controller.load("acme", "scaler")
+
+    assert source.reads == [("acme", "scaler")]
+    assert (status.generation, status.state) == (2, DeploymentState.READY)
+    assert await _answer(repository) == 2.0
+
+
+async def test_a_load_falls_back_to_the_watched_spec_while_model_management_cannot_answer(
+    sourced: tuple[DeploymentController, Source], repository: ModelRepository, registry: Registry
+) -> None:
+    controller, source = sourced
+    controller.put(wanted((registry.add(3), 100)))
+    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="READY")
+    await controller.unload("acme", "scaler")
+    source.specs["scaler"] = None
+
+    status = await controller.load("acme", "scaler")
+
+    assert (status.generation, status.state) == (1, DeploymentState.READY)
+    assert await _answer(repository) == 3.0
+
+
+async def test_a_load_of_a_deployment_model_management_no_longer_has_is_not_found(
+    sourced: tuple[DeploymentController, Source], repository: ModelRepository, registry: Registry
+) -> None:
+    controller, _ = sourced
+    controller.put(wanted((registry.add(1), 100)))  # deleted since; the watch has not said so yet
+    with pytest.raises(ModelNotFound):
+        await controller.load("acme", "scaler")

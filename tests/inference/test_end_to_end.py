@@ -14,8 +14,9 @@ from aiplat.models.v1 import deployment_pb2
 from inference import grpc_service_pb2 as pb
 from inference import model_config_pb2 as mc
 from services.inference.sessions import cuda_device_count
+from tests.grpc_helpers import Metadata
 
-from .calls import Metadata, Models, eventually, infer_request, output
+from .calls import Models, eventually, infer_request, output
 from .platform import InferenceService
 from .support import mlp_model
 

@@ -12,8 +12,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from aiplat.models.v1 import deployment_pb2
 from inference import grpc_service_pb2 as pb
 from services.runtime.devkeys import DevKeys
+from tests.grpc_helpers import Metadata
 
-from .calls import Metadata, Models, auth, eventually, infer_request
+from .calls import Models, auth, eventually, infer_request
 from .platform import InferenceService, ModelsService
 from .support import mlp_model
 

@@ -23,8 +23,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from aiplat.models.v1 import deployment_pb2
 from inference import grpc_service_pb2_grpc as pb_grpc
 from services.runtime.devkeys import DevKeys, mint_token
+from tests.grpc_helpers import Metadata
 
-from .calls import Metadata, Models, eventually, infer_request
+from .calls import Models, eventually, infer_request
 from .platform import ModelsService
 from .support import mlp_model
 

@@ -13,8 +13,9 @@ import pytest
 from inference import grpc_service_pb2 as pb
 from inference import model_config_pb2 as mc
 from services.runtime.devkeys import DevKeys
+from tests.grpc_helpers import Metadata, error_details
 
-from .calls import Metadata, auth, error_details, infer_request, output
+from .calls import auth, infer_request, output
 from .platform import InferenceService
 
 pytestmark = pytest.mark.usefixtures("scorer")

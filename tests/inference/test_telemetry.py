@@ -17,8 +17,9 @@ from aiplat.models.v1 import deployment_pb2
 from inference import grpc_service_pb2 as pb
 from services.runtime.devkeys import DevKeys
 from services.runtime.tracing import Tracing
+from tests.grpc_helpers import Metadata, error_details
 
-from .calls import Metadata, Models, error_details, infer_request
+from .calls import Models, infer_request
 from .platform import InferenceService, ModelsService
 from .support import mlp_model
 

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -16,43 +15,9 @@ import pytest
 from aiplat.models.v1 import model_pb2, registry_service_pb2, registry_service_pb2_grpc
 from services.runtime.devkeys import ensure_dev_keys, mint_token
 
+from .support import alive, descendants, read_until
+
 pytestmark = pytest.mark.envoy
-
-
-def _descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    pending = [pid]
-    while pending:
-        current = pending.pop()
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            children = (task / "children").read_text().split() if (task / "children").exists() else []
-            for child in map(int, children):
-                if child not in found:
-                    found.add(child)
-                    pending.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
-def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if marker in line:
-            return lines
-    raise AssertionError(f"{marker!r} not printed within {timeout}s; output:\n" + "\n".join(lines))
 
 
 def _call_through_gateway(gateway: str, data_dir: Path) -> None:
@@ -89,14 +54,14 @@ def test_up_serves_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        lines = _read_until(process, "all services SERVING", timeout=60)
+        lines = read_until(process, "all services SERVING", timeout=60)
         admin_line = next(line for line in lines if "gateway admin:" in line)
         admin_url = admin_line.split()[-1]
         with urllib.request.urlopen(f"{admin_url}/ready", timeout=2) as response:
             assert response.read().decode().strip() == "LIVE"
         gateway = next(line for line in lines if "gateway (gRPC and REST):" in line).split()[-1]
         _call_through_gateway(gateway, tmp_path)
-        children = _descendants(process.pid)
+        children = descendants(process.pid)
         assert children, "aiplat up started no process"
 
         process.send_signal(signal.SIGTERM)
@@ -107,7 +72,7 @@ def test_up_serves_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
             process.wait()
     assert process.returncode == 0, remaining
     assert "stopped" in remaining
-    assert [pid for pid in children if _alive(pid)] == []
+    assert [pid for pid in children if alive(pid)] == []
     assert (tmp_path / "keys" / "jwks.json").is_file()
 
 

@@ -25,8 +25,9 @@ from services.runtime.auth import Identity, Role, bind_identity
 from services.runtime.devkeys import DevKeys, mint_token
 from services.runtime.server import create_server
 from services.runtime.store import Database
+from tests.grpc_helpers import Metadata
 
-from .grpc_support import Metadata, Running
+from .grpc_support import Running
 
 POSTGRES_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=2"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

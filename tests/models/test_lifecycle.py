@@ -15,8 +15,7 @@ from services.models.lifecycle import ModelsApp
 from services.models.servicer import METHOD_ROLES, register
 from services.models.settings import ModelsSettings
 from services.runtime.server import create_server
-
-from .grpc_support import Metadata
+from tests.grpc_helpers import Metadata
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

@@ -12,8 +12,9 @@ from google.protobuf import field_mask_pb2
 
 from aiplat.models.v1 import model_pb2, registry_service_pb2
 from services.models.settings import ModelsSettings
+from tests.grpc_helpers import Metadata, error_details
 
-from .grpc_support import Metadata, Running, details
+from .grpc_support import Running
 from .onnx_models import sha256, tiny_model, unique_model
 
 Token = Callable[..., Metadata]
@@ -90,7 +91,7 @@ async def test_create_get_list_update_delete(running: Running, token: Token) -> 
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await running.registry.GetModel(pb.GetModelRequest(name="models/fraud"), metadata=auth)
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
-    assert details(raised.value)[0] == "MODEL_NOT_FOUND"
+    assert error_details(raised.value)[0] == "MODEL_NOT_FOUND"
 
 
 async def test_bad_input_names_the_field(running: Running, token: Token) -> None:
@@ -98,7 +99,7 @@ async def test_bad_input_names_the_field(running: Running, token: Token) -> None
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await _create(running, auth, "Not Valid")
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert details(raised.value)[1] == ["model_id"]
+    assert error_details(raised.value)[1] == ["model_id"]
     await _create(running, auth)
     with pytest.raises(grpc.aio.AioRpcError) as duplicate:
         await _create(running, auth)
@@ -112,7 +113,7 @@ async def test_bad_input_names_the_field(running: Running, token: Token) -> None
             metadata=auth,
         )
     assert masked.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert details(masked.value)[1] == ["update_mask.paths[0]"]
+    assert error_details(masked.value)[1] == ["update_mask.paths[0]"]
     assert "create_time" in (masked.value.details() or "")
 
 
@@ -166,7 +167,7 @@ async def test_a_bad_upload_is_invalid_and_leaves_nothing(
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await _upload(running, auth, **options)  # type: ignore[arg-type]
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert details(raised.value)[0] == reason
+    assert error_details(raised.value)[0] == reason
     listed = await running.registry.ListModelVersions(
         pb.ListModelVersionsRequest(parent="models/fraud"), metadata=auth
     )
@@ -181,7 +182,7 @@ async def test_an_upload_without_metadata_first_is_invalid(running: Running, tok
             _stream([pb.UploadModelVersionRequest(chunk=b"x")]), metadata=token("editor")
         )
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert details(raised.value)[1] == ["metadata"]
+    assert error_details(raised.value)[1] == ["metadata"]
 
 
 async def test_a_cancelled_upload_cleans_up(

@@ -12,8 +12,9 @@ from google.protobuf import field_mask_pb2
 
 from aiplat.models.v1 import deployment_pb2, deployment_service_pb2, registry_service_pb2
 from services.runtime.auth import Identity, Role, bind_identity
+from tests.grpc_helpers import Metadata, error_details
 
-from .grpc_support import Metadata, Running, details
+from .grpc_support import Running
 from .helpers import create_model, upload
 from .onnx_models import tiny_model
 
@@ -70,7 +71,7 @@ async def test_validation_errors_name_each_offending_field(running: Running, tok
             pb.CreateDeploymentRequest(deployment=candidate, deployment_id="live"), metadata=token("editor")
         )
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert set(details(raised.value)[1]) == {
+    assert set(error_details(raised.value)[1]) == {
         "deployment.traffic[1].version",
         "deployment.traffic",
         "deployment.instances_per_version",
@@ -79,7 +80,7 @@ async def test_validation_errors_name_each_offending_field(running: Running, tok
     }
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await _create(running, token("editor"), "live", (1, 50), (3, 50))
-    assert details(missing.value)[1] == ["deployment.traffic[1].version"]
+    assert error_details(missing.value)[1] == ["deployment.traffic[1].version"]
 
 
 @pytest.mark.usefixtures("fraud")
@@ -104,7 +105,7 @@ async def test_rollback_and_the_audit_trail(running: Running, token: Token) -> N
             pb.RollbackDeploymentRequest(name="deployments/live"), metadata=auth
         )
     assert nothing.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert details(nothing.value)[0] == "NO_PREVIOUS_TRAFFIC"
+    assert error_details(nothing.value)[0] == "NO_PREVIOUS_TRAFFIC"
 
     events = (
         await running.deployments.ListAuditEvents(
@@ -139,7 +140,7 @@ async def test_a_stale_etag_is_aborted(running: Running, token: Token) -> None:
             pb.DeleteDeploymentRequest(name="deployments/live", etag=created.etag), metadata=auth
         )
     assert raised.value.code() == grpc.StatusCode.ABORTED
-    assert details(raised.value)[0] == "ETAG_MISMATCH"
+    assert error_details(raised.value)[0] == "ETAG_MISMATCH"
 
 
 @pytest.mark.usefixtures("fraud")
@@ -151,13 +152,13 @@ async def test_deleting_a_deployed_version_is_a_failed_precondition(running: Run
             registry_service_pb2.DeleteModelVersionRequest(name="models/fraud/versions/1"), metadata=auth
         )
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert details(raised.value)[0] == "MODEL_VERSION_IN_USE"
+    assert error_details(raised.value)[0] == "MODEL_VERSION_IN_USE"
     with pytest.raises(grpc.aio.AioRpcError) as model:
         await running.registry.DeleteModel(
             registry_service_pb2.DeleteModelRequest(name="models/fraud"), metadata=auth
         )
     assert model.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert details(model.value)[0] == "MODEL_IN_USE"
+    assert error_details(model.value)[0] == "MODEL_IN_USE"
 
 
 async def _read(call: object) -> pb.WatchDeploymentsResponse:

@@ -20,7 +20,7 @@ from pydantic_settings import SettingsConfigDict
 from aiplat.models.v1 import model_pb2, registry_service_pb2, registry_service_pb2_grpc
 from services.runtime.auth import Role, current_identity
 from services.runtime.errors import FieldViolation, InvalidArgument, NotFound
-from services.runtime.server import Register, run_service
+from services.runtime.server import Register, ServiceOptions, run_service
 from services.runtime.settings import ServiceSettings
 
 _log = logging.getLogger(__name__)
@@ -101,7 +101,10 @@ def main() -> None:
     """Run the sample service until SIGTERM."""
     settings = SampleSettings()
     run_service(
-        "sample", settings, register_sample(SampleServicer(settings.slow_seconds)), method_roles=METHOD_ROLES
+        "sample",
+        settings,
+        register_sample(SampleServicer(settings.slow_seconds)),
+        ServiceOptions(method_roles=METHOD_ROLES),
     )
 
 
