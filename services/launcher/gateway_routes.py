@@ -17,6 +17,10 @@ from services.launcher.gateway_rpcs import HttpBinding, Rpc, is_idempotent, rest
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 """The standard gRPC health service; answered by the first service in the catalogue."""
+REFLECTION_PREFIX = "/grpc.reflection.v1alpha.ServerReflection/"
+"""Server reflection; answered by the first service in the catalogue, which describes every service
+(``aiplat up`` tells it which).  Clients asking for ``grpc.reflection.v1`` first get UNIMPLEMENTED and
+fall back to it, as grpcurl does."""
 
 RETRY_ON = "reset,connect-failure,refused-stream,unavailable"
 """Unavailable instances and broken connections only: a call that timed out may have done its work."""
@@ -86,9 +90,19 @@ def _health_route(upstream: Upstream, config: GatewayConfig) -> route.Route:
     )
 
 
+def _reflection_route(upstream: Upstream) -> route.Route:
+    return route.Route(
+        name="grpc reflection",
+        match=route.RouteMatch(prefix=REFLECTION_PREFIX, grpc=route.RouteMatchGrpcRouteMatchOptions()),
+        # A reflection stream stays open as long as the tool runs.
+        route=route.RouteAction(cluster=upstream.spec.name, timeout=timedelta(0)),
+    )
+
+
 def routes(config: GatewayConfig) -> list[route.Route]:
-    """Every route: gRPC health, each service's gRPC methods, then every REST binding."""
-    table = [_health_route(config.upstreams[0], config)] if config.upstreams else []
+    """Every route: gRPC health and reflection, each service's gRPC methods, then every REST binding."""
+    first = config.upstreams[0] if config.upstreams else None
+    table = [_health_route(first, config), _reflection_route(first)] if first is not None else []
     for upstream in config.upstreams:
         table += [_grpc_route(upstream, rpc, config) for rpc in service_rpcs(upstream.spec)]
     # REST routes of all services together, literal paths first, as the transcoder resolves them.

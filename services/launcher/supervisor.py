@@ -55,7 +55,12 @@ def _port(settings: LauncherSettings, port: int, replica: int) -> str:
 
 
 def _service_env(
-    spec: ServiceSpec, settings: LauncherSettings, keys: DevKeys, addresses: dict[str, str], replica: int
+    spec: ServiceSpec,
+    settings: LauncherSettings,
+    keys: DevKeys,
+    addresses: dict[str, str],
+    replica: int,
+    reflected: Sequence[str] = (),
 ) -> dict[str, str]:
     prefix = spec.env_prefix
     env = {
@@ -71,6 +76,8 @@ def _service_env(
     }
     for peer in spec.peers:
         env[f"{prefix}{peer.upper()}_ADDRESS"] = addresses[peer]
+    if reflected:
+        env[f"{prefix}REFLECT_SERVICES"] = json.dumps(list(reflected))
     if spec.service_token:
         env[f"{prefix}SERVICE_TOKEN_FILE"] = str(_service_token_file(spec, settings, keys).resolve())
     return env
@@ -103,6 +110,11 @@ async def _await_serving(name: str, target: str, timeout: float) -> None:
             if asyncio.get_running_loop().time() > deadline:
                 raise StartupError(f"{name} did not report SERVING within {timeout:.0f}s")
             await asyncio.sleep(0.1)
+
+
+def reflected_elsewhere(services: Sequence[ServiceSpec]) -> list[str]:
+    """The gRPC services of every service but the first, which answers the gateway's reflection."""
+    return [name for spec in services[1:] for name in spec.grpc_services]
 
 
 def _process_name(spec: ServiceSpec, replica: int) -> str:
@@ -191,7 +203,8 @@ async def run_platform(
             ports = []
             for replica in range(settings.replicas_of(spec.name)):
                 name = _process_name(spec, replica)
-                env = _service_env(spec, settings, keys, addresses, replica)
+                reflected = reflected_elsewhere(services) if spec is services[0] else ()
+                env = _service_env(spec, settings, keys, addresses, replica, reflected)
                 child = await start_child(
                     name, python_module_argv(spec.module), env=env, write=write, name_width=width
                 )

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]  # stubs lack aio
-from grpc_reflection.v1alpha import reflection
 
 from services.runtime.auth import Role, verifier_from_settings
 from services.runtime.logging import configure_logging
 from services.runtime.metrics import GrpcServerMetrics, MetricsHttpServer
+from services.runtime.reflection import enable_reflection
 from services.runtime.service_server import ServiceServer
 from services.runtime.settings import ServiceSettings
 from services.runtime.tracing import Tracing, setup_tracing
@@ -49,8 +49,6 @@ Register = Callable[[grpc.aio.Server], None]
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 """gRPC's 4 MiB default is too tight for 4 MiB upload chunks plus their envelope."""
-
-_HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,7 +143,7 @@ def create_server(
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     services = sorted(recorder.methods)
-    reflection.enable_server_reflection([*services, _HEALTH_SERVICE, reflection.SERVICE_NAME], server)
+    enable_reflection(server, services, settings.reflect_services)
 
     port = server.add_insecure_port(_address(settings.host, settings.port))
     metrics_http = (

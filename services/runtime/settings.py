@@ -98,6 +98,10 @@ class ServiceSettings(BaseSettings):
     """OTLP/gRPC collector address (``http://collector:4317``), read from the standard
     ``OTEL_EXPORTER_OTLP_ENDPOINT``; unset means spans are created for propagation but not exported."""
 
+    reflect_services: tuple[str, ...] = ()
+    """Fully-qualified gRPC services of other processes that this one describes through server
+    reflection too; the launcher sets it on the service that answers the gateway's reflection."""
+
     service_version: str = Field(default_factory=_package_version)
     """Version reported as ``service.version`` in traces; the installed package version by default."""
 

@@ -1,5 +1,6 @@
-"""`aiplat up --inference-replicas 2` as processes: Envoy balances over both, and one trace spans the
-gateway, inference and model management, received by an OTLP collector this test runs."""
+"""`aiplat up --inference-replicas 2` as processes: Envoy balances over both, reflection through the
+gateway describes every service, and one trace spans the gateway, inference and model management,
+received by an OTLP collector this test runs."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ import pytest
 from aiplat.models.v1 import deployment_pb2
 from inference import grpc_service_pb2 as pb
 from inference import grpc_service_pb2_grpc as pb_grpc
+from services.launcher.catalog import SERVICES
 from services.runtime.devkeys import ensure_dev_keys, mint_token
+from tests.grpc_helpers import reflect
 from tests.inference.calls import infer_request, sha256
 from tests.inference.support import mlp_model
 from tests.otlp_collector import Collector, ReceivedSpan, running_collector
@@ -44,6 +47,7 @@ class Running:
     """The replicas' own addresses, as the banner lists them."""
     collector: Collector
     metadata: tuple[tuple[str, str], ...]
+    token: str
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +76,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
                 inference=inference_line.split(None, 1)[1].split(", "),
                 collector=collector,
                 metadata=(("authorization", f"Bearer {token}"),),
+                token=token,
             )
         finally:
             process.send_signal(signal.SIGTERM)
@@ -205,3 +210,15 @@ def _ready(running: Running) -> None:
             if error.code() != grpc.StatusCode.NOT_FOUND:
                 raise
     _deploy(running)
+
+
+def test_reflection_through_the_gateway_describes_every_service(running: Running) -> None:
+    # As grpcurl does with -H "authorization: Bearer ...": the token on every call of the stream.
+    credentials = grpc.composite_channel_credentials(
+        grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP),
+        grpc.access_token_call_credentials(running.token),
+    )
+    with grpc.secure_channel(running.gateway, credentials) as channel:
+        services, inference = reflect(channel, "inference.GRPCInferenceService")
+    assert {name for spec in SERVICES for name in spec.grpc_services} <= set(services)
+    assert inference.methods_by_name["ModelInfer"].output_type.full_name == "inference.ModelInferResponse"

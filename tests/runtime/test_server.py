@@ -7,14 +7,14 @@ import urllib.request
 
 import grpc
 import pytest
-from google.protobuf import descriptor_pool, message_factory
+from google.protobuf import message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from prometheus_client.parser import text_string_to_metric_families
 
 from aiplat.models.v1 import registry_service_pb2
 from services.runtime.auth import Role
 from services.runtime.server import create_server
+from tests.grpc_helpers import reflect
 
 from .conftest import SettingsFactory, TokenFactory
 from .sample_service import METHOD_ROLES, SERVICE, SampleServicer, register_sample
@@ -60,11 +60,8 @@ async def test_unknown_health_service_is_not_found(server: RunningServer) -> Non
 def _reflect(target: str, service: str, method_name: str) -> tuple[list[str], type, type]:
     # The reflection client is synchronous; it runs in a thread next to the server's loop.
     with grpc.insecure_channel(target) as channel:
-        database = ProtoReflectionDescriptorDatabase(channel)
-        services = list(database.get_services())
-        pool = descriptor_pool.DescriptorPool(database)
-        # Resolved the way grpcurl does: the service by its full name, then the method on it.
-        method = pool.FindServiceByName(service).methods_by_name[method_name]
+        services, found = reflect(channel, service)
+        method = found.methods_by_name[method_name]
         request_class = message_factory.GetMessageClass(method.input_type)
         response_class = message_factory.GetMessageClass(method.output_type)
     return services, request_class, response_class
@@ -176,3 +173,28 @@ async def test_a_port_in_use_is_an_error_not_a_shared_port(
             register_sample(SampleServicer()),
             method_roles=METHOD_ROLES,
         )
+
+
+async def test_reflection_describes_the_services_of_other_processes_it_is_told_of(
+    make_settings: SettingsFactory,
+) -> None:
+    settings = make_settings(reflect_services=("inference.GRPCInferenceService",))
+    handle, port = create_server(
+        "sample", settings, register_sample(SampleServicer()), method_roles=METHOD_ROLES
+    )
+    await handle.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            services, inference = await asyncio.to_thread(reflect, channel, "inference.GRPCInferenceService")
+            _, own = await asyncio.to_thread(reflect, channel, SERVICE)
+    finally:
+        await handle.stop(0)
+    assert {SERVICE, "inference.GRPCInferenceService", "grpc.health.v1.Health"} <= set(services)
+    assert inference.methods_by_name["ModelInfer"].input_type.full_name == "inference.ModelInferRequest"
+    assert "GetModel" in own.methods_by_name
+
+
+async def test_reflecting_a_service_no_contract_defines_is_refused(make_settings: SettingsFactory) -> None:
+    settings = make_settings(reflect_services=("aiplat.nope.v1.NopeService",))
+    with pytest.raises(ValueError, match=r"aiplat\.nope\.v1\.NopeService"):
+        create_server("sample", settings, register_sample(SampleServicer()), method_roles=METHOD_ROLES)
