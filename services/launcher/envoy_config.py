@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from services.launcher.catalog import GATEWAY, SERVICES, ServiceSpec, TrafficClass
+from services.launcher.cluster_names import GRPC_PORT, instances_host
 from services.launcher.gateway_bootstrap import bootstrap, render
 from services.launcher.gateway_model import (
     Bucket,
@@ -34,7 +35,6 @@ from services.launcher.gateway_model import (
     Upstream,
 )
 from services.launcher.gateway_rpcs import DESCRIPTOR_SET
-from services.launcher.manifests import GRPC_PORT, NAMESPACE
 from services.launcher.settings import LauncherSettings
 from services.runtime.devkeys import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 
@@ -126,11 +126,12 @@ def local_config(
 
 
 def cluster_config(settings: LauncherSettings, services: Sequence[ServiceSpec] = SERVICES) -> GatewayConfig:
-    """Kubernetes: each service by its Service DNS name, keys fetched from the identity provider."""
+    """Kubernetes: every pod of each service by its headless Service's DNS name, keys fetched from the
+    identity provider."""
     upstreams = [
         Upstream(
             spec=spec,
-            endpoints=(Endpoint(f"{spec.name}.{NAMESPACE}.svc.cluster.local", GRPC_PORT),),
+            endpoints=(Endpoint(instances_host(spec), GRPC_PORT),),
             resolve_dns=True,
         )
         for spec in services

@@ -15,14 +15,14 @@ from typing import Any
 
 import yaml
 
-from services.launcher.catalog import SERVICES, ServiceSpec
+from services.launcher import envoy_config
+from services.launcher.catalog import GATEWAY, SERVICES, ServiceSpec
+from services.launcher.cluster_names import GATEWAY_NAME, GRPC_PORT, IMAGE, NAMESPACE, instances_service
+from services.launcher.settings import LauncherSettings
 
-NAMESPACE = "aiplat"
-IMAGE = "aiplat:0.1.0"
 ROOT = Path(__file__).resolve().parents[2] / "istio"
-GRPC_PORT = 50051
-"""The gRPC port of every service inside the cluster."""
 _METRICS_PORT = 9090
+_GATEWAY_CONFIG_DIR = "/etc/aiplat/envoy"
 
 
 def _labels(spec: ServiceSpec) -> dict[str, str]:
@@ -131,11 +131,96 @@ def service_objects(spec: ServiceSpec) -> list[dict[str, Any]]:
                 ],
             },
         },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": instances_service(spec), "namespace": NAMESPACE, "labels": labels},
+            "spec": {
+                "clusterIP": "None",  # headless: DNS answers with each ready pod
+                "selector": labels,
+                "ports": [{"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "appProtocol": "grpc"}],
+            },
+        },
+    ]
+
+
+def gateway_objects(settings: LauncherSettings) -> list[dict[str, Any]]:
+    """The Envoy gateway: its rendered cluster configuration, the Deployment running it, its Service."""
+    labels = {"app.kubernetes.io/name": GATEWAY_NAME, "app.kubernetes.io/part-of": "aiplat"}
+    account = f"aiplat-{GATEWAY_NAME}"
+    config = envoy_config.committed_files(settings)[envoy_config.CLUSTER_FILE]
+    container = {
+        "name": "envoy",
+        "image": IMAGE,
+        # The image's working directory holds gen/, where the configuration finds the descriptor set.
+        "command": ["envoy", "--config-path", f"{_GATEWAY_CONFIG_DIR}/{envoy_config.CLUSTER_FILE}"],
+        "ports": [{"name": "http", "containerPort": GATEWAY.port}],
+        "resources": {
+            "requests": {"cpu": "500m", "memory": "256Mi"},
+            "limits": {"cpu": "2", "memory": "1Gi"},
+        },
+        # The admin port is on loopback only; the listener itself tells whether Envoy is up.
+        "readinessProbe": {"tcpSocket": {"port": GATEWAY.port}, "periodSeconds": 5},
+        "livenessProbe": {"tcpSocket": {"port": GATEWAY.port}, "periodSeconds": 10, "failureThreshold": 6},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "config", "mountPath": _GATEWAY_CONFIG_DIR, "readOnly": True}],
+    }
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": account, "namespace": NAMESPACE, "labels": labels},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "aiplat-gateway-envoy", "namespace": NAMESPACE, "labels": labels},
+            "data": {envoy_config.CLUSTER_FILE: config},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": GATEWAY_NAME, "namespace": NAMESPACE, "labels": labels},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": {**labels, "version": "v1"}},
+                    "spec": {
+                        "serviceAccountName": account,
+                        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+                        "containers": [container],
+                        "volumes": [
+                            {"name": "config", "configMap": {"name": "aiplat-gateway-envoy"}},
+                        ],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": GATEWAY_NAME, "namespace": NAMESPACE, "labels": labels},
+            "spec": {
+                "selector": labels,
+                "ports": [
+                    {"name": "http2", "port": GATEWAY.port, "targetPort": "http", "appProtocol": "http2"}
+                ],
+            },
+        },
     ]
 
 
 def _mesh_objects(services: Sequence[ServiceSpec]) -> list[dict[str, Any]]:
-    principals = [f"cluster.local/ns/{NAMESPACE}/sa/aiplat-{spec.name}" for spec in services]
+    principals = [
+        f"cluster.local/ns/{NAMESPACE}/sa/aiplat-{name}"
+        for name in (GATEWAY_NAME, *(s.name for s in services))
+    ]
     objects: list[dict[str, Any]] = [
         {
             "apiVersion": "security.istio.io/v1",
@@ -144,7 +229,7 @@ def _mesh_objects(services: Sequence[ServiceSpec]) -> list[dict[str, Any]]:
             "spec": {"mtls": {"mode": "STRICT"}},
         },
         {
-            # Only the ingress gateway and the platform's own workloads may call platform services.
+            # Only the ingress gateway, the platform's gateway and its own services may call its services.
             "apiVersion": "security.istio.io/v1",
             "kind": "AuthorizationPolicy",
             "metadata": {"name": "platform-callers", "namespace": NAMESPACE},
@@ -194,8 +279,9 @@ def _dump(objects: Iterable[Mapping[str, Any]]) -> str:
     return header + yaml.safe_dump_all(list(objects), sort_keys=False)
 
 
-def render(services: Sequence[ServiceSpec]) -> dict[str, str]:
-    """Every manifest file, keyed by its path under istio/."""
+def render(services: Sequence[ServiceSpec], settings: LauncherSettings | None = None) -> dict[str, str]:
+    """Every manifest file, keyed by its path under istio/; ``settings`` size the gateway (defaults)."""
+    settings = settings or LauncherSettings()
     files = {
         "base/namespace.yaml": _dump(
             [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
@@ -203,7 +289,8 @@ def render(services: Sequence[ServiceSpec]) -> dict[str, str]:
         "mesh/mesh.yaml": _dump(_mesh_objects(services)),
     }
     files |= {f"base/{spec.name}.yaml": _dump(service_objects(spec)) for spec in services}
-    base_resources = ["namespace.yaml", *(f"{spec.name}.yaml" for spec in services)]
+    files[f"base/{GATEWAY_NAME}.yaml"] = _dump(gateway_objects(settings))
+    base_resources = ["namespace.yaml", *(f"{spec.name}.yaml" for spec in services), f"{GATEWAY_NAME}.yaml"]
     files["base/kustomization.yaml"] = _dump(
         [
             {

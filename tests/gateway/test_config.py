@@ -127,7 +127,7 @@ def test_cluster_file_reaches_services_by_dns_and_fetches_the_identity_providers
     for name in ("models", "inference"):
         (endpoint,) = clusters[name]["load_assignment"]["endpoints"][0]["lb_endpoints"]
         assert endpoint["endpoint"]["address"]["socket_address"] == {
-            "address": f"{name}.aiplat.svc.cluster.local",
+            "address": f"{name}-instances.aiplat.svc.cluster.local",  # headless: every pod
             "port_value": 50051,
         }
         assert clusters[name]["type"] == "STRICT_DNS"

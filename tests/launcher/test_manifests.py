@@ -6,8 +6,10 @@ from pathlib import Path
 
 import yaml
 
+from services.launcher import envoy_config
 from services.launcher.catalog import SERVICES, ServiceSpec
-from services.launcher.manifests import ROOT, render, service_objects
+from services.launcher.manifests import ROOT, gateway_objects, render, service_objects
+from services.launcher.settings import LauncherSettings
 
 _SPEC = ServiceSpec(
     name="inference",
@@ -27,7 +29,7 @@ def test_committed_manifests_are_up_to_date() -> None:
 
 
 def test_service_manifest_is_hardened_and_probed_over_grpc() -> None:
-    account, deployment, service = service_objects(_SPEC)
+    account, deployment, service, instances = service_objects(_SPEC)
     assert account["kind"] == "ServiceAccount"
     pod = deployment["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == account["metadata"]["name"]
@@ -41,6 +43,8 @@ def test_service_manifest_is_hardened_and_probed_over_grpc() -> None:
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert "grpc" in container["readinessProbe"]
     assert service["spec"]["ports"][0]["name"] == "grpc"
+    assert instances["spec"]["clusterIP"] == "None", "the gateway needs every pod's address"
+    assert instances["spec"]["selector"] == service["spec"]["selector"]
 
 
 def test_mesh_overlay_enforces_strict_mtls() -> None:
@@ -54,6 +58,43 @@ def test_mesh_overlay_enforces_strict_mtls() -> None:
 def test_base_kustomization_lists_every_service_file() -> None:
     files = render([_SPEC])
     (kustomization,) = yaml.safe_load_all(files["base/kustomization.yaml"])
-    assert kustomization["resources"] == ["namespace.yaml", "inference.yaml"]
+    assert kustomization["resources"] == ["namespace.yaml", "inference.yaml", "gateway.yaml"]
     assert "base/inference.yaml" in files
     assert Path(ROOT).name == "istio"
+
+
+def test_the_gateway_runs_the_committed_cluster_file_against_every_pod() -> None:
+    account, config_map, deployment, service = gateway_objects(LauncherSettings())
+    committed = (envoy_config.ROOT / envoy_config.CLUSTER_FILE).read_text()
+    assert config_map["data"] == {envoy_config.CLUSTER_FILE: committed}
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    (container,) = pod["containers"]
+    assert container["command"][0] == "envoy"
+    assert container["command"][-1].endswith(envoy_config.CLUSTER_FILE)
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert service["spec"]["ports"][0]["port"] == container["ports"][0]["containerPort"]
+
+    # Each upstream of the cluster file is the headless Service of its service's pods.
+    headless = {
+        f"{obj['metadata']['name']}.aiplat.svc.cluster.local"
+        for spec in SERVICES
+        for obj in service_objects(spec)
+        if obj["kind"] == "Service" and obj["spec"].get("clusterIP") == "None"
+    }
+    rendered = yaml.safe_load(committed)
+    hosts = {
+        endpoint["endpoint"]["address"]["socket_address"]["address"]
+        for cluster in rendered["static_resources"]["clusters"]
+        if cluster["name"] in {spec.name for spec in SERVICES}
+        for group in cluster["load_assignment"]["endpoints"]
+        for endpoint in group["lb_endpoints"]
+    }
+    assert hosts == headless
+
+
+def test_the_mesh_lets_the_gateway_call_the_services() -> None:
+    documents = list(yaml.safe_load_all(render([_SPEC])["mesh/mesh.yaml"]))
+    (policy,) = [d for d in documents if d["kind"] == "AuthorizationPolicy"]
+    principals = policy["spec"]["rules"][0]["from"][0]["source"]["principals"]
+    assert "cluster.local/ns/aiplat/sa/aiplat-gateway" in principals
