@@ -43,6 +43,7 @@ def _create(args: argparse.Namespace) -> None:
             max_batch_size=args.max_batch_size,
             max_queue_delay_micros=args.max_queue_delay_us,
             max_queue_size=args.max_queue_size,
+            hold_lone_requests=args.hold_lone_requests,
         ),
         execution=deployment_pb2.ExecutionConfig(device=f"EXECUTION_DEVICE_{args.device.upper()}"),
     )
@@ -133,6 +134,11 @@ def add_commands(
     create.add_argument("--max-batch-size", type=int, default=1)
     create.add_argument("--max-queue-delay-us", type=int, default=0)
     create.add_argument("--max-queue-size", type=int, default=1024)
+    create.add_argument(
+        "--hold-lone-requests",
+        action="store_true",
+        help="make a request that finds the model idle wait the queue delay too, in case others come",
+    )
     create.add_argument("--device", choices=["cpu", "gpu", "unspecified"], default="unspecified")
     create.set_defaults(handler=_create)
 

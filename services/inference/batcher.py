@@ -4,8 +4,11 @@ Requests wait in a bounded queue (a full queue sheds the request at once),
 grouped by the non-batch dimensions of their inputs, since only those can be
 concatenated.  A group is *ready* when it reaches the maximum batch size or
 the smallest preferred size, or when its oldest request has waited the
-maximum queue delay.  Batches are formed lazily, when one of the N workers
-(one per model instance) is free: under load a group keeps growing while
+maximum queue delay, or at once when a request finds the queue empty and an
+instance idle (a lone caller does not wait for company that may not come;
+``hold_lone_requests`` makes it wait as Triton does).
+Batches are formed lazily, when one of the N workers (one per model
+instance) is free: under load a group keeps growing while
 every instance is busy, so batches get larger exactly when that pays.  A
 worker takes the whole group up to the maximum size if its delay is over,
 else the largest preferred size that fits.
@@ -98,6 +101,11 @@ class Batcher:
         """Requests waiting to be batched."""
         return self._queued
 
+    @property
+    def idle_instances(self) -> int:
+        """Instances waiting for work."""
+        return sum(1 for waiter in self._idle if not waiter.done())
+
     def start(self) -> None:
         """Start one worker per runner; call from the event loop."""
         self._workers = [
@@ -159,11 +167,19 @@ class Batcher:
         group.size += request.batch_size
         self._queued += 1
         if key not in self._ready:
-            if self._delay_s == 0 or group.size >= self._threshold:
+            if self._delay_s == 0 or group.size >= self._threshold or self._alone_with_an_idle_instance():
                 self._mark_ready(group)
             elif group.timer is None:
                 group.timer = asyncio.get_running_loop().call_later(self._delay_s, self._expire, group)
         return future
+
+    def _alone_with_an_idle_instance(self) -> bool:
+        """Whether the request just queued is the only one and an instance waits for work.
+
+        Then waiting for the delay could only add latency: requests that arrive
+        meanwhile still form the next batch, as the instance is busy with this one.
+        """
+        return not self._options.hold_lone_requests and self._queued == 1 and self.idle_instances > 0
 
     def _expire(self, group: _Group) -> None:
         group.timer = None

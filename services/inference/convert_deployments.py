@@ -37,6 +37,7 @@ def _batching(message: deployment_pb2.BatchingConfig) -> BatchingOptions:
         max_queue_delay_us=message.max_queue_delay_micros,
         preferred_batch_sizes=tuple(message.preferred_batch_sizes),
         max_queue_size=message.max_queue_size or defaults.max_queue_size,
+        hold_lone_requests=message.hold_lone_requests,
     )
 
 

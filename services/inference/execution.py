@@ -41,6 +41,8 @@ class BatchingOptions:
     """Sizes run as soon as they are reached, without waiting for the delay."""
     max_queue_size: int = 1024
     """Requests allowed to wait; past it requests fail with RESOURCE_EXHAUSTED (QUEUE_FULL)."""
+    hold_lone_requests: bool = False
+    """Whether a request finding the queue empty and an instance idle waits for the delay too."""
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1 or self.max_queue_delay_us < 0 or self.max_queue_size < 1:

@@ -72,6 +72,7 @@ def deployment_in(message: deployment_pb2.Deployment) -> DeploymentDraft:
             max_queue_delay_micros=batching.max_queue_delay_micros,
             preferred_batch_sizes=tuple(batching.preferred_batch_sizes),
             max_queue_size=batching.max_queue_size,
+            hold_lone_requests=batching.hold_lone_requests,
         ),
         execution=Execution(
             device=enum_in(
@@ -127,6 +128,7 @@ def deployment_out(deployment: Deployment) -> deployment_pb2.Deployment:
             max_queue_delay_micros=spec.batching.max_queue_delay_micros,
             preferred_batch_sizes=list(spec.batching.preferred_batch_sizes),
             max_queue_size=spec.batching.max_queue_size,
+            hold_lone_requests=spec.batching.hold_lone_requests,
         ),
         execution=deployment_pb2.ExecutionConfig(
             device=enum_out("EXECUTION_DEVICE_", spec.execution.device),

@@ -138,6 +138,7 @@ class Batching:
     max_queue_delay_micros: int = 0
     preferred_batch_sizes: tuple[int, ...] = ()
     max_queue_size: int = 1024
+    hold_lone_requests: bool = False
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,62 @@ async def test_the_delay_runs_whatever_has_gathered() -> None:
     await batcher.close()
 
 
+async def idle(batcher: Batcher, instances: int = 1) -> Batcher:
+    """``batcher`` started, with its ``instances`` waiting for work."""
+    batcher.start()
+    await until(lambda: batcher.idle_instances == instances)
+    return batcher
+
+
+async def test_a_lone_request_meeting_an_idle_instance_does_not_wait_for_the_delay() -> None:
+    runner = Runner()
+    batcher = await idle(Batcher([runner], BatchingOptions(max_batch_size=8, max_queue_delay_us=10_000_000)))
+    result = await asyncio.wait_for(batcher.submit(request(1.0)), 2)
+    np.testing.assert_array_equal(result["y"], np.full((1, 4), 2.0, np.float32))
+    assert runner.sizes == [1]
+    await batcher.close()
+
+
+async def test_requests_arriving_together_still_share_the_batch_of_an_idle_instance() -> None:
+    runner = Runner()
+    batcher = await idle(Batcher([runner], BatchingOptions(max_batch_size=8, max_queue_delay_us=10_000_000)))
+    # Queued before the instance wakes: the batch forms when it takes the group, not when it is woken.
+    await asyncio.wait_for(asyncio.gather(*(batcher.submit(request(i)) for i in range(3))), 2)
+    assert runner.sizes == [3]
+    await batcher.close()
+
+
+async def test_while_the_instance_is_busy_requests_wait_for_company() -> None:
+    runner = Runner()
+    runner.gate.clear()
+    options = BatchingOptions(max_batch_size=8, max_queue_delay_us=10_000_000, preferred_batch_sizes=(3,))
+    batcher = await idle(Batcher([runner], options))
+    busy = batcher.submit(request(0.0))
+    await until(lambda: runner.sizes == [1])
+    waiting = [batcher.submit(request(i)) for i in range(1, 3)]
+    runner.gate.set()
+    await asyncio.wait_for(busy, 2)
+    await asyncio.sleep(0.05)
+    assert runner.sizes == [1], "below the preferred size, queued requests wait for the delay"
+    waiting.append(batcher.submit(request(3.0)))
+    await asyncio.wait_for(asyncio.gather(*waiting), 2)
+    assert runner.sizes == [1, 3]
+    await batcher.close()
+
+
+async def test_held_lone_requests_wait_for_the_delay_as_in_triton() -> None:
+    runner = Runner()
+    options = BatchingOptions(max_batch_size=8, max_queue_delay_us=10_000_000, hold_lone_requests=True)
+    batcher = await idle(Batcher([runner], options))
+    lone = batcher.submit(request(1.0))
+    await asyncio.sleep(0.05)
+    assert runner.sizes == [], "a held request waits for company"
+    more = [batcher.submit(request(i)) for i in range(7)]
+    await asyncio.wait_for(asyncio.gather(lone, *more), 2)
+    assert runner.sizes == [8]
+    await batcher.close()
+
+
 class Observer:
     def __init__(self) -> None:
         self.batches: list[BatchRecord] = []

@@ -109,7 +109,10 @@ async def test_queueing_preprocessing_and_the_batched_run_join_each_requests_tra
 ) -> None:
     await models.create_model("scorer")
     version = await models.upload("scorer", mlp_model(seed=3))
-    batching = deployment_pb2.BatchingConfig(max_batch_size=8, max_queue_delay_micros=20_000)
+    # Both requests wait the delay, even the first one on an idle instance, so they share one run.
+    batching = deployment_pb2.BatchingConfig(
+        max_batch_size=8, max_queue_delay_micros=20_000, hold_lone_requests=True
+    )
     await models.deploy("scorer", "scorer", [(version, 100)], batching=batching)
     await models.wait_state("scorer", deployment_pb2.DEPLOYMENT_STATE_READY)
     parents = [f"00-{TRACE_ID[:-1]}{i}-b7ad6b716920333{i}-01" for i in range(2)]

@@ -270,3 +270,35 @@ async def test_deployments_of_another_tenant_are_not_found(
     with pytest.raises(grpc.aio.AioRpcError) as viewer:
         await _create(running, token("viewer"), "other", (1, 100))
     assert viewer.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+@pytest.mark.usefixtures("fraud")
+async def test_batching_that_holds_lone_requests_is_kept_and_can_be_turned_off(
+    running: Running, token: Token
+) -> None:
+    auth = token("editor")
+    deployment = _deployment((1, 100))
+    deployment.batching.CopyFrom(
+        deployment_pb2.BatchingConfig(max_batch_size=8, max_queue_delay_micros=500, hold_lone_requests=True)
+    )
+    created = await running.deployments.CreateDeployment(
+        pb.CreateDeploymentRequest(deployment=deployment, deployment_id="held"), metadata=auth
+    )
+    assert created.batching.hold_lone_requests
+    fetched = await running.deployments.GetDeployment(
+        pb.GetDeploymentRequest(name="deployments/held"), metadata=auth
+    )
+    assert fetched.batching == created.batching
+
+    changed = deployment_pb2.Deployment(
+        name="deployments/held",
+        batching=deployment_pb2.BatchingConfig(max_batch_size=8, max_queue_delay_micros=500),
+    )
+    updated = await running.deployments.UpdateDeployment(
+        pb.UpdateDeploymentRequest(
+            deployment=changed, update_mask=field_mask_pb2.FieldMask(paths=["batching"])
+        ),
+        metadata=auth,
+    )
+    assert not updated.batching.hold_lone_requests
+    assert updated.generation == created.generation + 1

@@ -64,6 +64,7 @@ def spec_to_json(spec: DeploymentSpec) -> dict[str, Any]:
             "max_queue_delay_micros": spec.batching.max_queue_delay_micros,
             "preferred_batch_sizes": list(spec.batching.preferred_batch_sizes),
             "max_queue_size": spec.batching.max_queue_size,
+            "hold_lone_requests": spec.batching.hold_lone_requests,
         },
         "execution": {
             "device": spec.execution.device.value,
@@ -94,6 +95,8 @@ def spec_from_json(
             max_queue_delay_micros=int(batching["max_queue_delay_micros"]),
             preferred_batch_sizes=tuple(int(size) for size in batching["preferred_batch_sizes"]),
             max_queue_size=int(batching["max_queue_size"]),
+            # Specs stored before the field existed held no lone request.
+            hold_lone_requests=bool(batching.get("hold_lone_requests", False)),
         ),
         execution=Execution(
             device=ExecutionDevice(execution["device"]),

@@ -81,16 +81,18 @@ class TrafficTarget(_message.Message):
     def __init__(self, version: _Optional[str] = ..., percent: _Optional[int] = ...) -> None: ...
 
 class BatchingConfig(_message.Message):
-    __slots__ = ("max_batch_size", "max_queue_delay_micros", "preferred_batch_sizes", "max_queue_size")
+    __slots__ = ("max_batch_size", "max_queue_delay_micros", "preferred_batch_sizes", "max_queue_size", "hold_lone_requests")
     MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUE_DELAY_MICROS_FIELD_NUMBER: _ClassVar[int]
     PREFERRED_BATCH_SIZES_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    HOLD_LONE_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     max_batch_size: int
     max_queue_delay_micros: int
     preferred_batch_sizes: _containers.RepeatedScalarFieldContainer[int]
     max_queue_size: int
-    def __init__(self, max_batch_size: _Optional[int] = ..., max_queue_delay_micros: _Optional[int] = ..., preferred_batch_sizes: _Optional[_Iterable[int]] = ..., max_queue_size: _Optional[int] = ...) -> None: ...
+    hold_lone_requests: bool
+    def __init__(self, max_batch_size: _Optional[int] = ..., max_queue_delay_micros: _Optional[int] = ..., preferred_batch_sizes: _Optional[_Iterable[int]] = ..., max_queue_size: _Optional[int] = ..., hold_lone_requests: _Optional[bool] = ...) -> None: ...
 
 class ExecutionConfig(_message.Message):
     __slots__ = ("device", "intra_op_threads", "inter_op_threads", "gpu_memory_fraction")
