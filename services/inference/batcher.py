@@ -4,9 +4,10 @@ Requests wait in a bounded queue (a full queue sheds the request at once),
 grouped by the non-batch dimensions of their inputs, since only those can be
 concatenated.  A group is *ready* when it reaches the maximum batch size or
 the smallest preferred size, or when its oldest request has waited the
-maximum queue delay, or at once when a request finds the queue empty and an
-instance idle (a lone caller does not wait for company that may not come;
-``hold_lone_requests`` makes it wait as Triton does).
+maximum queue delay, or at once when a request finds the queue empty, an
+instance idle and the last batch without company (a lone caller does not wait
+for company that is not coming; ``hold_lone_requests`` makes it wait as
+Triton does).
 Batches are formed lazily, when one of the N workers (one per model
 instance) is free: under load a group keeps growing while
 every instance is busy, so batches get larger exactly when that pays.  A
@@ -88,6 +89,8 @@ class Batcher:
         self._ready: dict[Hashable, _Group] = {}
         self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
         self._queued = 0
+        self._last_batch_requests = 1
+        """Requests of the batch formed last: more than one means callers come in company."""
         self._closed = False
         self._workers: list[asyncio.Task[None]] = []
         self._pool = ThreadPoolExecutor(len(self._runners), thread_name_prefix=f"infer-{name}")
@@ -174,12 +177,20 @@ class Batcher:
         return future
 
     def _alone_with_an_idle_instance(self) -> bool:
-        """Whether the request just queued is the only one and an instance waits for work.
+        """Whether the request just queued is the only one, an instance waits for work, and the last
+        batch had no company either.
 
-        Then waiting for the delay could only add latency: requests that arrive
-        meanwhile still form the next batch, as the instance is busy with this one.
+        Then waiting for the delay would only add latency (a caller alone, as
+        at low load, waits for company that is not coming).  Once a batch had
+        company, requests wait again: under load they arrive close together,
+        and running the first alone would split the batch they would form.
         """
-        return not self._options.hold_lone_requests and self._queued == 1 and self.idle_instances > 0
+        return (
+            not self._options.hold_lone_requests
+            and self._queued == 1
+            and self._last_batch_requests <= 1
+            and self.idle_instances > 0
+        )
 
     def _expire(self, group: _Group) -> None:
         group.timer = None
@@ -224,6 +235,7 @@ class Batcher:
                 if group.size < self._threshold:
                     del self._ready[group.key]
             if batch:
+                self._last_batch_requests = len(batch)
                 if self._ready:
                     self._wake()
                 return batch

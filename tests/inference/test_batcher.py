@@ -240,6 +240,20 @@ async def test_while_the_instance_is_busy_requests_wait_for_company() -> None:
     await batcher.close()
 
 
+async def test_once_a_batch_had_company_a_lone_request_waits_for_the_delay_again() -> None:
+    runner = Runner()
+    options = BatchingOptions(max_batch_size=8, max_queue_delay_us=10_000_000, preferred_batch_sizes=(2,))
+    batcher = await idle(Batcher([runner], options))
+    await asyncio.wait_for(asyncio.gather(*(batcher.submit(request(i)) for i in range(2))), 2)
+    await until(lambda: batcher.idle_instances == 1)
+    lone = batcher.submit(request(5.0))
+    await asyncio.sleep(0.05)
+    assert runner.sizes == [2], "after a batch with company, a lone request waits for more"
+    await asyncio.wait_for(asyncio.gather(lone, batcher.submit(request(6.0))), 2)
+    assert runner.sizes == [2, 2]
+    await batcher.close()
+
+
 async def test_held_lone_requests_wait_for_the_delay_as_in_triton() -> None:
     runner = Runner()
     options = BatchingOptions(max_batch_size=8, max_queue_delay_us=10_000_000, hold_lone_requests=True)
