@@ -11,7 +11,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,45 +53,56 @@ def h2load_binary() -> str:
 
 
 def run(
-    url: str,
+    urls: Sequence[str],
     body: bytes,
     *,
     seconds: float,
     connections: int,
     streams_per_connection: int,
     headers: Mapping[str, str],
-    threads: int = 1,
 ) -> LoadResult:
+    """One h2load per URL, all at once (``connections`` each), merged into one result.
+
+    Several URLs stand for the instances of one service, loaded as a client-side balancer would.
+    """
     with tempfile.TemporaryDirectory() as scratch:
         body_path = Path(scratch) / "body.bin"
         body_path.write_bytes(body)
-        log_path = Path(scratch) / "requests.tsv"
-        argv = [
-            h2load_binary(),
-            "-D", f"{seconds:g}",
-            "-c", str(connections),
-            "-m", str(streams_per_connection),
-            "-t", str(threads),
-            "-d", str(body_path),
-            "--log-file", str(log_path),
-        ]  # fmt: skip
-        for name, value in headers.items():
-            argv += ["-H", f"{name}: {value}"]
-        argv.append(url)
-        completed = subprocess.run(argv, capture_output=True, text=True, check=True)
-        rows = [line.split("\t") for line in log_path.read_text().splitlines() if line]
+        processes = []
+        for index, url in enumerate(urls):
+            log_path = Path(scratch) / f"requests-{index}.tsv"
+            argv = [
+                h2load_binary(),
+                "-D", f"{seconds:g}",
+                "-c", str(connections),
+                "-m", str(streams_per_connection),
+                "-t", "1",
+                "-d", str(body_path),
+                "--log-file", str(log_path),
+            ]  # fmt: skip
+            for name, value in headers.items():
+                argv += ["-H", f"{name}: {value}"]
+            argv.append(url)
+            process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            processes.append((process, log_path))
+        rows: list[list[str]] = []
+        data_bytes = 0
+        for process, log_path in processes:
+            output, _ = process.communicate()
+            if process.returncode != 0:
+                raise RuntimeError(f"h2load failed with {process.returncode}:\n{output}")
+            rows += [line.split("\t") for line in log_path.read_text().splitlines() if line]
+            data = _DATA_BYTES.search(output)
+            data_bytes += int(data.group(1)) if data else 0
+    if not rows:
+        raise RuntimeError("h2load completed no request")
     starts = [int(r[0]) for r in rows]
     ends = [int(r[0]) + int(r[2]) for r in rows]
-    latencies = [int(r[2]) / 1e6 for r in rows]
-    succeeded = sum(1 for r in rows if r[1] == "200")
-    if not rows:
-        raise RuntimeError(f"h2load completed no request:\n{completed.stdout}")
-    p50, p99 = quantiles_ms(latencies)
-    data = _DATA_BYTES.search(completed.stdout)
+    p50, p99 = quantiles_ms([int(r[2]) / 1e6 for r in rows])
     return LoadResult(
         requests=len(rows),
-        succeeded=succeeded,
-        data_bytes=int(data.group(1)) if data else 0,
+        succeeded=sum(1 for r in rows if r[1] == "200"),
+        data_bytes=data_bytes,
         seconds=(max(ends) - min(starts)) / 1e6,
         p50_ms=p50,
         p99_ms=p99,

@@ -14,7 +14,7 @@ from types import TracebackType
 
 from services.runtime.devkeys import ensure_dev_keys, mint_token
 
-_ENDPOINT = re.compile(r"^\s+(\S+)\s+(\d+\.\d+\.\d+\.\d+:\d+)$")
+_ENDPOINTS = re.compile(r"^\s+(\S+)\s+(\d+\.\d+\.\d+\.\d+:\d+(?:, \d+\.\d+\.\d+\.\d+:\d+)*)$")
 
 
 @dataclass
@@ -23,13 +23,18 @@ class Platform:
 
     data_dir: Path
     env: dict[str, str] = field(default_factory=dict)
+    up_args: tuple[str, ...] = ()
+    """Extra `aiplat up` arguments, e.g. ``("--inference-replicas", "2")``."""
     addresses: dict[str, str] = field(default_factory=dict)
+    """Per service, its first instance's address; ``gateway`` too."""
+    instances: dict[str, list[str]] = field(default_factory=dict)
+    """Per service, the address of each of its instances."""
     log: list[str] = field(default_factory=list)
     _process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> Platform:
         argv = [sys.executable, "-m", "services.cli.main", "--data-dir", str(self.data_dir), "up",
-                "--ephemeral-ports", "--gateway-port", "0", "--admin-port", "0"]  # fmt: skip
+                "--ephemeral-ports", "--gateway-port", "0", "--admin-port", "0", *self.up_args]  # fmt: skip
         self._process = subprocess.Popen(
             argv,
             stdout=subprocess.PIPE,
@@ -41,8 +46,9 @@ class Platform:
         deadline = time.monotonic() + 120
         for line in self._process.stdout:
             self.log.append(line.rstrip("\n"))
-            if (match := _ENDPOINT.match(line.rstrip("\n"))) is not None:
-                self.addresses[match.group(1)] = match.group(2)
+            if (match := _ENDPOINTS.match(line.rstrip("\n"))) is not None:
+                self.instances[match.group(1)] = match.group(2).split(", ")
+                self.addresses[match.group(1)] = self.instances[match.group(1)][0]
             if "gateway (gRPC and REST):" in line:
                 self.addresses["gateway"] = line.split()[-1]
             if "all services SERVING" in line:

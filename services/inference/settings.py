@@ -35,7 +35,10 @@ class InferenceSettings(ServiceSettings):
     workers: int = Field(default=1, ge=1, le=64)
     """Worker processes sharing the gRPC port (``SO_REUSEPORT``), each with its own models, batchers and
     deployment watch; 1 serves from this process. The parent serves the one metrics port and merges the
-    workers' metrics, labelled ``worker``."""
+    workers' metrics, labelled ``worker``.  The kernel spreads *connections* over the workers, so
+    workers suit clients that open many connections; behind the gateway, which multiplexes calls over
+    a few connections, run several replicas instead (``aiplat up --inference-replicas``): the gateway
+    balances each call."""
 
     reconnect_min_seconds: float = Field(default=0.5, gt=0)
     """First delay before reconnecting to model management after the watch broke, in seconds."""

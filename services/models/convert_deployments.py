@@ -139,6 +139,7 @@ def deployment_out(deployment: Deployment) -> deployment_pb2.Deployment:
         preprocessing=[_preprocessing_out(step) for step in spec.preprocessing],
         labels=dict(spec.labels),
         state=enum_out("DEPLOYMENT_STATE_", status.state),
+        observed_generation=status.generation,
         conditions=[
             deployment_pb2.DeploymentCondition(
                 type=c.type,

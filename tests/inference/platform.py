@@ -161,8 +161,8 @@ class InferenceService:
     async def serving(self, tenant: str, deployment_id: str, generation: int, timeout: float = 15.0) -> None:
         """Wait until this server serves ``generation`` of the deployment, every version loaded.
 
-        Model management's ``state`` cannot tell: it keeps the last report's state
-        when the spec changes, until this server reports on the new generation.
+        Model management's ``state`` speaks for every inference server at once;
+        this asks the one server the test drives.
         """
         repository = self.app.repository
 

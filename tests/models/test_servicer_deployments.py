@@ -302,3 +302,39 @@ async def test_batching_that_holds_lone_requests_is_kept_and_can_be_turned_off(
     )
     assert not updated.batching.hold_lone_requests
     assert updated.generation == created.generation + 1
+
+
+def _loaded_report(tenant: str, generation: int, *versions: int) -> pb.ReportDeploymentStatusRequest:
+    return pb.ReportDeploymentStatusRequest(
+        name="deployments/live",
+        tenant=tenant,
+        generation=generation,
+        loaded_versions=[
+            deployment_pb2.LoadedVersionStatus(version=f"models/fraud/versions/{v}", ready_instances=1)
+            for v in versions
+        ],
+        reporter="inference-0:50052",
+    )
+
+
+@pytest.mark.usefixtures("fraud")
+async def test_a_changed_spec_is_pending_until_the_inference_service_reports_on_it(
+    running: Running, token: Token, tenant: str
+) -> None:
+    editor, admin = token("editor"), token("admin", tenant_name="platform", subject="inference")
+    created = await _create(running, editor, "live", (1, 100))
+    assert (created.state, created.observed_generation) == (deployment_pb2.DEPLOYMENT_STATE_PENDING, 0)
+    ready = await running.deployments.ReportDeploymentStatus(_loaded_report(tenant, 1, 1), metadata=admin)
+    assert (ready.state, ready.observed_generation) == (deployment_pb2.DEPLOYMENT_STATE_READY, 1)
+
+    moved = await _set_traffic(running, editor, (1, 80), (2, 20))
+
+    assert moved.generation == 2
+    assert (moved.state, moved.observed_generation) == (deployment_pb2.DEPLOYMENT_STATE_PENDING, 1)
+    assert [v.version for v in moved.loaded_versions] == ["models/fraud/versions/1"], "still what is served"
+    late = await running.deployments.ReportDeploymentStatus(_loaded_report(tenant, 1, 1), metadata=admin)
+    assert late.state == deployment_pb2.DEPLOYMENT_STATE_PENDING, "a report on the old spec changes nothing"
+    applied = await running.deployments.ReportDeploymentStatus(
+        _loaded_report(tenant, 2, 1, 2), metadata=admin
+    )
+    assert (applied.state, applied.observed_generation) == (deployment_pb2.DEPLOYMENT_STATE_READY, 2)

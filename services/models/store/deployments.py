@@ -158,7 +158,10 @@ def update_spec(
     session.execute(
         sa.update(deployments)
         .where(_key(tenant, deployment_id))
-        .values(generation=generation, update_time=now, **_spec_columns(spec))
+        # The last report describes the previous spec: pending until the inference service reports on it.
+        .values(
+            generation=generation, update_time=now, state=DeploymentState.PENDING.value, **_spec_columns(spec)
+        )
     )
     _write_traffic(session, tenant, deployment_id, spec)
     return get(session, tenant, deployment_id)

@@ -159,7 +159,7 @@ class LoadedVersionStatus(_message.Message):
     def __init__(self, version: _Optional[str] = ..., ready_instances: _Optional[int] = ..., device: _Optional[str] = ..., execution_providers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Deployment(_message.Message):
-    __slots__ = ("name", "display_name", "model", "traffic", "instances_per_version", "batching", "execution", "preprocessing", "labels", "state", "conditions", "loaded_versions", "generation", "create_time", "update_time", "etag")
+    __slots__ = ("name", "display_name", "model", "traffic", "instances_per_version", "batching", "execution", "preprocessing", "labels", "state", "conditions", "loaded_versions", "generation", "create_time", "update_time", "etag", "observed_generation")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -183,6 +183,7 @@ class Deployment(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_GENERATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     display_name: str
     model: str
@@ -199,7 +200,8 @@ class Deployment(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     etag: str
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., model: _Optional[str] = ..., traffic: _Optional[_Iterable[_Union[TrafficTarget, _Mapping]]] = ..., instances_per_version: _Optional[int] = ..., batching: _Optional[_Union[BatchingConfig, _Mapping]] = ..., execution: _Optional[_Union[ExecutionConfig, _Mapping]] = ..., preprocessing: _Optional[_Iterable[_Union[PreprocessingConfig, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[DeploymentState, str]] = ..., conditions: _Optional[_Iterable[_Union[DeploymentCondition, _Mapping]]] = ..., loaded_versions: _Optional[_Iterable[_Union[LoadedVersionStatus, _Mapping]]] = ..., generation: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    observed_generation: int
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., model: _Optional[str] = ..., traffic: _Optional[_Iterable[_Union[TrafficTarget, _Mapping]]] = ..., instances_per_version: _Optional[int] = ..., batching: _Optional[_Union[BatchingConfig, _Mapping]] = ..., execution: _Optional[_Union[ExecutionConfig, _Mapping]] = ..., preprocessing: _Optional[_Iterable[_Union[PreprocessingConfig, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[DeploymentState, str]] = ..., conditions: _Optional[_Iterable[_Union[DeploymentCondition, _Mapping]]] = ..., loaded_versions: _Optional[_Iterable[_Union[LoadedVersionStatus, _Mapping]]] = ..., generation: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., observed_generation: _Optional[int] = ...) -> None: ...
 
 class AuditEvent(_message.Message):
     __slots__ = ("name", "action", "resource", "actor", "time", "before_json", "after_json")
