@@ -23,6 +23,13 @@ from services.launcher.settings import LauncherSettings
 ROOT = Path(__file__).resolve().parents[2] / "istio"
 _METRICS_PORT = 9090
 _GATEWAY_CONFIG_DIR = "/etc/aiplat/envoy"
+_HARDENED = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+"""Every container's security context: no privileges, nothing written outside its volumes."""
 
 
 def _labels(spec: ServiceSpec) -> dict[str, str]:
@@ -60,12 +67,7 @@ def _container(spec: ServiceSpec) -> dict[str, Any]:
         "readinessProbe": {"grpc": {"port": GRPC_PORT}, "periodSeconds": 5},
         "livenessProbe": {"grpc": {"port": GRPC_PORT}, "periodSeconds": 10, "failureThreshold": 6},
         "startupProbe": {"grpc": {"port": GRPC_PORT}, "periodSeconds": 2, "failureThreshold": 60},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": dict(_HARDENED),
         "volumeMounts": [
             {"name": "data", "mountPath": "/var/lib/aiplat"},
             {"name": "tmp", "mountPath": "/tmp"},  # a private emptyDir, not a shared /tmp
@@ -162,12 +164,7 @@ def gateway_objects(settings: LauncherSettings) -> list[dict[str, Any]]:
         # The admin port is on loopback only; the listener itself tells whether Envoy is up.
         "readinessProbe": {"tcpSocket": {"port": GATEWAY.port}, "periodSeconds": 5},
         "livenessProbe": {"tcpSocket": {"port": GATEWAY.port}, "periodSeconds": 10, "failureThreshold": 6},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": dict(_HARDENED),
         "volumeMounts": [{"name": "config", "mountPath": _GATEWAY_CONFIG_DIR, "readOnly": True}],
     }
     return [
