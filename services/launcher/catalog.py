@@ -76,8 +76,9 @@ class ServiceSpec:
     the service must accept them without a token too."""
     scales_out: bool = False
     """Whether several replicas may run side by side behind the gateway.  Not for a service whose
-    processes share state in memory (model management fans deployment changes out to its watchers
-    in-process, so a watcher of one replica would miss changes written through another)."""
+    processes keep state in memory that the others must see; such state goes through the shared
+    store (model management's replicas poll it for deployment changes written through another
+    replica, so every replica's watchers hear of every change)."""
     cluster_replicas: int = 1
     """Replicas of its Kubernetes Deployment."""
 
@@ -103,6 +104,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         grpc_services=("aiplat.models.v1.ModelRegistryService", "aiplat.models.v1.DeploymentService"),
         port=50051,
         metrics_port=9101,
+        scales_out=True,
+        cluster_replicas=2,
     ),
     ServiceSpec(
         name="inference",

@@ -10,6 +10,7 @@ from pathlib import Path
 from services.models.aliases import Aliases
 from services.models.artifact_refs import ArtifactReferences
 from services.models.artifacts import ArtifactStorage
+from services.models.change_poller import ChangePoller
 from services.models.clock import Clock, utcnow
 from services.models.deployments import Deployments
 from services.models.feeds import Feeds
@@ -33,6 +34,8 @@ class ModelsCore:
     deployments: Deployments
     feeds: Feeds
     hub: WatchHub
+    poller: ChangePoller
+    """Brings changes written by other processes to ``hub``; runs once started (by the app, not by tests)."""
     artifacts: ArtifactReferences
 
     @classmethod
@@ -45,6 +48,7 @@ class ModelsCore:
         max_upload_bytes: int,
         import_uri_prefixes: Sequence[str] = (),
         watch_queue_size: int = 1024,
+        watch_poll_seconds: float = 0.5,
         clock: Clock = utcnow,
     ) -> ModelsCore:
         hub = WatchHub(watch_queue_size)
@@ -65,6 +69,7 @@ class ModelsCore:
             deployments=Deployments(db, hub, clock),
             feeds=Feeds(db, hub),
             hub=hub,
+            poller=ChangePoller(db, hub, watch_poll_seconds),
             artifacts=artifacts,
         )
 
@@ -73,6 +78,7 @@ class ModelsCore:
         await asyncio.to_thread(self.artifacts.storage.check)
 
     async def close(self) -> None:
-        """End watch streams and stop background imports (they resume on the next start)."""
+        """Stop polling, end watch streams and stop background imports (they resume on the next start)."""
+        await self.poller.stop()
         self.hub.close()
         await self.imports.close()

@@ -11,7 +11,7 @@ from services.models import errors, names, paging
 from services.models.domain import AuditEvent, Page, WatchEvent
 from services.models.enums import WatchEventType
 from services.models.store import audit, deployments
-from services.models.watch import WatchHub
+from services.models.watch import WatchHub, marker
 from services.runtime.auth import Role, current_identity
 from services.runtime.errors import InvalidArgument, PermissionDenied
 from services.runtime.store import Database
@@ -41,7 +41,7 @@ class Feeds:
         subscription = self._hub.subscribe(scope)
         try:
             snapshot = await self._db.read(lambda session: deployments.everything(session, scope))
-            seen = {(tenant, d.deployment_id): d.generation for tenant, d in snapshot}
+            seen = {(tenant, d.deployment_id): marker(d) for tenant, d in snapshot}
             for tenant, deployment in snapshot:
                 yield WatchEvent(WatchEventType.EXISTING, tenant, deployment.deployment_id, deployment)
             yield WatchEvent(WatchEventType.SYNCED, scope or "")
@@ -49,7 +49,7 @@ class Feeds:
                 key = (event.tenant, event.deployment_id)
                 if event.type == WatchEventType.DELETED:
                     seen.pop(key, None)
-                elif event.deployment is not None and event.deployment.generation <= seen.get(key, 0):
+                elif event.deployment is not None and key in seen and marker(event.deployment) <= seen[key]:
                     continue
                 yield event
         finally:

@@ -262,6 +262,10 @@ class Imports:
         if versions.find(session, job.tenant, job.model_id, job.version, lock=True) is None:
             # Deleted while importing: its operation went with it.
             raise NotFound("the version was deleted during its import", reason=errors.VERSION_DELETED)
+        if operations.get(session, job.tenant, job.model_id, job.operation_id).done:
+            # Another replica resumed the same import and finished first (the version row lock orders
+            # the two): its outcome stands.
+            return
         versions.update(session, job.tenant, job.model_id, job.version, values, now)
         operations.finish(session, job.tenant, job.model_id, job.operation_id, now, copied, error)
 

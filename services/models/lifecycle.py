@@ -2,8 +2,9 @@
 
 The server starts first and answers health checks with NOT_SERVING; then
 the store is reached and migrated and the artifact storage is reached (each
-retried until it answers), interrupted imports resume, and only then is the
-service SERVING.
+retried until it answers), the poller that brings other processes' changes
+to this one's watchers starts, interrupted imports resume, and only then is
+the service SERVING.
 Calls that arrive before are UNAVAILABLE, which clients retry.
 """
 
@@ -48,7 +49,7 @@ class ModelsApp:
         return self._core
 
     async def start(self, server: ServiceServer) -> None:
-        """Migrate, reach the artifact storage, resume imports, then report SERVING."""
+        """Migrate, reach the artifact storage, start the change poller, resume imports, then SERVING."""
         settings = self._settings
         if settings is None:
             raise RuntimeError("ModelsApp.start needs settings")
@@ -61,6 +62,7 @@ class ModelsApp:
             max_upload_bytes=settings.max_upload_bytes,
             import_uri_prefixes=settings.import_uri_prefixes,
             watch_queue_size=settings.watch_queue_size,
+            watch_poll_seconds=settings.watch_poll_seconds,
         )
         while True:
             try:
@@ -74,6 +76,8 @@ class ModelsApp:
                     extra={"event": "storage_unreachable"},
                 )
                 await asyncio.sleep(settings.storage_retry_seconds)
+        # Seeded before any call can write (the core is not reachable yet); stopped by core.close().
+        await core.poller.start()
         self._core = core
         resumed = await core.imports.resume()
         _log.info(

@@ -40,6 +40,11 @@ class ModelsSettings(ServiceSettings):
     watch_queue_size: int = Field(default=1024, ge=1, le=1_000_000)
     """Changes queued per WatchDeployments stream; a watcher further behind is disconnected."""
 
+    watch_poll_seconds: float = Field(default=0.5, gt=0)
+    """Seconds between reads of the store for deployment changes written by other processes of the
+    service; how late their watchers may hear of such a change.  Changes written by this process
+    reach its watchers at once."""
+
     storage_retry_seconds: float = Field(default=5.0, gt=0)
     """Seconds between attempts to reach the store and the artifact storage while starting."""
 

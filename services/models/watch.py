@@ -1,23 +1,42 @@
-"""In-process fan-out of deployment changes to watchers.
+"""In-process fan-out of deployment changes to watchers, each change delivered once.
 
 Writers publish after their transaction commits and never wait: each
 subscriber has a bounded queue, and a subscriber whose queue is full is cut
 off (its next read raises RESOURCE_EXHAUSTED) instead of slowing the writer
 down or silently missing a change.  A watcher that is cut off reconnects and
 gets a fresh snapshot, which is always correct.
+
+A change reaches the hub twice in a process that runs a
+:class:`~services.models.change_poller.ChangePoller`: at once from the
+writer, when it was written here, and again when the poller finds it in the
+store (the only way to hear of a change written by another process).  The
+hub remembers the :func:`marker` it last delivered per deployment and drops
+what is not newer, so each change is delivered once, whichever comes first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
 
 from services.models.domain import Deployment, WatchEvent
 from services.models.enums import WatchEventType
 from services.runtime.errors import ResourceExhausted
 
 WATCHER_TOO_SLOW = "WATCHER_TOO_SLOW"
+
+Key = tuple[str, str]
+"""``(tenant, deployment_id)``."""
+Marker = tuple[datetime, int]
+"""``(create_time, generation)``: which incarnation of a deployment, and which spec of it.  A later
+marker is a newer change; a re-created deployment has a later ``create_time`` than the one deleted."""
+
+
+def marker(deployment: Deployment) -> Marker:
+    """The deployment's position in its history of spec changes."""
+    return (deployment.create_time, deployment.generation)
 
 
 class Subscription:
@@ -72,16 +91,31 @@ class Subscription:
 
 
 class WatchHub:
-    """Delivers every published change to the subscribers of its tenant and to all-tenant ones."""
+    """Delivers every published change once to the subscribers of its tenant and to all-tenant ones.
+
+    A CREATED or UPDATED whose marker is not newer than the one last
+    delivered for the deployment is a duplicate (or an older state arriving
+    late) and is dropped.  Once :meth:`seed` has told the hub every
+    deployment in the store, a DELETED is delivered only for a deployment it
+    knows; the deleted marker is then kept until :meth:`forget_deleted`, so
+    that a late event about the deleted deployment does not bring it back.
+    """
 
     def __init__(self, queue_size: int) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
         self._queue_size = queue_size
         self._subscribers: set[Subscription] = set()
+        self._delivered: dict[Key, Marker] = {}
+        self._deleted: dict[Key, tuple[Marker, int]] = {}
+        self._deletions = 0
+        self._seeded = False
 
     def __repr__(self) -> str:
-        return f"WatchHub(subscribers={len(self._subscribers)}, queue_size={self._queue_size})"
+        return (
+            f"WatchHub(subscribers={len(self._subscribers)}, queue_size={self._queue_size}, "
+            f"known={len(self._delivered)}, seeded={self._seeded})"
+        )
 
     @property
     def subscriber_count(self) -> int:
@@ -96,12 +130,60 @@ class WatchHub:
     def discard(self, subscription: Subscription) -> None:
         self._subscribers.discard(subscription)
 
+    def seed(self, markers: Mapping[Key, Marker]) -> None:
+        """Learn the marker of every deployment in the store, read before anything is published from it.
+
+        Until then the hub has a single source (the writers of this process)
+        and delivers a DELETED even for a deployment it never heard of.
+        """
+        for key, seen in markers.items():
+            known = self._delivered.get(key)
+            if known is None or seen > known:
+                self._delivered[key] = seen
+        self._seeded = True
+
     def publish(self, tenant: str, event_type: WatchEventType, deployment: Deployment) -> None:
-        """Announce a committed change; DELETED carries the deployment as it was."""
+        """Announce a committed change; DELETED carries the deployment as it was.  Duplicates are dropped."""
+        if not self._admit((tenant, deployment.deployment_id), event_type, marker(deployment)):
+            return
         event = WatchEvent(event_type, tenant, deployment.deployment_id, deployment)
         for subscription in list(self._subscribers):
             if subscription.tenant is None or subscription.tenant == tenant:
                 subscription.offer(event)
+
+    def checkpoint(self) -> int:
+        """A position in the sequence of delivered deletions, for :meth:`forget_deleted`."""
+        return self._deletions
+
+    def forget_deleted(self, before: int) -> None:
+        """Drop the markers of deletions delivered before ``checkpoint()`` returned ``before``.
+
+        The poller calls this after each poll with the checkpoint taken
+        before its read: that read saw those deletions, so no event about the
+        deleted deployments can still be on its way.
+        """
+        for key, (_, position) in list(self._deleted.items()):
+            if position < before:
+                del self._deleted[key]
+
+    def _admit(self, key: Key, event_type: WatchEventType, seen: Marker) -> bool:
+        known = self._delivered.get(key)
+        if event_type == WatchEventType.DELETED:
+            if known is None:
+                return not self._seeded
+            if seen[0] < known[0]:
+                return False  # an earlier incarnation than the one the watchers have
+            del self._delivered[key]
+            if self._seeded:
+                self._deleted[key] = (max(known, seen), self._deletions)
+                self._deletions += 1
+            return True
+        gone = self._deleted.get(key)
+        if (known is not None and seen <= known) or (gone is not None and seen <= gone[0]):
+            return False
+        self._delivered[key] = seen
+        self._deleted.pop(key, None)
+        return True
 
     def close(self) -> None:
         """End every subscription (on shutdown), so that watch streams finish instead of hanging."""

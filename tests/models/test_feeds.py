@@ -56,6 +56,27 @@ async def test_watch_sends_the_snapshot_then_changes(core: ModelsCore, tenant: s
     assert core.hub.subscriber_count == 0
 
 
+async def test_a_recreated_deployment_is_sent_though_the_snapshot_had_a_later_generation(
+    core: ModelsCore, tenant: str
+) -> None:
+    await create_model(core)
+    await upload(core)
+    await core.deployments.create_deployment("live", draft())
+    old = await core.deployments.update_deployment(
+        "deployments/live", dataclasses.replace(draft(), display_name="Old"), ["display_name"]
+    )
+    stream = core.feeds.watch(all_tenants=False)
+    async with contextlib.aclosing(stream):
+        assert (await _next(stream)).type == WatchEventType.EXISTING
+        assert (await _next(stream)).type == WatchEventType.SYNCED
+        # Deleted through another process, re-created through this one before the poller noticed: the
+        # hub delivers the creation (and later drops the poller's deletion of the earlier incarnation).
+        recreated = dataclasses.replace(old, generation=1, create_time=old.create_time + timedelta(seconds=1))
+        core.hub.publish(tenant, WatchEventType.CREATED, recreated)
+        event = await _next(stream)
+    assert (event.type, event.deployment) == (WatchEventType.CREATED, recreated)
+
+
 async def test_other_tenants_changes_are_not_sent(core: ModelsCore, tenant: str) -> None:
     stream = core.feeds.watch(all_tenants=False)
     async with contextlib.aclosing(stream):

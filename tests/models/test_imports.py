@@ -7,9 +7,9 @@ import pytest
 
 from services.models.artifacts import ArtifactStorage
 from services.models.core import ModelsCore
-from services.models.domain import VersionFields
+from services.models.domain import OperationError, VersionFields
 from services.models.enums import ArtifactFormat, TensorType, VersionState
-from services.models.imports import ImportRequest
+from services.models.imports import ImportRequest, _Job
 from services.runtime.errors import InvalidArgument, NotFound
 
 from .helpers import create_model, upload
@@ -142,3 +142,23 @@ async def test_a_failed_import_does_not_keep_an_artifact_alive(
     ).error is not None
     await core.versions.delete_version("models/fraud/versions/1", force=False)
     assert storage.keys() == []
+
+
+async def test_an_import_finished_by_another_replica_keeps_its_outcome(
+    core: ModelsCore, storage: ArtifactStorage, tenant: str
+) -> None:
+    await create_model(core)
+    data = unique_model()
+    source = _place(storage, "m.onnx", data)
+    operation = await core.imports.import_version(_request(source, data))
+    await core.imports.wait_idle()
+    name = f"models/fraud/operations/{operation.operation_id}"
+
+    # A second replica resumed the same import before the first finished, and its attempt fails late.
+    job = _Job(tenant, "fraud", operation.operation_id, 1, source, sha256(data), len(data))
+    await core.imports._fail(job, 0, OperationError(13, "INTERNAL", "internal error"))
+
+    finished = await core.imports.get_operation(name)
+    assert finished.error is None
+    assert finished.result is not None
+    assert finished.result.state == VersionState.READY

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -90,3 +91,24 @@ async def test_an_unreachable_store_keeps_the_service_not_serving(models_setting
         await channel.close()
         await handle.stop(0)
         await app.close()
+
+
+async def test_the_started_app_polls_for_other_processes_changes_until_closed(
+    models_settings: ModelsSettings,
+) -> None:
+    settings = models_settings.model_copy(update={"watch_poll_seconds": 0.02})
+    app = ModelsApp(settings)
+    handle, _ = create_server("models", settings, register(app), method_roles=METHOD_ROLES)
+    await handle.start()
+    try:
+        await asyncio.wait_for(app.start(handle), timeout=5)
+        poller = app.core.poller
+        assert poller.running
+        deadline = time.monotonic() + 5
+        while poller.polls < 2:
+            assert time.monotonic() < deadline, "the poller did not poll"
+            await asyncio.sleep(0.01)
+    finally:
+        await handle.stop(0)
+        await app.close()
+    assert not poller.running

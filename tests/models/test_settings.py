@@ -28,3 +28,4 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.max_upload_bytes == 2 * 1024**3
     assert settings.artifact_url is None
     assert settings.watch_queue_size == 1024
+    assert settings.watch_poll_seconds == 0.5

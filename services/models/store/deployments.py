@@ -210,6 +210,41 @@ def everything(session: Session, tenant: str | None) -> list[tuple[str, Deployme
     ]
 
 
+def markers(session: Session) -> dict[tuple[str, str], tuple[datetime, int]]:
+    """``(tenant, deployment_id) -> (create_time, generation)`` of every deployment of every tenant.
+
+    Cheap enough to read every fraction of a second: a spec change bumps the
+    generation and a re-created deployment has a new create time.
+    """
+    rows = session.execute(
+        sa.select(
+            deployments.c.tenant,
+            deployments.c.deployment_id,
+            deployments.c.create_time,
+            deployments.c.generation,
+        )
+    )
+    return {(row.tenant, row.deployment_id): (row.create_time, int(row.generation)) for row in rows}
+
+
+_KEYS_PER_QUERY = 500
+
+
+def find_many(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Deployment]:
+    """The deployments of ``(tenant, deployment_id)`` keys; a key that does not exist is left out."""
+    found: dict[tuple[str, str], Deployment] = {}
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        chunk = list(keys[start : start + _KEYS_PER_QUERY])
+        rows = session.execute(
+            sa.select(deployments).where(
+                sa.tuple_(deployments.c.tenant, deployments.c.deployment_id).in_(chunk)
+            )
+        ).all()
+        for row, deployment in zip(rows, _deployments(session, rows), strict=True):
+            found[(row.tenant, row.deployment_id)] = deployment
+    return found
+
+
 def using_model(session: Session, tenant: str, model_id: str, version: int | None = None) -> list[str]:
     """Ids of the deployments serving the model (or one version of it), locked until commit."""
     if version is None:

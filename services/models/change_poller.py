@@ -1,0 +1,143 @@
+"""Hearing of deployment changes committed by other processes of the service.
+
+Every process of model management has its own :class:`WatchHub`; a writer
+publishes to its own hub only.  The poller reads a cheap marker of every
+deployment (``(create_time, generation)``) every ``interval`` seconds,
+compares it with its previous view and publishes what changed: CREATED for a
+new deployment, UPDATED for a new generation, DELETED (carrying the
+deployment as last seen) for one that is gone, and DELETED then CREATED for
+one deleted and re-created in between.  The hub drops what this process's
+writers already published, so each watcher hears of each change once.
+
+A poll that fails (the store unreachable) is logged and tried again at the
+next tick; the view stays as it was, so nothing is lost, only late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Collection
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from services.models.domain import Deployment
+from services.models.enums import WatchEventType
+from services.models.store import deployments
+from services.models.watch import Key, WatchHub, marker
+from services.runtime.store import Database
+
+_log = logging.getLogger(__name__)
+
+_Step = Callable[[], Awaitable[None]]
+
+
+class ChangePoller:
+    """Publishes to ``hub`` the deployment changes it finds in the store, every ``interval`` seconds."""
+
+    def __init__(self, db: Database, hub: WatchHub, interval: float) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        self._db = db
+        self._hub = hub
+        self._interval = interval
+        self._view: dict[Key, Deployment] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._polls = 0
+
+    def __repr__(self) -> str:
+        known = None if self._view is None else len(self._view)
+        return f"ChangePoller(interval={self._interval}, known={known}, running={self.running})"
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def polls(self) -> int:
+        """Polls completed so far (seeding and failed attempts not counted)."""
+        return self._polls
+
+    async def start(self) -> None:
+        """Seed the view and the hub, then poll in a background task until :meth:`stop`.
+
+        Call it before the process accepts writes, so that the seed cannot
+        miss one of its own changes; a seed that fails is retried by the task.
+        """
+        if self._task is not None:
+            raise RuntimeError("the change poller is already started")
+        await self._guarded(self.seed)
+        self._task = asyncio.create_task(self._run(), name="models-change-poller")
+
+    async def stop(self) -> None:
+        """Stop polling (idempotent)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def seed(self) -> None:
+        """Read every deployment as the view to compare with, and tell the hub; publishes nothing."""
+        snapshot = await self._db.read(lambda session: deployments.everything(session, None))
+        self._view = {(tenant, deployment.deployment_id): deployment for tenant, deployment in snapshot}
+        self._hub.seed({key: marker(deployment) for key, deployment in self._view.items()})
+
+    async def poll(self) -> None:
+        """Publish every change since the previous poll (the first call only seeds)."""
+        view = self._view
+        if view is None:
+            await self.seed()
+            return
+        checkpoint = self._hub.checkpoint()
+
+        def work(session: Session) -> tuple[Collection[Key], dict[Key, Deployment]]:
+            current = deployments.markers(session)
+            changed = [key for key, seen in current.items() if key not in view or marker(view[key]) != seen]
+            return current.keys(), deployments.find_many(session, changed)
+
+        present, fetched = await self._db.read(work)
+        for key in sorted(view.keys() - set(present)):
+            self._hub.publish(key[0], WatchEventType.DELETED, view.pop(key))
+        # A key that changed and was deleted between the two reads is not fetched; the next poll
+        # finds it missing and publishes its deletion.
+        for key in sorted(fetched):
+            self._publish_change(view, key, fetched[key])
+        self._hub.forget_deleted(checkpoint)
+        self._polls += 1
+
+    def _publish_change(self, view: dict[Key, Deployment], key: Key, deployment: Deployment) -> None:
+        tenant = key[0]
+        previous = view.get(key)
+        if previous is None:
+            self._hub.publish(tenant, WatchEventType.CREATED, deployment)
+        elif previous.create_time != deployment.create_time:
+            self._hub.publish(tenant, WatchEventType.DELETED, previous)
+            self._hub.publish(tenant, WatchEventType.CREATED, deployment)
+        elif previous.generation != deployment.generation:
+            self._hub.publish(tenant, WatchEventType.UPDATED, deployment)
+        view[key] = deployment
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self._guarded(self.poll)
+
+    async def _guarded(self, step: _Step) -> None:
+        try:
+            await step()
+        except OperationalError as error:
+            _log.warning(
+                "could not read deployment changes from the store, trying again in %ss: %s",
+                self._interval,
+                str(error.orig or error).splitlines()[0],
+                extra={"event": "watch_poll_failed"},
+            )
+        except Exception:
+            # A bug here must not end the task: the next tick compares with the view and catches up.
+            _log.exception(
+                "reading deployment changes from the store failed", extra={"event": "watch_poll_failed"}
+            )
