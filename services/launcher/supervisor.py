@@ -201,9 +201,9 @@ async def run_platform(
         upstreams = []
         for spec in services:
             ports = []
+            reflected = reflected_elsewhere(services) if spec is services[0] else []
             for replica in range(settings.replicas_of(spec.name)):
                 name = _process_name(spec, replica)
-                reflected = reflected_elsewhere(services) if spec is services[0] else ()
                 env = _service_env(spec, settings, keys, addresses, replica, reflected)
                 child = await start_child(
                     name, python_module_argv(spec.module), env=env, write=write, name_width=width
@@ -212,7 +212,8 @@ async def run_platform(
                 port = await _await_port(child, settings.startup_timeout_seconds)
                 await _await_serving(name, f"{settings.host}:{port}", settings.startup_timeout_seconds)
                 ports.append(port)
-            # A service calling a peer reaches its first replica; only services without callers scale out.
+            # A caller reaches a peer's first replica: on one machine a process that exits stops the whole
+            # platform anyway, so spreading calls over replicas would gain no failover.
             addresses[spec.name] = f"{settings.host}:{ports[0]}"
             upstreams.append(envoy_config.Upstream.local(spec, settings.host, *ports))
         gateway_config = envoy_config.local_config(settings, upstreams, jwks_path=keys.jwks_path.resolve())
