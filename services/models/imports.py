@@ -17,9 +17,12 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
@@ -42,6 +45,10 @@ from services.runtime.errors import Code, DomainError, NotFound
 from services.runtime.store import Database
 
 _log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30.0
+"""How long an import stays with its process without a renewal; the process renews every third of it,
+and another replica takes over an import whose lease ran out (its process died)."""
 
 _CHUNK_BYTES = 1024 * 1024
 # Progress is written every this many bytes: often enough to watch, rarely enough not to load the store.
@@ -83,7 +90,10 @@ class Imports:
         max_bytes: int,
         allowed_prefixes: Sequence[str] = (),
         clock: Clock = utcnow,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
         self._db = db
         self._artifacts = artifacts
         self._staging_dir = staging_dir
@@ -92,10 +102,16 @@ class Imports:
             prefix.rstrip("/") + "/" for prefix in (artifacts.storage.root_uri, *allowed_prefixes)
         )
         self._clock = clock
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._lease = timedelta(seconds=lease_seconds)
+        self.runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        """This process, as the imports it runs record it."""
+        self._running: dict[str, asyncio.Task[None]] = {}
+        """Imports this process runs, by operation id."""
+        self._jobs: dict[str, _Job] = {}
+        self._keeper: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
-        return f"Imports(allowed={self._allowed!r}, running={len(self._tasks)})"
+        return f"Imports(allowed={self._allowed!r}, running={len(self._running)})"
 
     def _check(self, request: ImportRequest) -> tuple[str, str]:
         model_id = names.parse_model_name(request.parent, "parent")
@@ -139,7 +155,15 @@ class Imports:
             )
             versions.insert(session, tenant, version, now)
             operation = ImportOperation(model_id, operation_id, number, source)
-            return operations.insert(session, tenant, operation, request.size_bytes or None, now)
+            return operations.insert(
+                session,
+                tenant,
+                operation,
+                request.size_bytes or None,
+                now,
+                runner=self.runner,
+                lease_expires=now + self._lease,
+            )
 
         operation = await self._db.write(work)
         expected = request.size_bytes or None
@@ -152,11 +176,14 @@ class Imports:
         return await self._db.read(lambda session: operations.get(session, tenant, model_id, operation_id))
 
     async def resume(self) -> int:
-        """Restart the imports a previous process left unfinished; how many were restarted."""
+        """Start the unfinished imports no live process runs: left by a stopped process, or by one
+        whose lease ran out.  Returns how many this process took."""
 
         def jobs(session: Session) -> list[_Job]:
             found = []
             for tenant, operation, expected in operations.unfinished(session):
+                if operation.operation_id in self._running:
+                    continue
                 sha256 = versions.get(session, tenant, operation.model_id, operation.version).sha256
                 found.append(
                     _Job(
@@ -171,26 +198,80 @@ class Imports:
                 )
             return found
 
-        unfinished = await self._db.read(jobs)
-        for job in unfinished:
-            self._start(job)
-        return len(unfinished)
+        taken = 0
+        for job in await self._db.read(jobs):
+            if await self._db.write(functools.partial(self._claim, job)):
+                self._start(job)
+                taken += 1
+        return taken
+
+    def _claim(self, job: _Job, session: Session) -> bool:
+        now = self._clock()
+        return operations.claim(
+            session,
+            job.tenant,
+            job.model_id,
+            job.operation_id,
+            runner=self.runner,
+            now=now,
+            lease_expires=now + self._lease,
+        )
+
+    def start_keeping(self) -> None:
+        """Renew the leases of the imports running here, and take over those whose runner is gone."""
+        if self._keeper is None:
+            self._keeper = asyncio.create_task(self._keep(), name="imports-keeper")
+
+    async def _keep(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            try:
+                await self._renew()
+                await self.resume()
+            except Exception:
+                # The store may be unreachable for a while; the next round tries again.
+                _log.warning(
+                    "could not renew or take over imports", exc_info=True, extra={"event": "imports_keep"}
+                )
+
+    async def _renew(self) -> None:
+        keys = [(job.tenant, job.model_id, job.operation_id) for job in self._jobs.values()]
+        if keys:
+            until = self._clock() + self._lease
+            await self._db.write(
+                lambda session: operations.renew(session, keys, runner=self.runner, lease_expires=until)
+            )
 
     async def wait_idle(self) -> None:
         """Wait for every running import to finish (tests and orderly shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
 
     async def close(self) -> None:
-        """Cancel running imports; they stay unfinished in the store and resume on the next start."""
-        for task in list(self._tasks):
+        """Cancel running imports and give up their leases; they resume on the next start (here or on
+        another replica) without waiting for the leases to run out."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
+        running = list(self._running.values())
+        for task in running:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._db.write(lambda session: operations.release(session, runner=self.runner))
 
     def _start(self, job: _Job) -> None:
         task = asyncio.create_task(self._run(job), name=f"import-{job.operation_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._running[job.operation_id] = task
+        self._jobs[job.operation_id] = job
+
+        def forget(_: asyncio.Task[None]) -> None:
+            self._running.pop(job.operation_id, None)
+            self._jobs.pop(job.operation_id, None)
+
+        task.add_done_callback(forget)
 
     async def _run(self, job: _Job) -> None:
         copied = 0

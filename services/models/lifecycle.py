@@ -80,6 +80,7 @@ class ModelsApp:
         await core.poller.start()
         self._core = core
         resumed = await core.imports.resume()
+        core.imports.start_keeping()
         _log.info(
             "ready",
             extra={"event": "ready", "artifact_storage": storage.root_uri, "resumed_imports": resumed},

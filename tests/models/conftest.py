@@ -67,6 +67,16 @@ def database(store_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
+def second_database(store_url: str) -> Iterator[Database]:
+    """The same store as ``database``, through a connection pool of its own (another process's)."""
+    db = open_store(store_url)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
 def tenant() -> str:
     return f"tenant-{uuid.uuid4().hex[:10]}"
 

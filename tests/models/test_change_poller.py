@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -24,7 +24,6 @@ from services.models.change_poller import ChangePoller
 from services.models.core import ModelsCore
 from services.models.domain import WatchEvent
 from services.models.enums import WatchEventType
-from services.models.store import open_store
 from services.models.watch import WatchHub
 from services.runtime.auth import Identity, Role, bind_identity
 from services.runtime.store import Database
@@ -102,16 +101,6 @@ async def _quiet_for_polls(*pollers: ChangePoller, polls: int = 3) -> None:
     """Wait until every poller has completed ``polls`` more polls (a duplicate would have arrived)."""
     targets = [(poller, poller.polls + polls) for poller in pollers]
     await _eventually(lambda: all(poller.polls >= target for poller, target in targets))
-
-
-@pytest.fixture
-def second_database(store_url: str) -> Iterator[Database]:
-    """The same store as ``database``, through a connection pool of its own (another process's)."""
-    db = open_store(store_url)
-    try:
-        yield db
-    finally:
-        db.dispose()
 
 
 def _core(db: Database, storage: ArtifactStorage, staging_dir: Path) -> ModelsCore:

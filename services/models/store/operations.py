@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -51,9 +52,14 @@ def insert(
     operation: ImportOperation,
     expected_size: int | None,
     now: datetime,
+    *,
+    runner: str,
+    lease_expires: datetime,
 ) -> ImportOperation:
     session.execute(
         sa.insert(operations).values(
+            runner=runner,
+            lease_expires=lease_expires,
             tenant=tenant,
             model_id=operation.model_id,
             operation_id=operation.operation_id,
@@ -102,6 +108,58 @@ def finish(
             error_reason=None if error is None else error.reason,
             error_message=None if error is None else error.message,
         )
+    )
+
+
+def claim(
+    session: Session,
+    tenant: str,
+    model_id: str,
+    operation_id: str,
+    *,
+    runner: str,
+    now: datetime,
+    lease_expires: datetime,
+) -> bool:
+    """Take an unfinished import whose lease ran out (its runner is gone); False when another holds it."""
+    taken = session.execute(  # an UPDATE: a cursor result, whose rowcount says whether the row was free
+        sa.update(operations)
+        .where(
+            _key(tenant, model_id, operation_id),
+            operations.c.done.is_(False),
+            sa.or_(
+                operations.c.lease_expires.is_(None),
+                operations.c.lease_expires <= now,
+                operations.c.runner == runner,
+            ),
+        )
+        .values(runner=runner, lease_expires=lease_expires)
+    )
+    return bool(cast("sa.CursorResult[Any]", taken).rowcount)
+
+
+def renew(
+    session: Session, keys: Sequence[tuple[str, str, str]], *, runner: str, lease_expires: datetime
+) -> None:
+    """Extend ``runner``'s leases on the unfinished imports ``keys`` (tenant, model, operation)."""
+    for tenant, model_id, operation_id in keys:
+        session.execute(
+            sa.update(operations)
+            .where(
+                _key(tenant, model_id, operation_id),
+                operations.c.done.is_(False),
+                operations.c.runner == runner,
+            )
+            .values(lease_expires=lease_expires)
+        )
+
+
+def release(session: Session, *, runner: str) -> None:
+    """Give up ``runner``'s leases on its unfinished imports (an orderly stop), so they resume at once."""
+    session.execute(
+        sa.update(operations)
+        .where(operations.c.runner == runner, operations.c.done.is_(False))
+        .values(lease_expires=None)
     )
 
 

@@ -127,6 +127,9 @@ operations = sa.Table(
     sa.Column("error_message", sa.Text(), nullable=True),
     sa.Column("start_time", UtcDateTime(), nullable=False),
     sa.Column("end_time", UtcDateTime(), nullable=True),
+    # Which process runs the import, and until when it has promised to (it renews while it runs).
+    sa.Column("runner", sa.String(127), nullable=True),
+    sa.Column("lease_expires", UtcDateTime(), nullable=True),
     sa.ForeignKeyConstraint(["tenant", "model_id"], ["models.tenant", "models.model_id"], ondelete="CASCADE"),
 )
 

@@ -1,0 +1,118 @@
+"""Imports under several replicas: one process runs each at a time, and another takes over when it dies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import fsspec
+import pytest
+
+from services.models.artifacts import ArtifactStorage
+from services.models.core import ModelsCore
+from services.models.domain import VersionFields
+from services.models.enums import ArtifactFormat, VersionState
+from services.models.imports import LEASE_SECONDS, ImportRequest
+from services.runtime.store import Database
+
+from .helpers import create_model
+from .onnx_models import sha256, unique_model
+
+pytestmark = pytest.mark.usefixtures("caller")
+
+
+class Clock:
+    """A clock the test moves by hand; both replicas read it."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def replicas(
+    database: Database, second_database: Database, storage: ArtifactStorage, staging_dir: Path, clock: Clock
+) -> AsyncIterator[tuple[ModelsCore, ModelsCore]]:
+    """Replicas A and B of model management on one store."""
+    built = [
+        ModelsCore.build(db, storage, staging_dir=staging_dir, max_upload_bytes=1024 * 1024, clock=clock)
+        for db in (database, second_database)
+    ]
+    try:
+        yield built[0], built[1]
+    finally:
+        for core in built:
+            await core.close()
+
+
+def _import(storage: ArtifactStorage, data: bytes) -> ImportRequest:
+    uri = f"{storage.root_uri}/incoming/{sha256(data)}.onnx"
+    with fsspec.open(uri, "wb") as out:
+        out.write(data)
+    return ImportRequest(
+        parent="models/fraud",
+        artifact_uri=uri,
+        sha256=sha256(data),
+        format=ArtifactFormat.ONNX,
+        size_bytes=len(data),
+        fields=VersionFields(),
+    )
+
+
+async def test_an_import_a_live_replica_runs_is_not_taken_by_another(
+    replicas: tuple[ModelsCore, ModelsCore], storage: ArtifactStorage
+) -> None:
+    a, b = replicas
+    await create_model(a)
+    operation = await a.imports.import_version(_import(storage, unique_model()))
+    assert await b.imports.resume() == 0, "A holds the lease"
+    await a.imports.wait_idle()
+    done = await a.imports.get_operation(f"models/fraud/operations/{operation.operation_id}")
+    assert done.done
+    assert done.error is None
+    assert await b.imports.resume() == 0, "a finished import is never taken again"
+
+
+async def test_an_import_whose_replica_died_is_taken_over_once_its_lease_runs_out(
+    replicas: tuple[ModelsCore, ModelsCore], storage: ArtifactStorage, database: Database, clock: Clock
+) -> None:
+    a, b = replicas
+    await create_model(a)
+    operation = await a.imports.import_version(_import(storage, unique_model()))
+    # A dies before copying: its task is gone but its lease stays in the store (no orderly release).
+    for task in list(a.imports._running.values()):
+        task.cancel()
+    await a.imports.wait_idle()
+
+    clock.now += timedelta(seconds=LEASE_SECONDS / 2)
+    assert await b.imports.resume() == 0, "the lease has not run out yet"
+    clock.now += timedelta(seconds=LEASE_SECONDS)
+    assert await b.imports.resume() == 1
+    await b.imports.wait_idle()
+
+    done = await b.imports.get_operation(f"models/fraud/operations/{operation.operation_id}")
+    assert done.done
+    assert done.result is not None
+    assert done.result.state == VersionState.READY
+
+
+async def test_an_orderly_stop_gives_the_import_back_at_once(
+    replicas: tuple[ModelsCore, ModelsCore], storage: ArtifactStorage
+) -> None:
+    a, b = replicas
+    await create_model(a)
+    operation = await a.imports.import_version(_import(storage, unique_model()))
+    await a.imports.close()
+    assert await b.imports.resume() == 1, "no need to wait for the lease after an orderly stop"
+    await b.imports.wait_idle()
+    done = await b.imports.get_operation(f"models/fraud/operations/{operation.operation_id}")
+    assert done.done
+    assert done.error is None
