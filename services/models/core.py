@@ -14,7 +14,7 @@ from services.models.change_poller import ChangePoller
 from services.models.clock import Clock, utcnow
 from services.models.deployments import Deployments
 from services.models.feeds import Feeds
-from services.models.imports import Imports
+from services.models.imports import LEASE_SECONDS, Imports
 from services.models.model_versions import ModelVersions
 from services.models.registry import Registry
 from services.models.uploads import Uploads
@@ -49,6 +49,7 @@ class ModelsCore:
         import_uri_prefixes: Sequence[str] = (),
         watch_queue_size: int = 1024,
         watch_poll_seconds: float = 0.5,
+        import_lease_seconds: float = LEASE_SECONDS,
         clock: Clock = utcnow,
     ) -> ModelsCore:
         hub = WatchHub(watch_queue_size)
@@ -65,6 +66,7 @@ class ModelsCore:
                 max_bytes=max_upload_bytes,
                 allowed_prefixes=import_uri_prefixes,
                 clock=clock,
+                lease_seconds=import_lease_seconds,
             ),
             deployments=Deployments(db, hub, clock),
             feeds=Feeds(db, hub),

@@ -247,14 +247,18 @@ class Imports:
         while self._running:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
 
+    async def stop_keeping(self) -> None:
+        """Stop renewing leases and taking over imports (part of :meth:`close`)."""
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
     async def close(self) -> None:
         """Cancel running imports and give up their leases; they resume on the next start (here or on
         another replica) without waiting for the leases to run out."""
-        if self._keeper is not None:
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
-            self._keeper = None
+        await self.stop_keeping()
         running = list(self._running.values())
         for task in running:
             task.cancel()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -116,3 +118,56 @@ async def test_an_orderly_stop_gives_the_import_back_at_once(
     done = await b.imports.get_operation(f"models/fraud/operations/{operation.operation_id}")
     assert done.done
     assert done.error is None
+
+
+class _HeldSource:
+    """A source whose reads wait until the test lets them through, so an import stays running."""
+
+    def __init__(self, data: bytes, gate: threading.Event) -> None:
+        self._data = data
+        self._gate = gate
+
+    def read(self, size: int) -> bytes:
+        assert self._gate.wait(10), "the test never let the import go on"
+        chunk, self._data = self._data[:size], self._data[size:]
+        return chunk
+
+    def close(self) -> None:
+        pass
+
+
+async def test_a_running_import_keeps_its_lease_and_is_taken_over_when_renewals_stop(
+    database: Database,
+    second_database: Database,
+    storage: ArtifactStorage,
+    staging_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data, gate = unique_model(), threading.Event()
+    monkeypatch.setattr("services.models.imports.open_source", lambda uri: _HeldSource(data, gate))
+    lease = 1.0  # renewed every third of it: room for a busy machine
+    a, b = (
+        ModelsCore.build(
+            db, storage, staging_dir=staging_dir, max_upload_bytes=1024 * 1024, import_lease_seconds=lease
+        )
+        for db in (database, second_database)
+    )
+    try:
+        await create_model(a)
+        operation = await a.imports.import_version(_import(storage, data))
+        a.imports.start_keeping()
+        await asyncio.sleep(2 * lease)
+        assert await b.imports.resume() == 0, "A renews its lease while its import runs"
+
+        await a.imports.stop_keeping()  # A stops renewing, as a process that hangs or dies does
+        await asyncio.sleep(1.5 * lease)
+        gate.set()
+        assert await b.imports.resume() == 1
+        await b.imports.wait_idle()
+        done = await b.imports.get_operation(f"models/fraud/operations/{operation.operation_id}")
+        assert done.done
+        assert done.error is None
+    finally:
+        gate.set()
+        await a.close()
+        await b.close()
