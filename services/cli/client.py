@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol, TypeVar
 
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from services.cli.settings import CliSettings
+
+LIST_PAGE_SIZE = 200
+"""Items asked for per page when a command lists everything."""
+
+
+class _Page(Protocol):
+    @property
+    def next_page_token(self) -> str: ...
+
+
+PageT = TypeVar("PageT", bound=_Page)
+
+
+def every_page(fetch: Callable[[str], PageT]) -> Iterator[PageT]:
+    """Each page of a list call, ``fetch(page_token)`` from the first to the last."""
+    token = ""
+    while True:
+        page = fetch(token)
+        yield page
+        if not (token := page.next_page_token):
+            return
 
 
 class CommandError(Exception):

@@ -7,7 +7,7 @@ import argparse
 from google.protobuf import field_mask_pb2
 
 from aiplat.models.v1 import deployment_pb2, deployment_service_pb2, deployment_service_pb2_grpc
-from services.cli.client import CommandError, connect
+from services.cli.client import LIST_PAGE_SIZE, CommandError, connect, every_page
 from services.cli.output import Column, emit
 from services.cli.settings import CliSettings
 
@@ -59,18 +59,15 @@ def _create(args: argparse.Namespace) -> None:
 
 
 def _list(args: argparse.Namespace) -> None:
-    deployments: list[deployment_pb2.Deployment] = []
     with connect(CliSettings()) as (channel, metadata):
         stub = deployment_service_pb2_grpc.DeploymentServiceStub(channel)
-        token = ""
-        while True:
-            page = stub.ListDeployments(
-                deployment_service_pb2.ListDeploymentsRequest(page_token=token, page_size=200),
+        pages = every_page(
+            lambda token: stub.ListDeployments(
+                deployment_service_pb2.ListDeploymentsRequest(page_token=token, page_size=LIST_PAGE_SIZE),
                 metadata=metadata,
             )
-            deployments += page.deployments
-            if not (token := page.next_page_token):
-                break
+        )
+        deployments = [deployment for page in pages for deployment in page.deployments]
     emit(deployments, DEPLOYMENT_COLUMNS, args.output)
 
 

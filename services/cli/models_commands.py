@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from aiplat.models.v1 import model_pb2, registry_service_pb2, registry_service_pb2_grpc
-from services.cli.client import connect
+from services.cli.client import LIST_PAGE_SIZE, connect, every_page
 from services.cli.output import Column, emit
 from services.cli.settings import CliSettings
 
@@ -52,18 +52,17 @@ def _create(args: argparse.Namespace) -> None:
 
 
 def _list(args: argparse.Namespace) -> None:
-    models: list[model_pb2.Model] = []
     with connect(CliSettings()) as (channel, metadata):
         stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
-        token = ""
-        while True:
-            page = stub.ListModels(
-                registry_service_pb2.ListModelsRequest(filter=args.filter, page_token=token, page_size=200),
+        pages = every_page(
+            lambda token: stub.ListModels(
+                registry_service_pb2.ListModelsRequest(
+                    filter=args.filter, page_token=token, page_size=LIST_PAGE_SIZE
+                ),
                 metadata=metadata,
             )
-            models += page.models
-            if not (token := page.next_page_token):
-                break
+        )
+        models = [model for page in pages for model in page.models]
     emit(models, MODEL_COLUMNS, args.output)
 
 
