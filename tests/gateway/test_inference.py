@@ -123,25 +123,20 @@ def models_server(
 
 
 @pytest.fixture(scope="module")
-def single(
+def platforms(
     loop: BackgroundLoop,
     tmp_path_factory: pytest.TempPathFactory,
     dev_keys: DevKeys,
     models_server: ModelsInstance,
-) -> Iterator[Platform]:
-    with platform(loop, tmp_path_factory.mktemp("single"), dev_keys, models_server, 1) as started:
-        yield started
+) -> Iterator[Callable[[int], Platform]]:
+    """Starts a gateway in front of that many inference instances; all stop with the module."""
+    with contextlib.ExitStack() as stack:
 
+        def start(instances: int) -> Platform:
+            root = tmp_path_factory.mktemp(f"instances-{instances}")
+            return stack.enter_context(platform(loop, root, dev_keys, models_server, instances))
 
-@pytest.fixture(scope="module")
-def pair(
-    loop: BackgroundLoop,
-    tmp_path_factory: pytest.TempPathFactory,
-    dev_keys: DevKeys,
-    models_server: ModelsInstance,
-) -> Iterator[Platform]:
-    with platform(loop, tmp_path_factory.mktemp("pair"), dev_keys, models_server, 2) as started:
-        yield started
+        yield start
 
 
 def _typed_request(version: str = "") -> pb.ModelInferRequest:
@@ -192,8 +187,9 @@ def _outputs(reply: Any) -> np.ndarray:
 
 
 def test_every_rpc_gives_the_same_result_over_grpc_and_rest(
-    single: Platform, dev_keys: DevKeys, new_tenant: Callable[[], str]
+    platforms: Callable[[int], Platform], dev_keys: DevKeys, new_tenant: Callable[[], str]
 ) -> None:
+    single = platforms(1)
     results = {}
     apis: list[Api] = []
     with grpc.insecure_channel(single.gateway.address) as channel:
@@ -223,8 +219,9 @@ def test_every_rpc_gives_the_same_result_over_grpc_and_rest(
 
 
 def test_an_instance_that_is_not_serving_gets_no_inference_calls(
-    pair: Platform, dev_keys: DevKeys, tenant: str
+    platforms: Callable[[int], Platform], dev_keys: DevKeys, tenant: str
 ) -> None:
+    pair = platforms(2)
     pair.deploy(tenant)
     first, second = pair.instances
     metadata = (("authorization", bearer(dev_keys, tenant, "viewer")),)
