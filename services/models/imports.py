@@ -181,7 +181,7 @@ class Imports:
 
         def jobs(session: Session) -> list[_Job]:
             found = []
-            for tenant, operation, expected in operations.unfinished(session):
+            for tenant, operation, expected in operations.unfinished(session, free_at=self._clock()):
                 if operation.operation_id in self._running:
                     continue
                 sha256 = versions.get(session, tenant, operation.model_id, operation.version).sha256

@@ -19,7 +19,14 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from aiplat.models.v1 import deployment_pb2
+from aiplat.models.v1 import (
+    deployment_pb2,
+    deployment_service_pb2,
+    deployment_service_pb2_grpc,
+    model_pb2,
+    registry_service_pb2,
+    registry_service_pb2_grpc,
+)
 from inference import grpc_service_pb2 as pb
 from inference import grpc_service_pb2_grpc as pb_grpc
 from services.launcher.catalog import SERVICES
@@ -90,14 +97,6 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 
 def _deploy(running: Running) -> None:
     """Model and deployment ``scorer`` through the gateway, then wait until both replicas serve it."""
-    from aiplat.models.v1 import (
-        deployment_service_pb2,
-        deployment_service_pb2_grpc,
-        model_pb2,
-        registry_service_pb2,
-        registry_service_pb2_grpc,
-    )
-
     with grpc.insecure_channel(running.gateway) as channel:
         registry = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
         registry.CreateModel(

@@ -163,9 +163,15 @@ def release(session: Session, *, runner: str) -> None:
     )
 
 
-def unfinished(session: Session) -> list[tuple[str, ImportOperation, int | None]]:
-    """``(tenant, operation, expected_size)`` of every import that has not finished, in any tenant."""
-    rows = session.execute(sa.select(operations).where(operations.c.done.is_(False))).all()
+def unfinished(session: Session, *, free_at: datetime) -> list[tuple[str, ImportOperation, int | None]]:
+    """``(tenant, operation, expected_size)`` of every unfinished import, in any tenant, that no process
+    holds at ``free_at`` (its lease was given back or ran out)."""
+    rows = session.execute(
+        sa.select(operations).where(
+            operations.c.done.is_(False),
+            sa.or_(operations.c.lease_expires.is_(None), operations.c.lease_expires <= free_at),
+        )
+    ).all()
     return [(row.tenant, _operation(session, row.tenant, row), row.expected_size) for row in rows]
 
 
