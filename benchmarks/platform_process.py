@@ -7,13 +7,16 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 from services.runtime.devkeys import ensure_dev_keys, mint_token
 
+_LOG_LINES = 200
 _ENDPOINTS = re.compile(r"^\s+(\S+)\s+(\d+\.\d+\.\d+\.\d+:\d+(?:, \d+\.\d+\.\d+\.\d+:\d+)*)$")
 
 
@@ -29,8 +32,10 @@ class Platform:
     """Per service, its first instance's address; ``gateway`` too."""
     instances: dict[str, list[str]] = field(default_factory=dict)
     """Per service, the address of each of its instances."""
-    log: list[str] = field(default_factory=list)
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=_LOG_LINES))
+    """The last lines `aiplat up` printed (the gateway's access log among them)."""
     _process: subprocess.Popen[str] | None = None
+    _reader: threading.Thread | None = None
 
     def __enter__(self) -> Platform:
         argv = [sys.executable, "-m", "services.cli.main", "--data-dir", str(self.data_dir), "up",
@@ -52,11 +57,20 @@ class Platform:
             if "gateway (gRPC and REST):" in line:
                 self.addresses["gateway"] = line.split()[-1]
             if "all services SERVING" in line:
+                # Keep reading: a full pipe would stop `aiplat up` at its next line of output.
+                self._reader = threading.Thread(target=self._drain, daemon=True, name="aiplat-up-output")
+                self._reader.start()
                 return self
             if time.monotonic() > deadline:
                 break
         self.__exit__(None, None, None)
-        raise RuntimeError("aiplat up did not start:\n" + "\n".join(self.log[-40:]))
+        raise RuntimeError("aiplat up did not start:\n" + "\n".join(list(self.log)[-40:]))
+
+    def _drain(self) -> None:
+        assert self._process is not None
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            self.log.append(line.rstrip("\n"))
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
@@ -64,10 +78,18 @@ class Platform:
         if self._process is not None and self._process.poll() is None:
             self._process.send_signal(signal.SIGTERM)
             try:
-                self._process.communicate(timeout=60)
+                self._finish(timeout=60)
             except subprocess.TimeoutExpired:
                 self._process.kill()
-                self._process.communicate()
+                self._finish(timeout=None)
+
+    def _finish(self, timeout: float | None) -> None:
+        assert self._process is not None
+        if self._reader is None:
+            self._process.communicate(timeout=timeout)
+        else:  # the reader owns the output
+            self._process.wait(timeout=timeout)
+            self._reader.join(timeout=5)
 
     def token(self, tenant: str = "bench", roles: tuple[str, ...] = ("editor",)) -> str:
         keys = ensure_dev_keys(self.data_dir / "keys")

@@ -17,10 +17,11 @@ else the largest preferred size that fits.
 Expired requests (deadline passed) and cancelled ones are dropped when their
 batch is formed, never run.  The model run happens in a worker thread
 (ONNX Runtime releases the GIL), so the event loop keeps accepting requests;
-a failed run fails every request of that batch and nothing else.  Only a
-lone request of a model whose runs take at most ``inline_below_us`` runs on
-the event loop itself: then nothing waits, and handing it to a thread and
-back would cost more than the run.
+a failed run fails every request of that batch and nothing else.  A batch
+whose size has been seen to run in at most ``inline_below_us`` runs on the
+event loop itself instead: handing it to a thread and back would cost more
+than the run.  A lone request of such a model, finding an instance idle,
+runs before ``submit`` returns, without a trip through the queue.
 
 All bookkeeping happens on the event loop thread: no locks.
 """
@@ -83,11 +84,13 @@ class Batcher:
         self._threshold = min([self._max, *self._preferred])
         self._recorder = recorder if recorder is not None else Recorder()
         self._inline_ns = inline_below_us * 1000
-        self._cost_ns = -1
-        """Recent run times, smoothed; -1 until one was measured."""
+        self._costs: dict[int, int] = {}
+        """Recent run times (ns), smoothed, by batch size class (``size.bit_length()``)."""
+        self._ran_here_this_turn = False
+        """Whether a request ran inside ``submit`` during this pass of the event loop."""
         self._groups: dict[Hashable, _Group] = {}
         self._ready: dict[Hashable, _Group] = {}
-        self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._idle: collections.deque[tuple[asyncio.Future[None], BatchRunner]] = collections.deque()
         self._queued = 0
         self._last_batch_requests = 1
         """Requests of the batch formed last: more than one means callers come in company."""
@@ -107,7 +110,7 @@ class Batcher:
     @property
     def idle_instances(self) -> int:
         """Instances waiting for work."""
-        return sum(1 for waiter in self._idle if not waiter.done())
+        return sum(1 for waiter, _ in self._idle if not waiter.done())
 
     def start(self) -> None:
         """Start one worker per runner; call from the event loop."""
@@ -127,7 +130,7 @@ class Batcher:
         self._ready.clear()
         self._queued = 0
         while self._idle:
-            waiter = self._idle.popleft()
+            waiter, _ = self._idle.popleft()
             if not waiter.done():
                 waiter.set_result(None)
         await asyncio.gather(*self._workers)
@@ -162,6 +165,15 @@ class Batcher:
             self._recorder.rejected(full, arrival, context)
             raise full
         future: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
+        if (
+            self._queued == 0
+            and not self._ran_here_this_turn
+            and self._lone_dispatch_allowed()
+            and self._cheap(request.batch_size)
+            and (runner := self._idle_runner()) is not None
+        ):
+            self._run_here(runner, QueuedRequest(request, future, deadline, arrival, context))
+            return future
         key = request.key if self._max > 1 else None
         group = self._groups.get(key)
         if group is None:
@@ -185,12 +197,45 @@ class Batcher:
         company, requests wait again: under load they arrive close together,
         and running the first alone would split the batch they would form.
         """
-        return (
-            not self._options.hold_lone_requests
-            and self._queued == 1
-            and self._last_batch_requests <= 1
-            and self.idle_instances > 0
-        )
+        return self._queued == 1 and self._lone_dispatch_allowed() and self.idle_instances > 0
+
+    def _lone_dispatch_allowed(self) -> bool:
+        return not self._options.hold_lone_requests and self._last_batch_requests <= 1
+
+    def _cheap(self, size: int) -> bool:
+        """Whether batches of ``size`` elements have been seen to run within the inline threshold."""
+        return self._inline_ns > 0 and 0 <= self._costs.get(size.bit_length(), -1) <= self._inline_ns
+
+    def _idle_runner(self) -> BatchRunner | None:
+        for waiter, runner in self._idle:
+            if not waiter.done():
+                return runner
+        return None
+
+    def _run_here(self, runner: BatchRunner, request: QueuedRequest) -> None:
+        """Run a lone request of a cheap model on an idle instance, on the event loop, before returning.
+
+        Its worker stays parked: nothing else runs on the loop meanwhile, so the
+        instance cannot be handed other work, and queueing the request for the
+        worker to pick up would cost two more trips through the loop than the run.
+        Only the first request of a pass through the loop runs so: a second one
+        arriving in the same pass means callers come in company, and it queues
+        so that the batcher sees them together.
+        """
+        request.dequeued_ns = time.monotonic_ns()
+        batch = [request]
+        self._last_batch_requests = 1
+        self._ran_here_this_turn = True
+        asyncio.get_running_loop().call_soon(self._next_turn)
+        try:
+            results, marks = execute_batch(runner, batch)
+        except Exception as exc:
+            self._finish_failed(batch, exc)
+        else:
+            self._finish(batch, results, marks)
+
+    def _next_turn(self) -> None:
+        self._ran_here_this_turn = False
 
     def _expire(self, group: _Group) -> None:
         group.timer = None
@@ -204,7 +249,7 @@ class Batcher:
 
     def _wake(self) -> None:
         while self._idle:
-            waiter = self._idle.popleft()
+            waiter, _ = self._idle.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
@@ -219,7 +264,7 @@ class Batcher:
                 return
             else:
                 waiter: asyncio.Future[None] = loop.create_future()
-                self._idle.append(waiter)
+                self._idle.append((waiter, runner))
                 await waiter
 
     def _take(self) -> list[QueuedRequest]:
@@ -289,7 +334,7 @@ class Batcher:
     async def _run(self, runner: BatchRunner, batch: list[QueuedRequest]) -> None:
         loop = asyncio.get_running_loop()
         try:
-            if len(batch) == 1 and not self._queued and 0 <= self._cost_ns <= self._inline_ns:
+            if self._cheap(sum(request.size for request in batch)):
                 results, marks = execute_batch(runner, batch)
             else:
                 results, marks = await loop.run_in_executor(self._pool, execute_batch, runner, batch)
@@ -301,17 +346,27 @@ class Batcher:
             self._recorder.batch(batch, (now, now, now, now), unloaded)
             raise
         except Exception as exc:
-            for request in batch:
-                _settle(request.future, batch_error(exc))
-            now = time.monotonic_ns()
-            self._recorder.batch(batch, (now, now, now, now), exc)
+            self._finish_failed(batch, exc)
         else:
-            for request, outputs in zip(batch, results, strict=True):
-                if not request.future.done():
-                    request.future.set_result(outputs)
-            self._recorder.batch(batch, marks, None)
-            cost = marks[3] - marks[0]
-            self._cost_ns = cost if self._cost_ns < 0 else (3 * self._cost_ns + cost) // 4
+            self._finish(batch, results, marks)
+
+    def _finish(
+        self, batch: list[QueuedRequest], results: list[Outputs], marks: tuple[int, int, int, int]
+    ) -> None:
+        for request, outputs in zip(batch, results, strict=True):
+            if not request.future.done():
+                request.future.set_result(outputs)
+        self._recorder.batch(batch, marks, None)
+        size_class = sum(request.size for request in batch).bit_length()
+        cost = marks[3] - marks[0]
+        previous = self._costs.get(size_class)
+        self._costs[size_class] = cost if previous is None else (3 * previous + cost) // 4
+
+    def _finish_failed(self, batch: list[QueuedRequest], exc: Exception) -> None:
+        for request in batch:
+            _settle(request.future, batch_error(exc))
+        now = time.monotonic_ns()
+        self._recorder.batch(batch, (now, now, now, now), exc)
 
 
 def _settle(future: asyncio.Future[Outputs], error: DomainError) -> None:

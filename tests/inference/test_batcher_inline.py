@@ -31,26 +31,49 @@ def _request(value: float) -> PreparedRequest:
     return PreparedRequest({"x": np.full((1, 2), value, np.float32)}, 1, ((2,),), ("y",))
 
 
-async def test_lone_requests_of_a_cheap_model_run_on_the_loop_and_batches_in_a_thread() -> None:
+async def test_a_lone_request_of_a_cheap_model_runs_inside_submit_once_its_cost_is_known() -> None:
     runner = Runner()
     loop_thread = threading.get_ident()
     batcher = Batcher([runner], BatchingOptions(max_batch_size=8), inline_below_us=10_000)
     batcher.start()
     try:
         first = await batcher.submit(_request(1))  # unknown cost: measured in a thread first
-        second = await batcher.submit(_request(2))
-        together = await asyncio.gather(*(batcher.submit(_request(i)) for i in range(3)))
+        await asyncio.sleep(0)
+        second = batcher.submit(_request(2))
+        assert second.done(), "ran before submit returned"
     finally:
         await batcher.close()
 
     assert first["y"][0, 0] == 2
-    assert second["y"][0, 0] == 3
-    assert [o["y"][0, 0] for o in together] == [1, 2, 3]
-    threads = [thread for thread, _ in runner.runs]
-    assert threads[0] != loop_thread
-    assert threads[1] == loop_thread
-    assert runner.runs[2][1] == 3, "the three waiting requests formed one batch"
-    assert threads[2] != loop_thread
+    assert second.result()["y"][0, 0] == 3
+    assert [thread == loop_thread for thread, _ in runner.runs] == [False, True]
+
+
+async def test_requests_arriving_in_one_pass_of_the_loop_are_batched_not_run_one_by_one() -> None:
+    runner = Runner()
+    loop_thread = threading.get_ident()
+    batcher = Batcher([runner], BatchingOptions(max_batch_size=8), inline_below_us=10_000)
+    batcher.start()
+    try:
+        await batcher.submit(_request(0))
+        await asyncio.sleep(0)
+        burst = [batcher.submit(_request(i)) for i in range(4)]
+        assert burst[0].done()
+        assert not any(f.done() for f in burst[1:])
+        results = await asyncio.gather(*burst)
+        await asyncio.sleep(0)
+        again = await asyncio.gather(*(batcher.submit(_request(i)) for i in range(3)))
+    finally:
+        await batcher.close()
+
+    assert [o["y"][0, 0] for o in results] == [1, 2, 3, 4]
+    assert [o["y"][0, 0] for o in again] == [1, 2, 3]
+    runs = [(thread == loop_thread, size) for thread, size in runner.runs]
+    # The burst's first request ran inside submit; its company formed one batch, in a thread.
+    assert runs[:3] == [(False, 1), (True, 1), (False, 3)]
+    # The burst had company, so no request runs inside submit now; the next batch of
+    # the same size class (2-3 elements) is known to be cheap and runs on the loop.
+    assert runs[3:] == [(True, 3)]
 
 
 async def test_without_a_threshold_every_run_is_in_a_thread() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -174,9 +175,19 @@ async def test_typed_contents_and_requested_outputs(
 async def test_a_request_past_its_deadline_is_deadline_exceeded(
     inference: InferenceService, viewer: Metadata
 ) -> None:
+    async def executions() -> int:
+        request = pb.ModelStatisticsRequest(name="scorer")
+        stats = await inference.stub.ModelStatistics(request, metadata=viewer)
+        return sum(model.execution_count for model in stats.model_stats)
+
+    before = await executions()
+    call = inference.stub.ModelInfer(infer_request("scorer", {"x": X}), metadata=viewer, timeout=0.0001)
+    # Holds the loop that the client and the server share on purpose: the deadline passes first.
+    time.sleep(0.002)  # noqa: ASYNC251
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await inference.stub.ModelInfer(infer_request("scorer", {"x": X}), metadata=viewer, timeout=0.0001)
+        await call
     assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert await executions() == before, "no model run for a request past its deadline"
 
 
 async def test_stream_answers_in_order_and_a_bad_request_does_not_end_it(
