@@ -146,6 +146,10 @@ def service_objects(spec: ServiceSpec) -> list[dict[str, Any]]:
     ]
 
 
+_GATEWAY_CPUS = 2
+"""CPU limit of a gateway pod, and its number of Envoy workers."""
+
+
 def gateway_objects(settings: LauncherSettings) -> list[dict[str, Any]]:
     """The Envoy gateway: its rendered cluster configuration, the Deployment running it, its Service."""
     labels = {"app.kubernetes.io/name": GATEWAY_NAME, "app.kubernetes.io/part-of": "aiplat"}
@@ -155,11 +159,18 @@ def gateway_objects(settings: LauncherSettings) -> list[dict[str, Any]]:
         "name": "envoy",
         "image": IMAGE,
         # The image's working directory holds gen/, where the configuration finds the descriptor set.
-        "command": ["envoy", "--config-path", f"{_GATEWAY_CONFIG_DIR}/{envoy_config.CLUSTER_FILE}"],
+        # Envoy starts one worker per CPU of the node, not of its limit: pinned to the limit instead.
+        "command": [
+            "envoy",
+            "--config-path",
+            f"{_GATEWAY_CONFIG_DIR}/{envoy_config.CLUSTER_FILE}",
+            "--concurrency",
+            str(_GATEWAY_CPUS),
+        ],
         "ports": [{"name": "http", "containerPort": GATEWAY.port}],
         "resources": {
             "requests": {"cpu": "500m", "memory": "256Mi"},
-            "limits": {"cpu": "2", "memory": "1Gi"},
+            "limits": {"cpu": str(_GATEWAY_CPUS), "memory": "1Gi"},
         },
         # The admin port is on loopback only; the listener itself tells whether Envoy is up.
         "readinessProbe": {"tcpSocket": {"port": GATEWAY.port}, "periodSeconds": 5},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -39,6 +40,12 @@ class LauncherSettings(BaseSettings):
         default_factory=dict,
         description='Processes per service as JSON ({"inference": 2}); a service left out runs one. '
         "Only services that scale out may run more than one.",
+    )
+    gateway_workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Envoy worker threads; unset: one per four cores, at least one. On one machine the "
+        "gateway shares the cores with every service, and each worker more than it needs costs CPU per call.",
     )
     startup_timeout_seconds: float = Field(default=60.0, description="How long a service may take to serve.")
     shutdown_grace_seconds: float = Field(
@@ -111,6 +118,12 @@ class LauncherSettings(BaseSettings):
                 allowed = ", ".join(sorted(scalable)) or "none"
                 raise ValueError(f"{name!r} runs as one process; services that scale out: {allowed}")
         return replicas
+
+    def gateway_worker_threads(self) -> int:
+        """Envoy's ``--concurrency``: the setting, else a quarter of this machine's cores."""
+        if self.gateway_workers is not None:
+            return self.gateway_workers
+        return max(1, (os.cpu_count() or 1) // 4)
 
     def replicas_of(self, service: str) -> int:
         """How many processes of ``service`` to start."""

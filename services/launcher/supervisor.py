@@ -229,6 +229,8 @@ async def run_platform(
             "--admin-address-path",
             str(admin_address_path),
             "--use-dynamic-base-id",
+            "--concurrency",
+            str(settings.gateway_worker_threads()),
             "--log-level",
             "warn",
             # Access log lines reach the terminal within a second rather than ten.

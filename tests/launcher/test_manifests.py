@@ -70,8 +70,11 @@ def test_the_gateway_runs_the_committed_cluster_file_against_every_pod() -> None
     pod = deployment["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == account["metadata"]["name"]
     (container,) = pod["containers"]
-    assert container["command"][0] == "envoy"
-    assert container["command"][-1].endswith(envoy_config.CLUSTER_FILE)
+    command = container["command"]
+    assert command[0] == "envoy"
+    assert command[command.index("--config-path") + 1].endswith(envoy_config.CLUSTER_FILE)
+    # As many workers as the pod has CPUs, not as many as the node has.
+    assert command[command.index("--concurrency") + 1] == container["resources"]["limits"]["cpu"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert service["spec"]["ports"][0]["port"] == container["ports"][0]["containerPort"]
 

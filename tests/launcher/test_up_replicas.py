@@ -68,6 +68,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
             # The services' span batches leave within 100 ms rather than 5 s.
             "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "AIPLAT_GATEWAY_WORKERS": "2",
         }
         argv = [sys.executable, "-m", "services.cli.main", "--data-dir", str(data_dir), "up"]
         argv += ["--ephemeral-ports", "--gateway-port", "0", "--admin-port", "0", "--inference-replicas", "2"]
@@ -165,6 +166,12 @@ def test_the_gateway_balances_inference_over_both_replicas(running: Running) -> 
     successes = _successes_per_host(running.admin_url, "inference")
     assert set(successes) == set(running.inference)
     assert all(count > 0 for count in successes.values()), f"a replica got no call: {successes}"
+
+
+def test_the_gateway_runs_the_configured_number_of_workers(running: Running) -> None:
+    with urllib.request.urlopen(f"{running.admin_url}/server_info", timeout=5) as reply:
+        options = json.load(reply)["command_line_options"]
+    assert options["concurrency"] == 2
 
 
 def test_one_trace_shows_the_gateway_inference_and_model_management(running: Running) -> None:
