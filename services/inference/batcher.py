@@ -84,8 +84,9 @@ class Batcher:
         self._threshold = min([self._max, *self._preferred])
         self._recorder = recorder if recorder is not None else Recorder()
         self._inline_ns = inline_below_us * 1000
-        self._costs: dict[int, int] = {}
-        """Recent run times (ns), smoothed, by batch size class (``size.bit_length()``)."""
+        self._costs: dict[tuple[Hashable, int], int] = {}
+        """Recent run times (ns), smoothed, by the inputs' non-batch dimensions and the batch's size class
+        (``size.bit_length()``)."""
         self._ran_here_this_turn = False
         """Whether a request ran inside ``submit`` during this pass of the event loop."""
         self._groups: dict[Hashable, _Group] = {}
@@ -169,7 +170,7 @@ class Batcher:
             self._queued == 0
             and not self._ran_here_this_turn
             and self._lone_dispatch_allowed()
-            and self._cheap(request.batch_size)
+            and self._cheap(request.key, request.batch_size)
             and (runner := self._idle_runner()) is not None
         ):
             self._run_here(runner, QueuedRequest(request, future, deadline, arrival, context))
@@ -202,9 +203,12 @@ class Batcher:
     def _lone_dispatch_allowed(self) -> bool:
         return not self._options.hold_lone_requests and self._last_batch_requests <= 1
 
-    def _cheap(self, size: int) -> bool:
-        """Whether batches of ``size`` elements have been seen to run within the inline threshold."""
-        return self._inline_ns > 0 and 0 <= self._costs.get(size.bit_length(), -1) <= self._inline_ns
+    def _cheap(self, key: Hashable, size: int) -> bool:
+        """Whether batches of ``size`` elements of this shape have been seen to run within the inline
+        threshold."""
+        if self._inline_ns <= 0:
+            return False
+        return 0 <= self._costs.get((key, size.bit_length()), -1) <= self._inline_ns
 
     def _idle_runner(self) -> BatchRunner | None:
         for waiter, runner in self._idle:
@@ -334,7 +338,7 @@ class Batcher:
     async def _run(self, runner: BatchRunner, batch: list[QueuedRequest]) -> None:
         loop = asyncio.get_running_loop()
         try:
-            if self._cheap(sum(request.size for request in batch)):
+            if self._cheap(batch[0].key, _elements(batch)):
                 results, marks = execute_batch(runner, batch)
             else:
                 results, marks = await loop.run_in_executor(self._pool, execute_batch, runner, batch)
@@ -357,7 +361,7 @@ class Batcher:
             if not request.future.done():
                 request.future.set_result(outputs)
         self._recorder.batch(batch, marks, None)
-        size_class = sum(request.size for request in batch).bit_length()
+        size_class = (batch[0].key, _elements(batch).bit_length())
         cost = marks[3] - marks[0]
         previous = self._costs.get(size_class)
         self._costs[size_class] = cost if previous is None else (3 * previous + cost) // 4
@@ -367,6 +371,10 @@ class Batcher:
             _settle(request.future, batch_error(exc))
         now = time.monotonic_ns()
         self._recorder.batch(batch, (now, now, now, now), exc)
+
+
+def _elements(batch: list[QueuedRequest]) -> int:
+    return sum(request.size for request in batch)
 
 
 def _settle(future: asyncio.Future[Outputs], error: DomainError) -> None:

@@ -66,7 +66,17 @@ class BatchRunner(Protocol):
 class QueuedRequest:
     """A validated request waiting in, or taken from, a batcher's queue."""
 
-    __slots__ = ("context", "deadline", "dequeued_ns", "enqueued_ns", "feeds", "future", "outputs", "size")
+    __slots__ = (
+        "context",
+        "deadline",
+        "dequeued_ns",
+        "enqueued_ns",
+        "feeds",
+        "future",
+        "key",
+        "outputs",
+        "size",
+    )
 
     def __init__(
         self,
@@ -77,6 +87,7 @@ class QueuedRequest:
         context: object,
     ) -> None:
         self.feeds = prepared.feeds
+        self.key = prepared.key
         self.size = prepared.batch_size
         self.outputs = prepared.outputs
         self.future = future

@@ -27,8 +27,8 @@ class Runner:
         return {"y": feeds["x"] + 1}
 
 
-def _request(value: float) -> PreparedRequest:
-    return PreparedRequest({"x": np.full((1, 2), value, np.float32)}, 1, ((2,),), ("y",))
+def _request(value: float, width: int = 2) -> PreparedRequest:
+    return PreparedRequest({"x": np.full((1, width), value, np.float32)}, 1, ((width,),), ("y",))
 
 
 async def test_a_lone_request_of_a_cheap_model_runs_inside_submit_once_its_cost_is_known() -> None:
@@ -74,6 +74,21 @@ async def test_requests_arriving_in_one_pass_of_the_loop_are_batched_not_run_one
     # The burst had company, so no request runs inside submit now; the next batch of
     # the same size class (2-3 elements) is known to be cheap and runs on the loop.
     assert runs[3:] == [(True, 3)]
+
+
+async def test_run_times_are_learnt_per_input_shape() -> None:
+    runner = Runner()
+    loop_thread = threading.get_ident()
+    batcher = Batcher([runner], BatchingOptions(max_batch_size=8), inline_below_us=10_000)
+    batcher.start()
+    try:
+        for width in (2, 2, 500, 500):
+            await batcher.submit(_request(1, width))
+            await asyncio.sleep(0)
+    finally:
+        await batcher.close()
+    # A wider input is a new shape: its first run is measured in a thread, however cheap narrow ones were.
+    assert [thread == loop_thread for thread, _ in runner.runs] == [False, True, False, True]
 
 
 async def test_without_a_threshold_every_run_is_in_a_thread() -> None:
