@@ -38,6 +38,7 @@ from benchmarks import h2load
 from benchmarks.onnx_models import BenchModel, heavy_mlp, tiny_mlp
 from benchmarks.platform_process import Platform
 from benchmarks.plot import write_plot
+from benchmarks.process_cpu import CpuSnapshot
 from benchmarks.reference import measure_in_process
 from benchmarks.stats import Row, table
 from inference import grpc_service_pb2, grpc_service_pb2_grpc
@@ -202,11 +203,15 @@ def rest_target(name: str, address: str, model: BenchModel, deployment: str, tok
     return Target(name, (f"http://{address}{path}",), body, headers, len(answer))
 
 
-def measure(target: Target, model: BenchModel, concurrency: int, seconds: float) -> Row:
+def measure(
+    target: Target, model: BenchModel, concurrency: int, seconds: float, platform_pid: int | None = None
+) -> Row:
+    """One h2load run; with ``platform_pid``, also the CPU per request of the platform and of h2load."""
     urls = target.urls[:concurrency]
     per_url = concurrency // len(urls)
     # Several connections per instance, as clients open them (and as SO_REUSEPORT workers need).
     connections = max(1, per_url // _STREAMS_PER_CONNECTION)
+    before = CpuSnapshot.take(platform_pid) if platform_pid is not None else None
     result = h2load.run(
         urls,
         target.body,
@@ -215,6 +220,7 @@ def measure(target: Target, model: BenchModel, concurrency: int, seconds: float)
         streams_per_connection=per_url // connections,
         headers=target.headers,
     )
+    cpu_us = {} if before is None else before.per_request_us(CpuSnapshot.take(before.root), result.requests)
     expected_bytes = result.requests * target.answer_bytes
     correct = result.succeeded == result.requests and result.data_bytes == expected_bytes
     return Row(
@@ -226,18 +232,24 @@ def measure(target: Target, model: BenchModel, concurrency: int, seconds: float)
         p50_ms=result.p50_ms,
         p99_ms=result.p99_ms,
         note=CORRECT if correct else f"INCORRECT: {result.data_bytes}B vs {expected_bytes}B",
+        cpu_us=cpu_us,
     )
 
 
 def measure_interleaved(
-    targets: Sequence[Target], model: BenchModel, concurrency: int, seconds: float, rounds: int
+    targets: Sequence[Target],
+    model: BenchModel,
+    concurrency: int,
+    seconds: float,
+    rounds: int,
+    platform_pid: int | None = None,
 ) -> list[Row]:
     """Each target ``rounds`` times, taking turns, so a slow spell of the machine hits every target alike;
     per target the round with the median throughput is kept."""
     measured: dict[str, list[Row]] = {target.name: [] for target in targets}
     for _ in range(rounds):
         for target in targets:
-            measured[target.name].append(measure(target, model, concurrency, seconds))
+            measured[target.name].append(measure(target, model, concurrency, seconds, platform_pid))
     kept = []
     for runs in measured.values():
         ordered = sorted(runs, key=lambda row: row.requests_per_second)
@@ -303,7 +315,9 @@ def main() -> None:
                 rest_target(GATEWAY_REST, gateway, model, deployment, token),
             ]
             for concurrency in (1, 32):
-                rows += measure_interleaved(targets, model, concurrency, args.seconds, args.rounds)
+                rows += measure_interleaved(
+                    targets, model, concurrency, args.seconds, args.rounds, platform.pid
+                )
     print(table(rows))
     print("\n".join(gateway_share(rows)))
     RESULTS.mkdir(exist_ok=True)

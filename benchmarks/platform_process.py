@@ -91,6 +91,12 @@ class Platform:
             self._process.wait(timeout=timeout)
             self._reader.join(timeout=5)
 
+    @property
+    def pid(self) -> int:
+        """The `aiplat up` process; every platform process runs below it."""
+        assert self._process is not None
+        return self._process.pid
+
     def token(self, tenant: str = "bench", roles: tuple[str, ...] = ("editor",)) -> str:
         keys = ensure_dev_keys(self.data_dir / "keys")
         return mint_token(keys, subject="bench", tenant=tenant, roles=list(roles), ttl_seconds=6 * 3600)
