@@ -11,9 +11,16 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+_CHUNK_BYTES = 64 * 1024
+_LONGEST_LINE_BYTES = 1024 * 1024
+"""A line longer than this is passed on in pieces rather than held without bound."""
+
 
 def _format_line(raw: str) -> str:
     """Turn a JSON log line into a short human line; pass anything else through."""
+    # The gateway's access log lines have no message: they pass through unparsed.
+    if '"message"' not in raw:
+        return raw
     try:
         record = json.loads(raw)
     except ValueError:
@@ -46,10 +53,23 @@ class Child:
 
 
 async def _pump(child: Child, stream: asyncio.StreamReader, write: Callable[[str], None], width: int) -> None:
-    while line := await stream.readline():
-        text = line.decode("utf-8", errors="replace").rstrip("\n")
-        _note_serving_port(child, text)
-        write(f"{child.name:<{width}} | {_format_line(text)}")
+    # Whatever arrived at once is passed on in one write: a busy gateway logs a line per call.
+    pending = b""
+    while chunk := await stream.read(_CHUNK_BYTES):
+        *lines, pending = (pending + chunk).split(b"\n")
+        if len(pending) > _LONGEST_LINE_BYTES:
+            lines.append(pending)
+            pending = b""
+        if lines:
+            write("\n".join(_relayed(child, line, width) for line in lines))
+    if pending:
+        write(_relayed(child, pending, width))
+
+
+def _relayed(child: Child, line: bytes, width: int) -> str:
+    text = line.decode("utf-8", errors="replace")
+    _note_serving_port(child, text)
+    return f"{child.name:<{width}} | {_format_line(text)}"
 
 
 def _note_serving_port(child: Child, text: str) -> None:
