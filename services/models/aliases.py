@@ -12,6 +12,7 @@ from services.models.domain import ModelAlias, Page
 from services.models.enums import AuditAction, VersionState
 from services.models.store import audit, versions
 from services.models.store import models as model_rows
+from services.models.store.query import SortKey
 from services.runtime.auth import current_identity
 from services.runtime.errors import FailedPrecondition, InvalidArgument
 from services.runtime.store import Database
@@ -113,12 +114,12 @@ class Aliases:
         request = paging.page_request(page_size, page_token, "aliases", parent)
         tenant = current_identity().tenant
 
-        def work(session: Session) -> tuple[list[ModelAlias], int]:
+        def work(session: Session) -> tuple[list[ModelAlias], SortKey | None]:
             model_rows.get(session, tenant, model_id)
-            return versions.page_aliases(session, tenant, model_id, request.offset, request.size)
+            return versions.page_aliases(session, tenant, model_id, request.after, request.size)
 
-        items, total = await self._db.read(work)
-        return Page(tuple(items), request.next_token(len(items), total))
+        items, last = await self._db.read(work)
+        return Page(tuple(items), request.next_token(last))
 
     async def delete_alias(self, name: str) -> None:
         model_id, alias_id = names.parse_alias_name(name, "name")

@@ -21,6 +21,7 @@ from services.models.enums import AuditAction, WatchEventType
 from services.models.masks import resolve_mask
 from services.models.status import next_status
 from services.models.store import audit, deployments
+from services.models.store.query import SortKey
 from services.models.traffic import traffic_json, write_spec
 from services.models.watch import WatchHub
 from services.runtime.auth import Role, current_identity
@@ -89,11 +90,11 @@ class Deployments:
         request = paging.page_request(page_size, page_token, "deployments", filter_text)
         tenant = current_identity().tenant
 
-        def work(session: Session) -> tuple[list[Deployment], int]:
-            return deployments.page(session, tenant, condition, request.offset, request.size)
+        def work(session: Session) -> tuple[list[Deployment], SortKey | None]:
+            return deployments.page(session, tenant, condition, request.after, request.size)
 
-        items, total = await self._db.read(work)
-        return Page(tuple(items), request.next_token(len(items), total))
+        items, last = await self._db.read(work)
+        return Page(tuple(items), request.next_token(last))
 
     async def update_deployment(
         self, name: str, draft: DeploymentDraft, update_mask: Sequence[str]

@@ -11,6 +11,7 @@ from services.models import errors, names, paging
 from services.models.domain import AuditEvent, Page, WatchEvent
 from services.models.enums import WatchEventType
 from services.models.store import audit, deployments
+from services.models.store.query import SortKey
 from services.models.watch import WatchHub, marker
 from services.runtime.auth import Role, current_identity
 from services.runtime.errors import InvalidArgument, PermissionDenied
@@ -76,16 +77,16 @@ class Feeds:
         request = paging.page_request(page_size, page_token, "audit", resource, *window)
         tenant = current_identity().tenant
 
-        def work(session: Session) -> tuple[list[AuditEvent], int]:
+        def work(session: Session) -> tuple[list[AuditEvent], SortKey | None]:
             return audit.page(
                 session,
                 tenant,
                 resource=resource or None,
                 start_time=start_time,
                 end_time=end_time,
-                offset=request.offset,
+                after=request.after,
                 limit=request.size,
             )
 
-        items, total = await self._db.read(work)
-        return Page(tuple(items), request.next_token(len(items), total))
+        items, last = await self._db.read(work)
+        return Page(tuple(items), request.next_token(last))

@@ -18,6 +18,7 @@ from services.models.enums import VersionState, WatchEventType
 from services.models.masks import resolve_mask
 from services.models.store import deployments, operations, versions
 from services.models.store import models as model_rows
+from services.models.store.query import SortKey
 from services.models.traffic import detach_versions
 from services.models.validation import MAX_DESCRIPTION, Violations, check_labels, check_metrics, check_text
 from services.models.watch import WatchHub
@@ -95,12 +96,12 @@ class ModelVersions:
         request = paging.page_request(page_size, page_token, "versions", parent, filter_text)
         tenant = current_identity().tenant
 
-        def work(session: Session) -> tuple[list[ModelVersion], int]:
+        def work(session: Session) -> tuple[list[ModelVersion], SortKey | None]:
             model_rows.get(session, tenant, model_id)
-            return versions.page(session, tenant, model_id, condition, request.offset, request.size)
+            return versions.page(session, tenant, model_id, condition, request.after, request.size)
 
-        items, total = await self._db.read(work)
-        return Page(tuple(items), request.next_token(len(items), total))
+        items, last = await self._db.read(work)
+        return Page(tuple(items), request.next_token(last))
 
     async def update_version(
         self, name: str, changes: ModelVersion, update_mask: Sequence[str]

@@ -16,6 +16,7 @@ from services.models.enums import WatchEventType
 from services.models.masks import resolve_mask
 from services.models.store import deployments, operations, versions
 from services.models.store import models as model_rows
+from services.models.store.query import SortKey
 from services.models.traffic import detach_versions
 from services.models.validation import (
     MAX_DESCRIPTION,
@@ -84,11 +85,11 @@ class Registry:
         request = paging.page_request(page_size, page_token, "models", filter_text, order_by)
         tenant = current_identity().tenant
 
-        def work(session: Session) -> tuple[list[Model], int]:
-            return model_rows.page(session, tenant, condition, order, request.offset, request.size)
+        def work(session: Session) -> tuple[list[Model], int, SortKey | None]:
+            return model_rows.page(session, tenant, condition, order, request.after, request.size)
 
-        items, total = await self._db.read(work)
-        return Page(tuple(items), request.next_token(len(items), total), total)
+        items, total, last = await self._db.read(work)
+        return Page(tuple(items), request.next_token(last), total)
 
     async def update_model(self, name: str, changes: Model, update_mask: Sequence[str]) -> Model:
         """Apply the masked fields of ``changes``; its ``etag``, when set, must be current."""

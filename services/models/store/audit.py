@@ -55,9 +55,9 @@ def page(
     resource: str | None,
     start_time: datetime | None,
     end_time: datetime | None,
-    offset: int,
+    after: query.SortKey | None,
     limit: int,
-) -> tuple[list[AuditEvent], int]:
+) -> tuple[list[AuditEvent], query.SortKey | None]:
     """One page of the tenant's events, newest first (by time, then by insertion order)."""
     condition = audit_events.c.tenant == tenant
     if resource is not None:
@@ -66,12 +66,12 @@ def page(
         condition = sa.and_(condition, audit_events.c.time >= start_time)
     if end_time is not None:
         condition = sa.and_(condition, audit_events.c.time < end_time)
-    rows, total = query.page(
+    rows, last = query.page(
         session,
         audit_events,
         condition,
-        [audit_events.c.time.desc(), audit_events.c.event_id.desc()],
-        offset,
+        [(audit_events.c.time, True), (audit_events.c.event_id, True)],
+        after,
         limit,
     )
     events = [
@@ -86,4 +86,4 @@ def page(
         )
         for row in rows
     ]
-    return events, total
+    return events, last

@@ -185,18 +185,22 @@ def delete(session: Session, tenant: str, deployment_id: str) -> None:
 
 
 def page(
-    session: Session, tenant: str, condition: filtering.Node | None, offset: int, limit: int
-) -> tuple[list[Deployment], int]:
+    session: Session,
+    tenant: str,
+    condition: filtering.Node | None,
+    after: query.SortKey | None,
+    limit: int,
+) -> tuple[list[Deployment], query.SortKey | None]:
     """One page of the tenant's deployments matching the filter, by id."""
-    rows, total = query.page(
+    rows, last = query.page(
         session,
         deployments,
         sa.and_(deployments.c.tenant == tenant, query.where(condition, _FILTER_COLUMNS)),
-        [deployments.c.deployment_id],
-        offset,
+        [(deployments.c.deployment_id, False)],
+        after,
         limit,
     )
-    return _deployments(session, rows), total
+    return _deployments(session, rows), last
 
 
 def everything(session: Session, tenant: str | None) -> list[tuple[str, Deployment]]:

@@ -177,19 +177,14 @@ def page(
     tenant: str,
     condition: filtering.Node | None,
     order: Sequence[tuple[str, bool]],
-    offset: int,
+    after: query.SortKey | None,
     limit: int,
-) -> tuple[list[Model], int]:
-    """One page of the tenant's models matching the filter, in ``order`` (ties broken by id)."""
-    order_columns = [
-        ORDER_FIELDS[field].desc() if descending else ORDER_FIELDS[field] for field, descending in order
-    ]
-    rows, total = query.page(
-        session,
-        models,
-        sa.and_(models.c.tenant == tenant, query.where(condition, _FILTER_COLUMNS)),
-        [*order_columns, models.c.model_id],
-        offset,
-        limit,
+) -> tuple[list[Model], int, query.SortKey | None]:
+    """One page of the tenant's models matching the filter, in ``order`` (ties broken by id), the number
+    of models matching it over all pages, and where the next page starts."""
+    matching = sa.and_(models.c.tenant == tenant, query.where(condition, _FILTER_COLUMNS))
+    order_columns = [(ORDER_FIELDS[field], descending) for field, descending in order]
+    rows, last = query.page(
+        session, models, matching, [*order_columns, (models.c.model_id, False)], after, limit
     )
-    return [_model(row) for row in rows], total
+    return [_model(row) for row in rows], query.count(session, models, matching), last

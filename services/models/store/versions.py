@@ -218,10 +218,15 @@ def sha256_referenced(session: Session, sha256: str) -> bool:
 
 
 def page(
-    session: Session, tenant: str, model_id: str, condition: filtering.Node | None, offset: int, limit: int
-) -> tuple[list[ModelVersion], int]:
+    session: Session,
+    tenant: str,
+    model_id: str,
+    condition: filtering.Node | None,
+    after: query.SortKey | None,
+    limit: int,
+) -> tuple[list[ModelVersion], query.SortKey | None]:
     """One page of the model's versions matching the filter, newest first."""
-    rows, total = query.page(
+    rows, last = query.page(
         session,
         model_versions,
         sa.and_(
@@ -229,12 +234,12 @@ def page(
             model_versions.c.model_id == model_id,
             query.where(condition, _FILTER_COLUMNS),
         ),
-        [model_versions.c.version.desc()],
-        offset,
+        [(model_versions.c.version, True)],
+        after,
         limit,
     )
     aliases = _alias_names(session, tenant, model_id, [int(row.version) for row in rows])
-    return [_version(row, aliases[int(row.version)]) for row in rows], total
+    return [_version(row, aliases[int(row.version)]) for row in rows], last
 
 
 def _alias(row: sa.Row[Any]) -> ModelAlias:
@@ -282,14 +287,14 @@ def aliases(session: Session, tenant: str, model_id: str, version: int | None = 
 
 
 def page_aliases(
-    session: Session, tenant: str, model_id: str, offset: int, limit: int
-) -> tuple[list[ModelAlias], int]:
-    rows, total = query.page(
+    session: Session, tenant: str, model_id: str, after: query.SortKey | None, limit: int
+) -> tuple[list[ModelAlias], query.SortKey | None]:
+    rows, last = query.page(
         session,
         model_aliases,
         sa.and_(model_aliases.c.tenant == tenant, model_aliases.c.model_id == model_id),
-        [model_aliases.c.alias],
-        offset,
+        [(model_aliases.c.alias, False)],
+        after,
         limit,
     )
-    return [_alias(row) for row in rows], total
+    return [_alias(row) for row in rows], last
