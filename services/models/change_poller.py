@@ -9,6 +9,10 @@ deployment as last seen) for one that is gone, and DELETED then CREATED for
 one deleted and re-created in between.  The hub drops what this process's
 writers already published, so each watcher hears of each change once.
 
+On PostgreSQL a :class:`~services.models.store.notifications.ChangeListener`
+wakes the poller as soon as another process commits a change, so watchers
+hear of it within milliseconds rather than at the next tick.
+
 A poll that fails (the store unreachable) is logged and tried again at the
 next tick; the view stays as it was, so nothing is lost, only late.
 """
@@ -26,6 +30,7 @@ from sqlalchemy.orm import Session
 from services.models.domain import Deployment
 from services.models.enums import WatchEventType
 from services.models.store import deployments
+from services.models.store.notifications import ChangeListener
 from services.models.watch import Key, WatchHub, marker
 from services.runtime.store import Database
 
@@ -46,6 +51,9 @@ class ChangePoller:
         self._view: dict[Key, Deployment] | None = None
         self._task: asyncio.Task[None] | None = None
         self._polls = 0
+        self._woken = asyncio.Event()
+        self.listener = ChangeListener.for_engine(db.engine, self._woken.set)
+        """Wakes the poller on the store's change notifications; None on stores without them."""
 
     def __repr__(self) -> str:
         known = None if self._view is None else len(self._view)
@@ -70,9 +78,13 @@ class ChangePoller:
             raise RuntimeError("the change poller is already started")
         await self._guarded(self.seed)
         self._task = asyncio.create_task(self._run(), name="models-change-poller")
+        if self.listener is not None:
+            self.listener.start()
 
     async def stop(self) -> None:
         """Stop polling (idempotent)."""
+        if self.listener is not None:
+            await self.listener.stop()
         task, self._task = self._task, None
         if task is None:
             return
@@ -123,7 +135,9 @@ class ChangePoller:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), self._interval)
+            self._woken.clear()
             await self._guarded(self.poll)
 
     async def _guarded(self, step: _Step) -> None:

@@ -24,6 +24,7 @@ from services.models.change_poller import ChangePoller
 from services.models.core import ModelsCore
 from services.models.domain import WatchEvent
 from services.models.enums import WatchEventType
+from services.models.store.notifications import ChangeListener, announce_change
 from services.models.watch import WatchHub
 from services.runtime.auth import Identity, Role, bind_identity
 from services.runtime.store import Database
@@ -291,3 +292,59 @@ async def test_closing_the_core_stops_its_poller(
     await core.close()
     assert not core.poller.running
     await core.poller.stop()
+
+
+async def test_on_postgresql_a_change_reaches_another_process_at_once_not_at_the_next_poll(
+    database: Database, second_database: Database, storage: ArtifactStorage, staging_dir: Path, tenant: str
+) -> None:
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: other stores have no change notifications")
+    core_a, core_b = (
+        ModelsCore.build(
+            db, storage, staging_dir=staging_dir, max_upload_bytes=1024 * 1024, watch_poll_seconds=3600.0
+        )
+        for db in (database, second_database)
+    )
+    try:
+        await create_model(core_a)
+        await upload(core_a)
+        await core_b.poller.start()
+        assert core_b.poller.listener is not None
+        await asyncio.wait_for(core_b.poller.listener.listening.wait(), 5)
+        async with _watching(core_b, tenant, PLATFORM) as watcher:
+            await core_a.deployments.create_deployment("live", draft())
+            # Polls come an hour apart: only the notification can bring the change this soon.
+            await _eventually(lambda: len(watcher.events) == 1, timeout=5)
+        assert watcher.seen() == [(WatchEventType.CREATED, "live", 1)]
+    finally:
+        await core_a.close()
+        await core_b.close()
+
+
+async def test_a_rolled_back_change_wakes_nobody(database: Database, tenant: str) -> None:
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: other stores have no change notifications")
+    woken: list[None] = []
+    listener = ChangeListener.for_engine(database.engine, lambda: woken.append(None))
+    assert listener is not None
+    listener.start()
+    try:
+        await asyncio.wait_for(listener.listening.wait(), 5)
+        await _eventually(lambda: len(woken) == 1)  # once on connecting
+
+        def fail_after_announcing(session: Session) -> None:
+            announce_change(session)
+            raise RuntimeError("rolled back")
+
+        with pytest.raises(RuntimeError):
+            await database.write(fail_after_announcing)
+        await database.write(announce_change)
+        await _eventually(lambda: len(woken) == 2)
+        await asyncio.sleep(0.2)
+        assert len(woken) == 2, "only the committed change was announced"
+    finally:
+        await listener.stop()
+
+
+def test_stores_without_notifications_poll_on_the_timer_alone(sqlite_database: Database) -> None:
+    assert ChangePoller(sqlite_database, WatchHub(queue_size=8), 1.0).listener is None

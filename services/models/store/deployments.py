@@ -16,6 +16,7 @@ from services.models.domain import Deployment, DeploymentSpec, DeploymentStatus,
 from services.models.enums import DeploymentState
 from services.models.store import query
 from services.models.store.codec import spec_from_json, spec_to_json, status_from_json, status_to_json
+from services.models.store.notifications import announce_change
 from services.models.store.tables import deployment_traffic, deployments, traffic_history
 from services.runtime.errors import AlreadyExists
 
@@ -149,6 +150,7 @@ def insert(
     except IntegrityError as error:
         raise exists from error
     _write_traffic(session, tenant, deployment_id, spec)
+    announce_change(session)
     return get(session, tenant, deployment_id)
 
 
@@ -164,6 +166,7 @@ def update_spec(
         )
     )
     _write_traffic(session, tenant, deployment_id, spec)
+    announce_change(session)
     return get(session, tenant, deployment_id)
 
 
@@ -182,6 +185,7 @@ def delete(session: Session, tenant: str, deployment_id: str) -> None:
             sa.delete(table).where(table.c.tenant == tenant, table.c.deployment_id == deployment_id)
         )
     session.execute(sa.delete(deployments).where(_key(tenant, deployment_id)))
+    announce_change(session)
 
 
 def page(
