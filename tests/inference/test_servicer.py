@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -11,13 +10,15 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from aiplat.models.v1 import deployment_pb2
 from inference import grpc_service_pb2 as pb
 from inference import model_config_pb2 as mc
 from services.runtime.devkeys import DevKeys
 from tests.grpc_helpers import Metadata, error_details
 
-from .calls import auth, infer_request, output
+from .calls import Models, auth, infer_request, output
 from .platform import InferenceService
+from .support import mlp_model
 
 pytestmark = pytest.mark.usefixtures("scorer")
 
@@ -172,22 +173,32 @@ async def test_typed_contents_and_requested_outputs(
     np.testing.assert_allclose(output(response, "y"), _expected(scorer, X), rtol=1e-5, atol=1e-6)
 
 
-async def test_a_request_past_its_deadline_is_deadline_exceeded(
-    inference: InferenceService, viewer: Metadata
+async def test_a_request_past_its_deadline_is_deadline_exceeded_and_never_runs(
+    inference: InferenceService, models: Models, viewer: Metadata
 ) -> None:
+    # A deployment that holds a lone request for 50 ms: a 5 ms deadline passes while it waits.
+    await models.create_model("patient")
+    version = await models.upload("patient", mlp_model(seed=3))
+    await models.deploy(
+        "patient",
+        "patient",
+        [(version, 100)],
+        batching=deployment_pb2.BatchingConfig(
+            max_batch_size=64, max_queue_delay_micros=50_000, hold_lone_requests=True
+        ),
+    )
+    await models.wait_state("patient", deployment_pb2.DEPLOYMENT_STATE_READY)
+
     async def executions() -> int:
-        request = pb.ModelStatisticsRequest(name="scorer")
+        request = pb.ModelStatisticsRequest(name="patient")
         stats = await inference.stub.ModelStatistics(request, metadata=viewer)
         return sum(model.execution_count for model in stats.model_stats)
 
-    before = await executions()
-    call = inference.stub.ModelInfer(infer_request("scorer", {"x": X}), metadata=viewer, timeout=0.0001)
-    # Holds the loop that the client and the server share on purpose: the deadline passes first.
-    time.sleep(0.002)  # noqa: ASYNC251
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await call
+        await inference.stub.ModelInfer(infer_request("patient", {"x": X}), metadata=viewer, timeout=0.005)
     assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert await executions() == before, "no model run for a request past its deadline"
+    await asyncio.sleep(0.1)  # past the 50 ms its batch would have waited
+    assert await executions() == 0, "no model run for a request past its deadline"
 
 
 async def test_stream_answers_in_order_and_a_bad_request_does_not_end_it(
