@@ -10,7 +10,6 @@ loaded keeps serving.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 from collections.abc import Callable
 
@@ -25,6 +24,7 @@ from services.inference.settings import SERVICE_NAME, InferenceSettings
 from services.inference.telemetry import InferenceTelemetry
 from services.inference.version import SessionFactory
 from services.runtime.server import Register, ServiceOptions, ServiceServer, run_service
+from services.runtime.tasks import cancel_and_wait
 
 __all__ = ["InferenceApp", "serve"]
 
@@ -100,11 +100,7 @@ class InferenceApp:
 
     async def stop_following(self) -> None:
         """Stop the watch, reports and reconciling (as the drain begins); serving goes on."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         await self.controller.close()
         await self.client.close()

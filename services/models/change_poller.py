@@ -33,6 +33,7 @@ from services.models.store import deployments
 from services.models.store.notifications import ChangeListener
 from services.models.watch import Key, WatchHub, marker
 from services.runtime.store import Database
+from services.runtime.tasks import cancel_and_wait
 
 _log = logging.getLogger(__name__)
 
@@ -86,11 +87,7 @@ class ChangePoller:
         if self.listener is not None:
             await self.listener.stop()
         task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait([task])
 
     async def seed(self) -> None:
         """Read every deployment as the view to compare with, and tell the hub; publishes nothing."""

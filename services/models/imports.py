@@ -43,6 +43,7 @@ from services.models.validation import Violations, check_sha256
 from services.runtime.auth import current_identity
 from services.runtime.errors import Code, DomainError, NotFound
 from services.runtime.store import Database
+from services.runtime.tasks import cancel_and_wait
 
 _log = logging.getLogger(__name__)
 
@@ -250,10 +251,7 @@ class Imports:
     async def stop_keeping(self) -> None:
         """Stop renewing leases and taking over imports (part of :meth:`close`)."""
         keeper, self._keeper = self._keeper, None
-        if keeper is not None:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+        await cancel_and_wait([keeper])
 
     async def close(self) -> None:
         """Cancel running imports and give up their leases; they resume on the next start (here or on

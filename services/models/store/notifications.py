@@ -12,13 +12,14 @@ while their listening connection is down.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+
+from services.runtime.tasks import cancel_and_wait
 
 _log = logging.getLogger(__name__)
 
@@ -57,11 +58,7 @@ class ChangeListener:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait([task])
 
     async def _run(self) -> None:
         while True:
