@@ -45,7 +45,9 @@ def _create(args: argparse.Namespace) -> None:
             max_queue_size=args.max_queue_size,
             hold_lone_requests=args.hold_lone_requests,
         ),
-        execution=deployment_pb2.ExecutionConfig(device=f"EXECUTION_DEVICE_{args.device.upper()}"),
+        execution=deployment_pb2.ExecutionConfig(
+            device=f"EXECUTION_DEVICE_{args.device.upper()}", allow_spinning=args.allow_spinning
+        ),
     )
     with connect(CliSettings()) as (channel, metadata):
         stub = deployment_service_pb2_grpc.DeploymentServiceStub(channel)
@@ -137,6 +139,11 @@ def add_commands(
         help="make a request that finds the model idle wait the queue delay too, in case others come",
     )
     create.add_argument("--device", choices=["cpu", "gpu", "unspecified"], default="unspecified")
+    create.add_argument(
+        "--allow-spinning",
+        action="store_true",
+        help="let idle ONNX Runtime threads spin: lower latency with spare cores, less throughput when busy",
+    )
     create.set_defaults(handler=_create)
 
     deploy.add_parser("list", parents=[common], help="list deployments").set_defaults(handler=_list)

@@ -52,6 +52,7 @@ def _execution(message: deployment_pb2.ExecutionConfig, default_threads: int) ->
         intra_op_threads=message.intra_op_threads or default_threads,
         inter_op_threads=message.inter_op_threads,
         gpu_memory_fraction=message.gpu_memory_fraction,
+        allow_spinning=message.allow_spinning,
         inline_run_us=INLINE_RUN_US,
     )
 

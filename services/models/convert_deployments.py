@@ -85,6 +85,7 @@ def deployment_in(message: deployment_pb2.Deployment) -> DeploymentDraft:
             intra_op_threads=execution.intra_op_threads,
             inter_op_threads=execution.inter_op_threads,
             gpu_memory_fraction=execution.gpu_memory_fraction,
+            allow_spinning=execution.allow_spinning,
         ),
         preprocessing=tuple(
             _preprocessing_in(step, f"deployment.preprocessing[{index}]")
@@ -135,6 +136,7 @@ def deployment_out(deployment: Deployment) -> deployment_pb2.Deployment:
             intra_op_threads=spec.execution.intra_op_threads,
             inter_op_threads=spec.execution.inter_op_threads,
             gpu_memory_fraction=spec.execution.gpu_memory_fraction,
+            allow_spinning=spec.execution.allow_spinning,
         ),
         preprocessing=[_preprocessing_out(step) for step in spec.preprocessing],
         labels=dict(spec.labels),

@@ -149,6 +149,7 @@ class Execution:
     intra_op_threads: int = 0
     inter_op_threads: int = 0
     gpu_memory_fraction: float = 0.0
+    allow_spinning: bool = False
 
 
 @dataclass(frozen=True)

@@ -53,9 +53,11 @@ def test_register_upload_alias_deploy_shift_and_roll_back(
             "1=100",
             "--max-batch-size",
             "32",
+            "--allow-spinning",
         ],
     )
     assert deployed["traffic"] == [{"version": "models/fraud/versions/1", "percent": 100}]  # type: ignore[index]
+    assert deployed["execution"]["allowSpinning"] is True  # type: ignore[index]
     shifted = _json(capsys, ["deploy", "set-traffic", "fraud-scorer", "1=90", "2=10"])
     assert [t["percent"] for t in shifted["traffic"]] == [90, 10]  # type: ignore[index]
     restored = _json(capsys, ["deploy", "rollback", "fraud-scorer"])

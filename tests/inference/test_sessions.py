@@ -47,6 +47,25 @@ def test_session_opens_from_a_path(tmp_path: Path) -> None:
     assert create_session(path, CPU).signature.inputs[0].name == "x"
 
 
+@pytest.mark.parametrize("spinning", [False, True])
+def test_idle_threads_spin_only_when_the_deployment_allows_it(
+    monkeypatch: pytest.MonkeyPatch, spinning: bool
+) -> None:
+    opened: list[ort.SessionOptions] = []
+    real = ort.InferenceSession
+
+    def recording(source: object, sess_options: ort.SessionOptions, **kwargs: object) -> ort.InferenceSession:
+        opened.append(sess_options)
+        return real(source, sess_options=sess_options, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", recording)
+    create_session(linear_model(), ExecutionOptions(device="cpu", allow_spinning=spinning))
+    (options,) = opened
+    expected = "1" if spinning else "0"
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == expected
+    assert options.get_session_config_entry("session.inter_op.allow_spinning") == expected
+
+
 @pytest.mark.skipif(cuda_device_count() > 0, reason="checks the fallback of a machine without a GPU")
 def test_gpu_request_without_a_gpu_falls_back_to_cpu_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="services.inference.sessions"):

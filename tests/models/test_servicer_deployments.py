@@ -304,6 +304,21 @@ async def test_batching_that_holds_lone_requests_is_kept_and_can_be_turned_off(
     assert updated.generation == created.generation + 1
 
 
+@pytest.mark.usefixtures("fraud")
+async def test_spinning_threads_are_stored_and_returned(running: Running, token: Token) -> None:
+    auth = token("editor")
+    deployment = _deployment((1, 100))
+    deployment.execution.CopyFrom(deployment_pb2.ExecutionConfig(intra_op_threads=2, allow_spinning=True))
+    created = await running.deployments.CreateDeployment(
+        pb.CreateDeploymentRequest(deployment=deployment, deployment_id="spinning"), metadata=auth
+    )
+    fetched = await running.deployments.GetDeployment(
+        pb.GetDeploymentRequest(name="deployments/spinning"), metadata=auth
+    )
+    assert created.execution.allow_spinning
+    assert fetched.execution == created.execution
+
+
 def _loaded_report(tenant: str, generation: int, *versions: int) -> pb.ReportDeploymentStatusRequest:
     return pb.ReportDeploymentStatusRequest(
         name="deployments/live",

@@ -71,6 +71,7 @@ def spec_to_json(spec: DeploymentSpec) -> dict[str, Any]:
             "intra_op_threads": spec.execution.intra_op_threads,
             "inter_op_threads": spec.execution.inter_op_threads,
             "gpu_memory_fraction": spec.execution.gpu_memory_fraction,
+            "allow_spinning": spec.execution.allow_spinning,
         },
         "preprocessing": [_preprocessing_to_json(step) for step in spec.preprocessing],
     }
@@ -103,6 +104,8 @@ def spec_from_json(
             intra_op_threads=int(execution["intra_op_threads"]),
             inter_op_threads=int(execution["inter_op_threads"]),
             gpu_memory_fraction=float(execution["gpu_memory_fraction"]),
+            # Specs stored before the field existed let no thread spin.
+            allow_spinning=bool(execution.get("allow_spinning", False)),
         ),
         preprocessing=tuple(_preprocessing(step) for step in data["preprocessing"]),
         labels=dict(labels),

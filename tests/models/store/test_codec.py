@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from services.models.domain import Batching, DeploymentSpec, TrafficTarget
+from services.models.domain import Batching, DeploymentSpec, Execution, TrafficTarget
 from services.models.store.codec import spec_from_json, spec_to_json
 
 SPEC = DeploymentSpec(
     model_id="fraud",
     traffic=(TrafficTarget(1, 100),),
     batching=Batching(max_batch_size=8, max_queue_delay_micros=500, hold_lone_requests=True),
+    execution=Execution(intra_op_threads=2, allow_spinning=True),
 )
 
 
@@ -27,3 +28,10 @@ def test_a_spec_stored_before_lone_requests_could_be_held_does_not_hold_them() -
     batching = dict(stored["batching"])
     del batching["hold_lone_requests"]
     assert _read({**stored, "batching": batching}).batching.hold_lone_requests is False
+
+
+def test_a_spec_stored_before_threads_could_spin_does_not_let_them() -> None:
+    stored = spec_to_json(SPEC)
+    execution = dict(stored["execution"])
+    del execution["allow_spinning"]
+    assert _read({**stored, "execution": execution}).execution.allow_spinning is False

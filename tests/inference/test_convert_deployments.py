@@ -1,0 +1,39 @@
+"""What the inference service makes of a watched deployment's execution settings."""
+
+from __future__ import annotations
+
+from aiplat.models.v1 import deployment_pb2, deployment_service_pb2
+from services.inference.convert_deployments import INLINE_RUN_US, wanted_in
+
+
+def _watched(execution: deployment_pb2.ExecutionConfig) -> deployment_service_pb2.WatchDeploymentsResponse:
+    return deployment_service_pb2.WatchDeploymentsResponse(
+        tenant="acme",
+        deployment=deployment_pb2.Deployment(
+            name="deployments/live",
+            generation=3,
+            traffic=[deployment_pb2.TrafficTarget(version="models/fraud/versions/1", percent=100)],
+            execution=execution,
+        ),
+    )
+
+
+def test_execution_settings_reach_the_sessions() -> None:
+    wanted = wanted_in(
+        _watched(
+            deployment_pb2.ExecutionConfig(
+                device=deployment_pb2.EXECUTION_DEVICE_CPU, inter_op_threads=1, allow_spinning=True
+            )
+        ),
+        default_threads=2,
+    )
+    execution = wanted.execution
+    assert execution.device == "cpu"
+    assert execution.intra_op_threads == 2, "left to the service: its default"
+    assert execution.inter_op_threads == 1
+    assert execution.allow_spinning is True
+    assert execution.inline_run_us == INLINE_RUN_US
+
+
+def test_threads_do_not_spin_unless_the_deployment_says_so() -> None:
+    assert wanted_in(_watched(deployment_pb2.ExecutionConfig())).execution.allow_spinning is False
