@@ -71,6 +71,11 @@ class ChangeListener:
                     str(error).splitlines()[0] if str(error) else type(error).__name__,
                     extra={"event": "watch_listen_failed"},
                 )
+            except Exception:
+                # Whatever went wrong, polling on the timer goes on; listening is tried again.
+                _log.exception(
+                    "listening for deployment changes failed", extra={"event": "watch_listen_failed"}
+                )
             finally:
                 self.listening.clear()
             await asyncio.sleep(self._retry_seconds)
