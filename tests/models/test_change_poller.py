@@ -348,3 +348,19 @@ async def test_a_rolled_back_change_wakes_nobody(database: Database, tenant: str
 
 def test_stores_without_notifications_poll_on_the_timer_alone(sqlite_database: Database) -> None:
     assert ChangePoller(sqlite_database, WatchHub(queue_size=8), 1.0).listener is None
+
+
+async def test_a_listener_that_cannot_connect_says_so_and_keeps_trying(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    woken: list[None] = []
+    unreachable = "host=127.0.0.1 port=1 connect_timeout=1"
+    listener = ChangeListener(unreachable, lambda: woken.append(None), retry_seconds=0.01)
+    caplog.set_level(logging.WARNING, logger="services.models.store.notifications")
+    listener.start()
+    try:
+        await _eventually(lambda: sum("not listening" in r.message for r in caplog.records) >= 2)
+        assert not listener.listening.is_set()
+        assert woken == []
+    finally:
+        await listener.stop()
