@@ -198,7 +198,7 @@ class Batcher:
         company, requests wait again: under load they arrive close together,
         and running the first alone would split the batch they would form.
         """
-        return self._queued == 1 and self._lone_dispatch_allowed() and self.idle_instances > 0
+        return self._queued == 1 and self._lone_dispatch_allowed() and self._idle_runner() is not None
 
     def _lone_dispatch_allowed(self) -> bool:
         return not self._options.hold_lone_requests and self._last_batch_requests <= 1

@@ -6,12 +6,12 @@ from :class:`services.runtime.settings.ServiceSettings`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.runtime.machine import usable_cores
 from services.runtime.settings import ServiceSettings
 
 SERVICE_NAME = "inference"
@@ -50,9 +50,7 @@ class InferenceSettings(ServiceSettings):
         """Intra-op threads of a session whose deployment leaves them to the service: this machine's
         cores shared among the workers. ONNX Runtime's own default (every core, per session) has
         several processes' thread pools fight over the same cores."""
-        affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere every core counts
-        cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
-        return max(1, cores // self.workers)
+        return max(1, usable_cores() // self.workers)
 
     def resolved_cache_dir(self) -> Path:
         """``cache_dir``, or ``inference-cache`` in the data directory."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.launcher.catalog import SERVICES
+from services.runtime.machine import usable_cores
 
 
 class TenantRateLimits(BaseModel):
@@ -123,7 +123,7 @@ class LauncherSettings(BaseSettings):
         """Envoy's ``--concurrency``: the setting, else a quarter of this machine's cores."""
         if self.gateway_workers is not None:
             return self.gateway_workers
-        return max(1, (os.cpu_count() or 1) // 4)
+        return max(1, usable_cores() // 4)
 
     def replicas_of(self, service: str) -> int:
         """How many processes of ``service`` to start."""

@@ -12,7 +12,7 @@ from services.launcher.settings import LauncherSettings
 def test_the_gateway_takes_a_quarter_of_the_cores_by_default(
     monkeypatch: pytest.MonkeyPatch, cores: int, workers: int
 ) -> None:
-    monkeypatch.setattr(launcher_settings.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(launcher_settings, "usable_cores", lambda: cores)
     assert LauncherSettings().gateway_worker_threads() == workers
 
 
