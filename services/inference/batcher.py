@@ -16,8 +16,9 @@ else the largest preferred size that fits.
 
 Expired requests (deadline passed) and cancelled ones are dropped when their
 batch is formed, never run.  The model run happens in a worker thread
-(ONNX Runtime releases the GIL), so the event loop keeps accepting requests;
-a failed run fails every request of that batch and nothing else.  A batch
+(ONNX Runtime releases the GIL), so the event loop keeps accepting requests.
+When a run fails, the halves of its batch run apart, down to single requests,
+so that one request's bad values never fail its neighbours.  A batch
 whose size has been seen to run in at most ``inline_below_us`` runs on the
 event loop itself instead: handing it to a thread and back would cost more
 than the run.  A lone request of such a model, finding an instance idle,
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
 from collections.abc import Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +49,8 @@ from services.inference.stats import Recorder, VersionStats
 from services.inference.validation import PreparedRequest
 
 __all__ = ["Batcher", "BatchingOptions"]
+
+_log = logging.getLogger(__name__)
 
 
 class _Group:
@@ -95,6 +99,7 @@ class Batcher:
         self._queued = 0
         self._last_batch_requests = 1
         """Requests of the batch formed last: more than one means callers come in company."""
+        self._name = name
         self._closed = False
         self._workers: list[asyncio.Task[None]] = []
         self._pool = ThreadPoolExecutor(len(self._runners), thread_name_prefix=f"infer-{name}")
@@ -134,7 +139,10 @@ class Batcher:
             waiter, _ = self._idle.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-        await asyncio.gather(*self._workers)
+        # A worker cancelled earlier (its loop shutting down) has nothing left to report.
+        for outcome in await asyncio.gather(*self._workers, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                _log.error("a batcher worker failed", exc_info=outcome, extra={"event": "batcher_failed"})
         self._pool.shutdown(wait=False)
         self._runners = ()  # lets the sessions go even while something still holds the batcher
 
@@ -336,23 +344,58 @@ class Batcher:
         self._recorder.rejected(error, request.enqueued_ns, request.context)
 
     async def _run(self, runner: BatchRunner, batch: list[QueuedRequest]) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            if self._cheap(batch[0].key, _elements(batch)):
-                results, marks = execute_batch(runner, batch)
-            else:
-                results, marks = await loop.run_in_executor(self._pool, execute_batch, runner, batch)
+            results, marks = await self._execute(runner, batch)
         except asyncio.CancelledError:
-            unloaded = VersionUnloaded("the model version was unloaded")
-            for request in batch:
-                _settle(request.future, unloaded)
-            now = time.monotonic_ns()
-            self._recorder.batch(batch, (now, now, now, now), unloaded)
+            self._abandon(batch)
             raise
         except Exception as exc:
-            self._finish_failed(batch, exc)
+            if len(batch) == 1:
+                self._finish_failed(batch, exc)
+            else:
+                await self._isolate(runner, batch, exc)
         else:
             self._finish(batch, results, marks)
+
+    async def _execute(
+        self, runner: BatchRunner, batch: list[QueuedRequest]
+    ) -> tuple[list[Outputs], tuple[int, int, int, int]]:
+        if self._cheap(batch[0].key, _elements(batch)):
+            return execute_batch(runner, batch)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, execute_batch, runner, batch)
+
+    async def _isolate(self, runner: BatchRunner, batch: list[QueuedRequest], exc: Exception) -> None:
+        """Run the two halves of a failed batch apart, until only requests that fail on their own fail.
+
+        A value in one request (an index out of a table's range, say) fails the
+        run of its whole batch, and its neighbours must not pay for it.  Halving
+        finds k such requests among n in about 2k·log2(n) runs, and also gets
+        through a batch that failed only for its size (memory).  The failed run
+        itself is not recorded: each request is counted once, by the run that
+        settles it.
+        """
+        _log.warning(
+            "a batch failed; running its halves apart",
+            extra={"event": "batch_failed", "batcher": self._name, "requests": len(batch), "error": str(exc)},
+        )
+        middle = len(batch) // 2
+        try:
+            await self._run(runner, batch[:middle])
+            await self._run(runner, batch[middle:])
+        except asyncio.CancelledError:
+            self._abandon(batch)
+            raise
+
+    def _abandon(self, batch: list[QueuedRequest]) -> None:
+        """Fail what is still unsettled of a batch whose worker is being cancelled."""
+        unsettled = [request for request in batch if not request.future.done()]
+        if not unsettled:
+            return
+        unloaded = VersionUnloaded("the model version was unloaded")
+        for request in unsettled:
+            _settle(request.future, unloaded)
+        now = time.monotonic_ns()
+        self._recorder.batch(unsettled, (now, now, now, now), unloaded)
 
     def _finish(
         self, batch: list[QueuedRequest], results: list[Outputs], marks: tuple[int, int, int, int]

@@ -30,6 +30,7 @@ __all__ = [
     "InvalidOutput",
     "ModelExecutionError",
     "ModelNotFound",
+    "ModelRejectedInput",
     "NotFound",
     "QueueFull",
     "RequestExpired",
@@ -113,8 +114,19 @@ class VersionUnloaded(Unavailable):
     default_reason = "VERSION_UNLOADED"
 
 
+class ModelRejectedInput(InvalidArgument):
+    """ONNX Runtime refused a request's values, run on their own (an index outside a table, say).
+
+    The values passed the signature's checks, so only the run can tell; the
+    batcher runs a failed batch's requests apart first, so this names the
+    request at fault, never a neighbour.
+    """
+
+    default_reason: ClassVar[str] = "INPUT_REJECTED_BY_MODEL"
+
+
 class ModelExecutionError(DomainError):
-    """ONNX Runtime failed to run a batch; every request of that batch gets this."""
+    """ONNX Runtime failed to run a request for a reason other than its values."""
 
     code: ClassVar[Code] = Code.INTERNAL
     default_reason: ClassVar[str] = "MODEL_EXECUTION_FAILED"

@@ -12,7 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from services.inference.errors import DomainError, ModelExecutionError
+from services.inference.errors import DomainError, ModelExecutionError, ModelRejectedInput
+from services.inference.sessions import RejectedInputError
 from services.inference.validation import PreparedRequest
 
 __all__ = [
@@ -103,6 +104,8 @@ def batch_error(exc: Exception) -> DomainError:
     # collect all their tracebacks.
     if isinstance(exc, DomainError) and not isinstance(exc, ModelExecutionError):
         return exc
+    if isinstance(exc, RejectedInputError):
+        return ModelRejectedInput(f"the model rejected the input: {exc}")
     message = exc.message if isinstance(exc, ModelExecutionError) else f"the model failed to run: {exc}"
     return ModelExecutionError(message)
 

@@ -33,6 +33,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument as OrtInvalidArgument
 
 from services.inference.signature import DYNAMIC, Signature, TensorSpec
 from services.inference.tensors import CodecError, datatype_for_ort
@@ -42,6 +43,7 @@ __all__ = [
     "ExecutionOptions",
     "ModelSession",
     "OrtSession",
+    "RejectedInputError",
     "create_session",
     "cuda_device_count",
     "read_signature",
@@ -54,6 +56,11 @@ DEFAULT_GPU_MEMORY_FRACTION = 0.2
 
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
+
+
+class RejectedInputError(ValueError):
+    """ONNX Runtime answered INVALID_ARGUMENT while running: the feeds' values, not the session, are
+    at fault."""
 
 
 @dataclass(frozen=True)
@@ -234,12 +241,15 @@ class OrtSession:
         return self._xp.asarray(array) if self._bound else array
 
     def run(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        if self._bound:
-            return self._run_bound(feeds)
-        if not (self._bf16_in or self._bf16_out):
-            return dict(zip(self._outputs, self._session.run(None, feeds), strict=True))
-        values = {name: self._ort_value(name, array) for name, array in feeds.items()}
-        results = self._session.run_with_ort_values(None, values)
+        try:
+            if self._bound:
+                return self._run_bound(feeds)
+            if not (self._bf16_in or self._bf16_out):
+                return dict(zip(self._outputs, self._session.run(None, feeds), strict=True))
+            values = {name: self._ort_value(name, array) for name, array in feeds.items()}
+            results = self._session.run_with_ort_values(None, values)
+        except OrtInvalidArgument as error:
+            raise RejectedInputError(_ort_message(error)) from None
         return {name: self._host(name, value) for name, value in zip(self._outputs, results, strict=True)}
 
     def _ort_value(self, name: str, array: np.ndarray) -> Any:
@@ -293,3 +303,12 @@ class OrtSession:
             name: self._host(name, value)
             for name, value in zip(self._outputs, binding.get_outputs(), strict=True)
         }
+
+
+def _ort_message(error: Exception) -> str:
+    """What ONNX Runtime says went wrong, without its status-code preamble."""
+    text = str(error)
+    _, marker, detail = text.partition("Status Message: ")
+    if marker:
+        return detail.strip()
+    return text.rsplit(" : ", 1)[-1].strip()

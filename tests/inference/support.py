@@ -78,6 +78,19 @@ def two_input_model() -> bytes:
     )
 
 
+LOOKUP_TABLE = np.arange(30, dtype=np.float32).reshape(10, 3)
+
+
+def lookup_model() -> bytes:
+    """ids [B] INT64 -> y = LOOKUP_TABLE[ids] [B,3]; an id outside 0..9 makes the run fail."""
+    return serialize(
+        [helper.make_node("Gather", ["table", "ids"], ["y"])],
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+        [numpy_helper.from_array(LOOKUP_TABLE, "table")],
+    )
+
+
 def open_session(model: bytes) -> OrtSession:
     return create_session(model, CPU)
 

@@ -16,6 +16,7 @@ from services.inference.batcher import Batcher
 from services.inference.errors import (
     InvalidInput,
     ModelExecutionError,
+    ModelRejectedInput,
     QueueFull,
     RequestExpired,
     VersionUnloaded,
@@ -26,7 +27,7 @@ from services.inference.validation import PreparedRequest
 from services.inference.version import LoadedVersion, VersionConfig
 from services.runtime.errors import Code, DomainError
 
-from .support import linear_model, open_session, raw_input
+from .support import LOOKUP_TABLE, linear_model, lookup_model, open_session, raw_input
 
 
 class Runner:
@@ -113,6 +114,39 @@ async def test_concurrent_requests_are_batched_and_match_onnx_runtime() -> None:
     assert (stats.inference.success.count, stats.inference.fail.count) == (63, 1)
     assert stats.inference.queue.ns > 0
     assert stats.inference.compute_infer.ns > 0
+    version.retire()
+    await asyncio.wait_for(version.closed.wait(), 2)
+
+
+async def test_an_id_outside_the_models_table_fails_only_its_own_request() -> None:
+    config = VersionConfig(
+        "lookup",
+        "1",
+        "models/lookup/versions/1",
+        "file:///unused",
+        "0" * 64,
+        batching=BatchingOptions(max_batch_size=16, max_queue_delay_us=20_000),
+    )
+    version = LoadedVersion(config, [open_session(lookup_model())])
+    version.start()
+    ids = [i % 10 for i in range(16)]
+    ids[9] = 42
+
+    async def lookup(i: int) -> Any:
+        return await version.infer([raw_input("ids", np.array([ids[i]], np.int64), "INT64")])
+
+    results = await asyncio.gather(*(lookup(i) for i in range(16)), return_exceptions=True)
+
+    rejected = results[9]
+    assert isinstance(rejected, ModelRejectedInput), rejected
+    assert (rejected.code, rejected.reason) == (Code.INVALID_ARGUMENT, "INPUT_REJECTED_BY_MODEL")
+    assert "idx=42" in rejected.message
+    for i, result in enumerate(results):
+        if i != 9:
+            assert not isinstance(result, BaseException), (i, result)
+            np.testing.assert_array_equal(result.outputs[0].data, LOOKUP_TABLE[[ids[i]]])
+    assert max(version.stats.batches) > 1, "the requests were batched before the failure was isolated"
+    assert (version.stats.inference.success.count, version.stats.inference.fail.count) == (15, 1)
     version.retire()
     await asyncio.wait_for(version.closed.wait(), 2)
 
@@ -279,7 +313,7 @@ class Observer:
         self.rejected.append((model, version, error.reason, context))
 
 
-async def test_a_failed_run_fails_its_whole_batch_and_nothing_else() -> None:
+async def test_a_request_whose_values_fail_the_run_fails_alone() -> None:
     runner = Runner(fail_when=lambda x: bool(np.isnan(x).any()))
     observer = Observer()
     batcher = Batcher(
@@ -292,22 +326,28 @@ async def test_a_failed_run_fails_its_whole_batch_and_nothing_else() -> None:
     results = await asyncio.gather(
         *(batcher.submit(request(v), context=i) for i, v in enumerate(values)), return_exceptions=True
     )
-    assert runner.sizes == [4, 4, 4]
+    # The failed batch of 4 splits in halves; the failed half in single requests.
+    assert runner.sizes == [4, 4, 2, 1, 1, 2, 4]
     for i, result in enumerate(results):
-        if 4 <= i < 8:
+        if i == 5:
             assert isinstance(result, ModelExecutionError), result
             assert result.reason == "MODEL_EXECUTION_FAILED"
             assert "boom" in result.message
         else:
-            assert isinstance(result, dict)
+            assert isinstance(result, dict), result
             np.testing.assert_array_equal(result["y"], np.full((1, 4), 2.0 * values[i]))
-    assert len({id(r) for r in results[4:8]}) == 4, "each waiter gets its own exception"
-    assert batcher.stats.inference.fail.count == 4
-    assert batcher.stats.inference.success.count == 8
+    assert batcher.stats.inference.fail.count == 1
+    assert batcher.stats.inference.success.count == 11
     records = observer.batches
-    assert [r.error is not None for r in records] == [False, True, False]
-    assert [t.context for t in records[1].requests] == [4, 5, 6, 7]
-    assert (records[1].model, records[1].version, records[1].batch_size) == ("m", "1", 4)
+    assert [(r.batch_size, r.error is not None) for r in records] == [
+        (4, False),
+        (1, False),
+        (1, True),
+        (2, False),
+        (4, False),
+    ], "each request is recorded once, by the run that settled it"
+    assert [t.context for t in records[2].requests] == [5]
+    assert (records[2].model, records[2].version) == ("m", "1")
     assert (
         records[0].started_ns
         <= records[0].input_done_ns
@@ -315,6 +355,60 @@ async def test_a_failed_run_fails_its_whole_batch_and_nothing_else() -> None:
         <= records[0].finished_ns
     )
     assert observer.rejected == [], "a failed run is a batch failure, not a rejection"
+    await batcher.close()
+
+
+async def test_several_bad_requests_in_one_batch_each_fail_and_their_neighbours_succeed() -> None:
+    runner = Runner(fail_when=lambda x: bool((x < 0).any()))
+    batcher = await started(Batcher([runner], BatchingOptions(max_batch_size=8, max_queue_delay_us=5000)))
+    values = [0, -1, 2, 3, 4, 5, -6, 7]
+    results = await asyncio.gather(*(batcher.submit(request(v)) for v in values), return_exceptions=True)
+    failed = [i for i, result in enumerate(results) if isinstance(result, ModelExecutionError)]
+    assert failed == [1, 6]
+    for i, result in enumerate(results):
+        if i not in failed:
+            assert isinstance(result, dict), result
+            np.testing.assert_array_equal(result["y"], np.full((1, 4), 2.0 * values[i]))
+    assert len({id(results[i]) for i in failed}) == 2, "each waiter gets its own exception"
+    assert len(runner.sizes) <= 1 + 2 * 2 * 3, "halving, not one run per request and pair"
+    await batcher.close()
+
+
+async def test_a_run_that_always_fails_fails_every_request_after_a_bounded_number_of_runs() -> None:
+    runner = Runner(fail_when=lambda x: True)
+    batcher = await started(Batcher([runner], BatchingOptions(max_batch_size=8, max_queue_delay_us=5000)))
+    results = await asyncio.gather(*(batcher.submit(request(v)) for v in range(8)), return_exceptions=True)
+    assert all(isinstance(result, ModelExecutionError) for result in results), results
+    assert len(runner.sizes) == 2 * 8 - 1, "every half down to single requests, once"
+    assert batcher.stats.inference.fail.count == 8
+    await batcher.close()
+
+
+class HoldSecondRun(Runner):
+    """Fails on NaN; its second run waits for ``release``."""
+
+    def __init__(self) -> None:
+        super().__init__(fail_when=lambda x: bool(np.isnan(x).any()))
+        self.release = threading.Event()
+
+    def infer(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+        if len(self.sizes) == 1:
+            assert self.release.wait(5), "test never released the run"
+        return super().infer(feeds)
+
+
+async def test_a_worker_cancelled_while_halving_a_failed_batch_fails_what_is_unsettled() -> None:
+    runner = HoldSecondRun()
+    batcher = await started(Batcher([runner], BatchingOptions(max_batch_size=4, max_queue_delay_us=5000)))
+    futures = [batcher.submit(request(v)) for v in (float("nan"), 1, 2, 3)]
+    await until(lambda: runner.sizes == [4])
+    await asyncio.sleep(0.01)  # the first half is now waiting in its run
+    for worker in batcher._workers:
+        worker.cancel()
+    runner.release.set()
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    assert all(isinstance(result, VersionUnloaded) for result in results), results
+    assert batcher.stats.inference.fail.count == 4, "each unsettled request is recorded once"
     await batcher.close()
 
 

@@ -4,18 +4,38 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from services.inference.sessions import ExecutionOptions, OrtSession, create_session, cuda_device_count
+from services.inference import sessions
+from services.inference.sessions import (
+    DEFAULT_GPU_MEMORY_FRACTION,
+    ExecutionOptions,
+    OrtSession,
+    RejectedInputError,
+    create_session,
+    cuda_device_count,
+)
 from services.inference.signature import Signature, TensorSpec
 
-from .support import BIAS, CPU, WEIGHTS, identity_model, linear_model, serialize
+from .support import (
+    BIAS,
+    CPU,
+    LOOKUP_TABLE,
+    WEIGHTS,
+    identity_model,
+    linear_model,
+    lookup_model,
+    open_session,
+    serialize,
+)
 
 
 def test_signature_reads_datatypes_and_marks_symbolic_dims_dynamic(linear_session: OrtSession) -> None:
@@ -41,29 +61,93 @@ def test_cpu_session_reports_its_device_and_matches_onnx_runtime(linear_session:
     np.testing.assert_array_equal(outputs["y"], direct[0])
 
 
+def test_values_the_model_refuses_are_reported_as_rejected_input() -> None:
+    session = open_session(lookup_model())
+    np.testing.assert_array_equal(session.run({"ids": np.array([2, 0])})["y"], LOOKUP_TABLE[[2, 0]])
+    with pytest.raises(RejectedInputError, match="idx=42"):
+        session.run({"ids": np.array([1, 42])})
+
+
 def test_session_opens_from_a_path(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     path.write_bytes(linear_model())
     assert create_session(path, CPU).signature.inputs[0].name == "x"
 
 
-@pytest.mark.parametrize("spinning", [False, True])
-def test_idle_threads_spin_only_when_the_deployment_allows_it(
-    monkeypatch: pytest.MonkeyPatch, spinning: bool
-) -> None:
-    opened: list[ort.SessionOptions] = []
+Opened = list[tuple[ort.SessionOptions, list[Any]]]
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> Opened:
+    """The options and providers of every session opened, each opened for real on the CPU."""
+    calls: Opened = []
     real = ort.InferenceSession
 
-    def recording(source: object, sess_options: ort.SessionOptions, **kwargs: object) -> ort.InferenceSession:
-        opened.append(sess_options)
-        return real(source, sess_options=sess_options, **kwargs)
+    def recording(
+        source: object, sess_options: ort.SessionOptions, providers: list[Any], **kwargs: object
+    ) -> ort.InferenceSession:
+        calls.append((sess_options, providers))
+        return real(source, sess_options=sess_options, providers=["CPUExecutionProvider"], **kwargs)
 
     monkeypatch.setattr(ort, "InferenceSession", recording)
-    create_session(linear_model(), ExecutionOptions(device="cpu", allow_spinning=spinning))
-    (options,) = opened
+    return calls
+
+
+@pytest.mark.parametrize("spinning", [False, True])
+def test_sessions_optimise_the_graph_use_the_threads_asked_and_spin_only_when_allowed(
+    opened: Opened, spinning: bool
+) -> None:
+    create_session(
+        linear_model(),
+        ExecutionOptions(device="cpu", intra_op_threads=3, inter_op_threads=2, allow_spinning=spinning),
+    )
+    ((options, providers),) = opened
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (3, 2)
     expected = "1" if spinning else "0"
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == expected
     assert options.get_session_config_entry("session.inter_op.allow_spinning") == expected
+    assert providers == ["CPUExecutionProvider"]
+
+
+def _fake_gpu(monkeypatch: pytest.MonkeyPatch, total_bytes: int) -> None:
+    """A CUDA build of ONNX Runtime and one device of ``total_bytes``, as CuPy reports them."""
+    runtime = SimpleNamespace(
+        getDeviceCount=lambda: 1,
+        getDeviceProperties=lambda device: {"totalGlobalMem": total_bytes},
+    )
+    cupy = ModuleType("cupy")
+    cupy.cuda = SimpleNamespace(runtime=runtime)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setattr(sessions, "cuda_device_count", lambda: 1)  # the real one caches this machine's count
+    monkeypatch.setattr(
+        ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+
+
+@pytest.mark.parametrize(("fraction", "share"), [(0.25, 0.25), (None, DEFAULT_GPU_MEMORY_FRACTION)])
+def test_the_cuda_arena_is_limited_to_the_configured_share_of_device_memory(
+    monkeypatch: pytest.MonkeyPatch, opened: Opened, fraction: float | None, share: float
+) -> None:
+    total = 80 * 2**30
+    _fake_gpu(monkeypatch, total)
+    session = create_session(
+        linear_model(), ExecutionOptions(device="gpu", device_id=0, gpu_memory_fraction=fraction)
+    )
+    ((_, providers),) = opened
+    assert providers == [
+        (
+            "CUDAExecutionProvider",
+            {
+                "device_id": "0",
+                "gpu_mem_limit": str(int(total * share)),
+                "arena_extend_strategy": "kSameAsRequested",
+            },
+        ),
+        "CPUExecutionProvider",
+    ]
+    # The fake device cannot run anything: ONNX Runtime answered with the CPU, and the session says so.
+    assert session.device == "cpu"
 
 
 @pytest.mark.skipif(cuda_device_count() > 0, reason="checks the fallback of a machine without a GPU")
