@@ -9,8 +9,9 @@ import grpc
 import numpy as np
 import onnxruntime as ort
 import pytest
+from onnx import TensorProto
 
-from aiplat.models.v1 import deployment_pb2
+from aiplat.models.v1 import deployment_pb2, model_pb2
 from inference import grpc_service_pb2 as pb
 from inference import model_config_pb2 as mc
 from services.inference.sessions import cuda_device_count
@@ -18,7 +19,7 @@ from tests.grpc_helpers import Metadata
 
 from .calls import Models, eventually, infer_request, output
 from .platform import InferenceService
-from .support import mlp_model
+from .support import identity_model, mlp_model
 
 READY = deployment_pb2.DEPLOYMENT_STATE_READY
 BATCHING = deployment_pb2.BatchingConfig(max_batch_size=16, max_queue_delay_micros=2000)
@@ -62,6 +63,46 @@ async def test_a_deployed_version_answers_like_onnx_runtime_in_process(
     )
     for i, answer in enumerate(concurrent):
         np.testing.assert_allclose(output(answer, "y"), expected[i : i + 1], rtol=1e-5, atol=1e-6)
+
+
+async def test_a_deployments_preprocessing_turns_client_images_into_the_models_input(
+    models: Models, inference: InferenceService, viewer: Metadata
+) -> None:
+    await models.create_model("vision")
+    # The model returns what preprocessing handed it: x [B,3,4,6] FP32, channels first.
+    version = await models.upload("vision", identity_model(TensorProto.FLOAT, ["batch", 3, 4, 6]))
+    means, stds = (0.5, 0.4, 0.3), (0.2, 0.25, 0.5)
+    step = deployment_pb2.PreprocessingConfig(
+        input="x",
+        source_layout=deployment_pb2.PIXEL_LAYOUT_HWC,
+        target_layout=deployment_pb2.PIXEL_LAYOUT_CHW,
+        resize_height=4,
+        resize_width=6,
+        interpolation=deployment_pb2.RESIZE_INTERPOLATION_NEAREST,
+        scale=1 / 255,
+        means=means,
+        stds=stds,
+        target_data_type=model_pb2.TENSOR_DATA_TYPE_FP32,
+    )
+    await models.deploy("vision", "vision", [(version, 100)], preprocessing=[step], execution=ONE_THREAD)
+    deployment = await models.wait_state("vision", READY)
+    assert list(deployment.preprocessing) == [step], "the steps survive the store and come back as sent"
+    images = np.random.default_rng(3).integers(0, 256, (2, 8, 12, 3), dtype=np.uint8)  # HWC, twice the size
+    request = pb.ModelInferRequest(
+        model_name="vision",
+        inputs=[pb.ModelInferRequest.InferInputTensor(name="x", datatype="UINT8", shape=images.shape)],
+        raw_input_contents=[images.tobytes()],
+    )
+
+    response = await inference.stub.ModelInfer(request, metadata=viewer)
+
+    # Nearest neighbour halving keeps pixel (2i+1, 2j+1); then scale, mean and std per channel.
+    kept = images[:, 1::2, 1::2, :].astype(np.float64)
+    expected = ((kept / 255 - np.array(means)) / np.array(stds)).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(output(response, "y"), expected, atol=1e-5)
+    metadata = await inference.stub.ModelMetadata(pb.ModelMetadataRequest(name="vision"), metadata=viewer)
+    [advertised] = metadata.inputs
+    assert (advertised.name, advertised.datatype, list(advertised.shape)) == ("x", "UINT8", [-1, -1, -1, 3])
 
 
 class Load:

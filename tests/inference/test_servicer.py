@@ -17,7 +17,7 @@ from services.runtime.devkeys import DevKeys
 from tests.grpc_helpers import Metadata, error_details
 
 from .calls import Models, auth, infer_request, output
-from .platform import InferenceService
+from .platform import InferenceService, ModelsService
 from .support import mlp_model
 
 pytestmark = pytest.mark.usefixtures("scorer")
@@ -307,3 +307,63 @@ async def test_index_unload_and_load(inference: InferenceService, dev_keys: DevK
     assert gone.code() == grpc.StatusCode.NOT_FOUND
     assert answer.model_version == "1"
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_two_tenants_on_one_server_see_only_their_own_deployments(
+    inference: InferenceService,
+    models_service: ModelsService,
+    viewer: Metadata,
+    dev_keys: DevKeys,
+    tenant: str,
+) -> None:
+    # globex deploys a model under the same name, and one that only it has.
+    theirs = mlp_model(seed=4, features=5)
+    async with grpc.aio.insecure_channel(models_service.address) as channel:
+        globex = Models(channel, auth(dev_keys, "globex", "editor"))
+        await globex.create_model("scorer")
+        version = await globex.upload("scorer", theirs)
+        for name in ("scorer", "private"):
+            await globex.deploy(name, "scorer", [(version, 100)])
+            await globex.wait_state(name, deployment_pb2.DEPLOYMENT_STATE_READY)
+    stub = inference.stub
+    their_viewer = auth(dev_keys, "globex", "viewer")
+    x5 = np.ones((1, 5), np.float32)
+    answer = await stub.ModelInfer(infer_request("scorer", {"x": x5}), metadata=their_viewer)
+    await stub.ModelInfer(infer_request("scorer", {"x": X}), metadata=viewer)
+
+    np.testing.assert_allclose(output(answer, "y"), _expected(theirs, x5), rtol=1e-5)
+    ours = await stub.ModelMetadata(pb.ModelMetadataRequest(name="scorer"), metadata=viewer)
+    their_config = await stub.ModelConfig(pb.ModelConfigRequest(name="scorer"), metadata=their_viewer)
+    assert [list(t.shape) for t in ours.inputs] == [[-1, 8]]
+    assert [list(i.dims) for i in their_config.config.input] == [[5]]
+    for tenant_metadata, expected_counts in (
+        (viewer, {"scorer": 2}),
+        (their_viewer, {"scorer": 1, "private": 0}),
+    ):
+        stats = await stub.ModelStatistics(pb.ModelStatisticsRequest(), metadata=tenant_metadata)
+        assert {s.name: s.inference_count for s in stats.model_stats} == expected_counts
+    our_index = await stub.RepositoryIndex(
+        pb.RepositoryIndexRequest(), metadata=auth(dev_keys, tenant, "editor")
+    )
+    their_index = await stub.RepositoryIndex(pb.RepositoryIndexRequest(), metadata=their_viewer)
+    assert sorted(m.name for m in our_index.models) == ["scorer"]
+    assert sorted(m.name for m in their_index.models) == ["private", "scorer"]
+    calls = {
+        "ModelReady": lambda: stub.ModelReady(pb.ModelReadyRequest(name="private"), metadata=viewer),
+        "ModelMetadata": lambda: stub.ModelMetadata(pb.ModelMetadataRequest(name="private"), metadata=viewer),
+        "ModelConfig": lambda: stub.ModelConfig(pb.ModelConfigRequest(name="private"), metadata=viewer),
+        "ModelStatistics": lambda: stub.ModelStatistics(
+            pb.ModelStatisticsRequest(name="private"), metadata=viewer
+        ),
+        "RepositoryModelUnload": lambda: stub.RepositoryModelUnload(
+            pb.RepositoryModelUnloadRequest(model_name="private"), metadata=auth(dev_keys, tenant, "editor")
+        ),
+    }
+    for method, call in calls.items():
+        if method == "ModelReady":
+            assert not (await call()).ready
+            continue
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await call()
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND, method
+    assert (await stub.ModelReady(pb.ModelReadyRequest(name="private"), metadata=their_viewer)).ready
