@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
+from benchmarks.onnx_models import tiny_mlp
 from services.cli.client import CommandError
 from services.cli.infer_command import _input, _output_values
+from services.cli.main import main
+from services.runtime.devkeys import DevKeys
+from tests.inference.platform import InferenceService
+
+TENANT = "acme"  # the tenant of the `cli_env` token
 
 
 @pytest.mark.parametrize(
@@ -46,3 +57,72 @@ def test_bad_specs_are_refused(tmp_path: Path) -> None:
     np.save(tmp_path / "c.npy", np.array([1 + 2j]))
     with pytest.raises(CommandError, match="not supported"):
         _input(f"c=@{tmp_path / 'c.npy'}")
+
+
+@dataclass(frozen=True)
+class _Peer:
+    address: str
+
+
+@pytest.fixture
+async def inference(
+    tmp_path: Path, dev_keys: DevKeys, models_address: str
+) -> AsyncIterator[InferenceService]:
+    """An inference service in this process following the models service the commands talk to."""
+    service = await InferenceService.start(tmp_path, dev_keys, _Peer(models_address), TENANT)
+    try:
+        yield service
+    finally:
+        await service.close()
+
+
+async def _aiplat(*argv: str) -> int:
+    # The inference server runs on this event loop, so the blocking command runs in a thread.
+    return await asyncio.to_thread(main, list(argv))
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_infer_prints_the_outputs_onnx_runtime_computes(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    inference: InferenceService,
+) -> None:
+    model = tiny_mlp()
+    (tmp_path / "scorer.onnx").write_bytes(model.onnx_bytes)
+    x = model.sample(3, seed=1)
+    np.save(tmp_path / "x.npy", x)
+    assert await _aiplat("models", "create", "scorer") == 0
+    assert await _aiplat("models", "upload", "scorer", str(tmp_path / "scorer.onnx")) == 0
+    assert await _aiplat("deploy", "create", "scorer", "--model", "scorer", "--traffic", "1=100") == 0
+    await inference.serving(TENANT, "scorer", generation=1)
+    capsys.readouterr()
+    monkeypatch.setenv("AIPLAT_ADDRESS", f"127.0.0.1:{inference.handle.port}")
+
+    assert await _aiplat("infer", "scorer", "--input", f"input=@{tmp_path / 'x.npy'}") == 0
+
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["model_name"], printed["model_version"]) == ("scorer", "1")
+    [(name, output)] = printed["outputs"].items()
+    assert (name, output["datatype"], output["shape"]) == ("output", "FP32", [3, 10])
+    session = ort.InferenceSession(model.onnx_bytes, providers=["CPUExecutionProvider"])
+    expected = session.run(None, {"input": x})[0]
+    np.testing.assert_allclose(np.array(output["data"], dtype=np.float32), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_infer_of_an_unknown_deployment_fails_with_not_found(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    inference: InferenceService,
+) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((1, 64), np.float32))
+    monkeypatch.setenv("AIPLAT_ADDRESS", f"127.0.0.1:{inference.handle.port}")
+
+    assert await _aiplat("infer", "missing", "--input", f"input=@{tmp_path / 'x.npy'}") == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("NOT_FOUND: model 'missing' is not loaded")
+    assert "reason: MODEL_NOT_FOUND" in captured.err

@@ -51,6 +51,8 @@ def test_register_upload_alias_deploy_shift_and_roll_back(
             "fraud",
             "--traffic",
             "1=100",
+            "--instances",
+            "2",
             "--max-batch-size",
             "32",
             "--allow-spinning",
@@ -60,6 +62,15 @@ def test_register_upload_alias_deploy_shift_and_roll_back(
     assert deployed["execution"]["allowSpinning"] is True  # type: ignore[index]
     shifted = _json(capsys, ["deploy", "set-traffic", "fraud-scorer", "1=90", "2=10"])
     assert [t["percent"] for t in shifted["traffic"]] == [90, 10]  # type: ignore[index]
+    fetched = _json(capsys, ["deploy", "get", "fraud-scorer"])
+    assert fetched["traffic"] == shifted["traffic"]  # type: ignore[index]
+    assert fetched["instancesPerVersion"] == 2  # type: ignore[index]
+    assert fetched["batching"]["maxBatchSize"] == 32  # type: ignore[index]
+    assert fetched["generation"] == "2"  # type: ignore[index]
+    assert main(["deploy", "get", "fraud-scorer"]) == 0
+    [header, row] = capsys.readouterr().out.splitlines()
+    assert header.split() == ["NAME", "MODEL", "TRAFFIC", "STATE", "LOADED", "GENERATION"]
+    assert row.split() == ["deployments/fraud-scorer", "models/fraud", "v1=90%", "v2=10%", "PENDING", "2"]
     restored = _json(capsys, ["deploy", "rollback", "fraud-scorer"])
     assert restored["traffic"] == deployed["traffic"]  # type: ignore[index]
 
@@ -73,6 +84,8 @@ def test_register_upload_alias_deploy_shift_and_roll_back(
     assert main(["models", "delete", "fraud"]) == 1
     assert "FAILED_PRECONDITION" in capsys.readouterr().err
     assert main(["deploy", "delete", "fraud-scorer"]) == 0
+    assert main(["deploy", "get", "fraud-scorer"]) == 1
+    assert capsys.readouterr().err.startswith("NOT_FOUND: deployments/fraud-scorer")
     assert main(["models", "delete", "fraud"]) == 0
     capsys.readouterr()
     assert _json(capsys, ["models", "list"]) == []

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from services.models.core import ModelsCore
 from services.models.domain import ModelVersion
-from services.models.enums import VersionState
+from services.models.enums import AuditAction, VersionState
 from services.runtime.auth import Identity, Role, bind_identity
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
@@ -98,6 +100,42 @@ async def test_delete_in_use_is_refused_unless_forced(core: ModelsCore) -> None:
     assert [t.version for t in deployment.spec.traffic] == [2]
     with pytest.raises(NotFound):
         await core.versions.get_version("models/fraud/versions/1")
+
+
+async def test_a_forced_delete_audits_every_split_it_changes(core: ModelsCore) -> None:
+    await create_model(core)
+    await upload(core)
+    await upload(core, data=tiny_model(seed=1))
+    await core.aliases.set_alias("models/fraud/aliases/production", "models/fraud/versions/1")
+    await core.deployments.create_deployment("live", draft(split=((1, 50), (2, 50))))
+    await core.deployments.create_deployment("canary", draft(split=((2, 100),)))
+    with pytest.raises(FailedPrecondition):
+        await core.versions.delete_version("models/fraud/versions/1", force=False)
+
+    await core.versions.delete_version("models/fraud/versions/1", force=True)
+
+    events = (await core.feeds.list_audit_events(0, "", resource="", start_time=None, end_time=None)).items
+    # Newest first; the refused delete recorded nothing, and "canary" (no version 1) is untouched.
+    assert [(e.action, e.resource) for e in events] == [
+        (AuditAction.ALIAS_DELETED, "models/fraud/aliases/production"),
+        (AuditAction.TRAFFIC_CHANGED, "deployments/live"),
+        (AuditAction.DEPLOYMENT_CREATED, "deployments/canary"),
+        (AuditAction.DEPLOYMENT_CREATED, "deployments/live"),
+        (AuditAction.ALIAS_SET, "models/fraud/aliases/production"),
+    ]
+    detached = events[1]
+    assert detached.actor == "alice"
+    assert json.loads(detached.before_json) == {
+        "traffic": [
+            {"version": "models/fraud/versions/1", "percent": 50},
+            {"version": "models/fraud/versions/2", "percent": 50},
+        ]
+    }
+    assert json.loads(detached.after_json) == {
+        "traffic": [{"version": "models/fraud/versions/2", "percent": 50}]
+    }
+    assert events[0].actor == "alice"
+    assert json.loads(events[0].before_json) == {"version": "models/fraud/versions/1"}
 
 
 async def test_deleting_the_newest_version_moves_latest_back_and_numbers_are_not_reused(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from services.models.core import ModelsCore
 from services.models.domain import Model
-from services.models.enums import ModelTask
+from services.models.enums import AuditAction, ModelTask
 from services.runtime.auth import Identity, Role, bind_identity
 from services.runtime.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
@@ -159,6 +161,29 @@ async def test_delete_while_deployed_is_refused_unless_forced(core: ModelsCore) 
     deployment = await core.deployments.get_deployment("deployments/fraud-live")
     assert deployment.spec.traffic == ()
     assert deployment.generation == 2
+
+
+async def test_a_forced_delete_audits_the_splits_it_empties(core: ModelsCore) -> None:
+    await create_model(core, "fraud")
+    await create_model(core, "other")
+    await upload(core)
+    await upload(core, "other")
+    await core.deployments.create_deployment("fraud-live", draft())
+    await core.deployments.create_deployment("other-live", draft("other"))
+
+    await core.registry.delete_model("models/fraud", force=True, etag="")
+
+    events = (await core.feeds.list_audit_events(0, "", resource="", start_time=None, end_time=None)).items
+    # Newest first; the other model's deployment is untouched.
+    assert [(e.action, e.resource, e.actor) for e in events] == [
+        (AuditAction.TRAFFIC_CHANGED, "deployments/fraud-live", "alice"),
+        (AuditAction.DEPLOYMENT_CREATED, "deployments/other-live", "alice"),
+        (AuditAction.DEPLOYMENT_CREATED, "deployments/fraud-live", "alice"),
+    ]
+    assert json.loads(events[0].before_json) == {
+        "traffic": [{"version": "models/fraud/versions/1", "percent": 100}]
+    }
+    assert json.loads(events[0].after_json) == {"traffic": []}
 
 
 async def test_another_tenants_model_is_not_found(core: ModelsCore, tenant: str) -> None:
