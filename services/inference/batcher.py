@@ -370,18 +370,29 @@ class Batcher:
         A value in one request (an index out of a table's range, say) fails the
         run of its whole batch, and its neighbours must not pay for it.  Halving
         finds k such requests among n in about 2k·log2(n) runs, and also gets
-        through a batch that failed only for its size (memory).  The failed run
-        itself is not recorded: each request is counted once, by the run that
-        settles it.
+        through a batch that failed only for its size (memory).  Requests whose
+        callers left meanwhile do not run again.  The failed run itself is not
+        recorded: each request is counted once, by the run that settles it.
         """
         _log.warning(
             "a batch failed; running its halves apart",
             extra={"event": "batch_failed", "batcher": self._name, "requests": len(batch), "error": str(exc)},
         )
-        middle = len(batch) // 2
+        now = time.monotonic()
+        waiting: list[QueuedRequest] = []
+        for request in batch:
+            if request.future.done():
+                continue  # the caller cancelled
+            if request.deadline is not None and request.deadline <= now:
+                self._fail(request, RequestExpired("the request's deadline passed while its batch ran"))
+                continue
+            waiting.append(request)
+        middle = len(waiting) // 2
         try:
-            await self._run(runner, batch[:middle])
-            await self._run(runner, batch[middle:])
+            if middle:
+                await self._run(runner, waiting[:middle])
+            if waiting[middle:]:
+                await self._run(runner, waiting[middle:])
         except asyncio.CancelledError:
             self._abandon(batch)
             raise

@@ -384,6 +384,22 @@ async def test_a_run_that_always_fails_fails_every_request_after_a_bounded_numbe
     await batcher.close()
 
 
+async def test_a_request_that_expired_while_its_batch_failed_is_not_run_again() -> None:
+    runner = Runner(fail_when=lambda x: bool(np.isnan(x).any()))
+    runner.gate.clear()
+    batcher = await started(Batcher([runner], BatchingOptions(max_batch_size=2, max_queue_delay_us=5000)))
+    bad = batcher.submit(request(float("nan")))
+    hurried = batcher.submit(request(1), deadline=time.monotonic() + 0.05)
+    await until(lambda: runner.sizes == [2])
+    await asyncio.sleep(0.06)
+    runner.gate.set()
+    results = await asyncio.gather(bad, hurried, return_exceptions=True)
+    assert isinstance(results[0], ModelExecutionError), results
+    assert isinstance(results[1], RequestExpired), results
+    assert runner.sizes == [2, 1], "only the request still awaited runs again"
+    await batcher.close()
+
+
 class HoldSecondRun(Runner):
     """Fails on NaN; its second run waits for ``release``."""
 
