@@ -25,8 +25,9 @@ $(NPM_STAMP): package.json package-lock.json
 
 setup: $(SETUP_STAMP) $(NPM_STAMP) ## create .venv with aiplat and its dev tools, install buf
 
-gen: setup ## regenerate gen/ (messages, stubs, type stubs, descriptor set) from the contracts
+gen: setup ## regenerate gen/ (messages, stubs, type stubs, descriptor set), envoy/ and istio/
 	$(PY) -m scripts.generate
+	$(PY) -m services.launcher.envoy_config
 	$(PY) -m services.launcher.manifests
 
 check-gen: setup ## fail when gen/ is stale

@@ -26,6 +26,7 @@ from services.launcher.gateway_api import (
     metadata,
     mutation_rules,
     pack,
+    protobuf,
     ratelimit,
     route,
     router,
@@ -116,8 +117,25 @@ def _provider(config: GatewayConfig) -> jwt_authn.JwtProvider:
 
 
 def authentication(config: GatewayConfig) -> jwt_authn.JwtAuthentication:
-    """A verified token on every request except the public ones (health, server metadata)."""
-    open_rules = [jwt_authn.RequirementRule(match=match) for match in public_matches(config.upstreams)]
+    """A verified token on every request except the public ones (health, server metadata).
+
+    A public call still has its token verified when it carries one, so that
+    its tenant pays for it from its own bucket: otherwise one tenant polling
+    readiness would drain the bucket that every caller without a token shares.
+    A missing or failing token there is no error.
+    """
+    token_if_any = jwt_authn.JwtRequirement(
+        requires_any=jwt_authn.JwtRequirementOrList(
+            requirements=[
+                jwt_authn.JwtRequirement(provider_name=JWT_PROVIDER),
+                jwt_authn.JwtRequirement(allow_missing_or_failed=protobuf.Empty()),
+            ]
+        )
+    )
+    open_rules = [
+        jwt_authn.RequirementRule(match=match, requires=token_if_any)
+        for match in public_matches(config.upstreams)
+    ]
     required = jwt_authn.RequirementRule(
         match=route.RouteMatch(prefix="/"), requires=jwt_authn.JwtRequirement(provider_name=JWT_PROVIDER)
     )

@@ -1,6 +1,6 @@
-"""Fixtures of the gateway tests: a model management server and the real Envoy in front of it.
+"""Fixtures of the gateway tests: a model management server, an inference server, and the real Envoy.
 
-Both are started once per session: Envoy's token buckets are per tenant and
+They are started once per session: Envoy's token buckets are per tenant and
 every test uses tenants of its own, so the tests do not disturb each other.
 """
 
@@ -12,9 +12,13 @@ from collections.abc import Callable, Iterator
 import grpc
 import pytest
 
+from services.launcher.supervisor import PLATFORM_TENANT
 from services.runtime.devkeys import DevKeys
+from tests.inference.calls import eventually
+from tests.inference.platform import InferenceService
 
 from .support import (
+    MAX_RESPONSE_BODY_BYTES,
     BackgroundLoop,
     Envoy,
     ModelsInstance,
@@ -49,6 +53,43 @@ def gateway(
     """The gateway in front of the model server, with a small body limit to test 413 cheaply."""
     settings = gateway_settings(max_request_body_bytes=64 * 1024)
     envoy = start_envoy(local_gateway(settings, dev_keys, [models]), tmp_path_factory.mktemp("envoy"))
+    try:
+        yield envoy
+    finally:
+        envoy.stop()
+
+
+@pytest.fixture(scope="session")
+def inference(
+    loop: BackgroundLoop, tmp_path_factory: pytest.TempPathFactory, dev_keys: DevKeys
+) -> Iterator[InferenceService]:
+    """An inference server, ready once yielded, that follows a model management of its own: following
+    ``models`` it would load and report on the deployments other tests make there."""
+    root = tmp_path_factory.mktemp("inference")
+    with models_instances(loop, root, dev_keys, 1) as (registry,):
+        server = loop.run(InferenceService.start(root, dev_keys, registry, PLATFORM_TENANT))
+
+        async def ready() -> bool:  # what ServerReady answers
+            return server.app.controller.synced.is_set()
+
+        try:
+            loop.run(eventually(ready, 15, "the inference server caught up with model management"))
+            yield server
+        finally:
+            loop.run(server.close())
+
+
+@pytest.fixture(scope="session")
+def inference_gateway(
+    models: ModelsInstance,
+    inference: InferenceService,
+    tmp_path_factory: pytest.TempPathFactory,
+    dev_keys: DevKeys,
+) -> Iterator[Envoy]:
+    """The gateway in front of model management and inference, with a small response limit."""
+    settings = gateway_settings(max_response_body_bytes=MAX_RESPONSE_BODY_BYTES)
+    config = local_gateway(settings, dev_keys, [models], inference_ports=[inference.handle.port])
+    envoy = start_envoy(config, tmp_path_factory.mktemp("inference-envoy"))
     try:
         yield envoy
     finally:

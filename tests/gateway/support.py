@@ -38,6 +38,10 @@ from services.runtime.tracing import Tracing
 
 T = TypeVar("T")
 MODELS: ServiceSpec = service_by_name("models")
+INFERENCE: ServiceSpec = service_by_name("inference")
+MAX_RESPONSE_BODY_BYTES = 6 * 1024
+"""The response limit of ``inference_gateway``: a list of one model with a 4 KiB description fits, of two
+does not."""
 
 
 class BackgroundLoop:
@@ -275,10 +279,16 @@ def start_envoy(
 
 
 def local_gateway(
-    settings: LauncherSettings, keys: DevKeys, instances: Sequence[ModelsInstance]
+    settings: LauncherSettings,
+    keys: DevKeys,
+    instances: Sequence[ModelsInstance],
+    inference_ports: Sequence[int] = (),
 ) -> envoy_config.GatewayConfig:
-    upstream = envoy_config.Upstream.local(MODELS, "127.0.0.1", *(i.port for i in instances))
-    return envoy_config.local_config(settings, [upstream], jwks_path=keys.jwks_path)
+    """Model management on ``instances``, and inference on ``inference_ports`` when there are any."""
+    upstreams = [envoy_config.Upstream.local(MODELS, "127.0.0.1", *(i.port for i in instances))]
+    if inference_ports:
+        upstreams.append(envoy_config.Upstream.local(INFERENCE, "127.0.0.1", *inference_ports))
+    return envoy_config.local_config(settings, upstreams, jwks_path=keys.jwks_path)
 
 
 def bearer(keys: DevKeys, tenant: str, *roles: str, subject: str = "alice", **claims: Any) -> str:

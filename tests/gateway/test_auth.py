@@ -12,6 +12,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from aiplat.models.v1 import model_pb2, registry_service_pb2, registry_service_pb2_grpc
+from inference import grpc_service_pb2 as inference_pb
+from inference import grpc_service_pb2_grpc as inference_grpc
+from services.inference.servicer import SERVER_NAME
 from services.runtime.devkeys import DevKeys, ensure_dev_keys, mint_token
 
 from .support import Envoy, rest
@@ -160,3 +163,31 @@ def test_health_is_open_and_everything_else_needs_a_token(channel: grpc.Channel,
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
     assert rest(gateway.address, "GET", "/v1/deployments").status == 401
     assert rest(gateway.address, "GET", "/v1/auditEvents").status == 401
+
+
+def test_inference_health_and_server_metadata_are_open_and_model_calls_need_a_token(
+    inference_gateway: Envoy,
+) -> None:
+    with grpc.insecure_channel(inference_gateway.address) as opened:
+        inference = inference_grpc.GRPCInferenceServiceStub(opened)
+        assert inference.ServerLive(inference_pb.ServerLiveRequest(), timeout=10).live
+        assert inference.ServerReady(inference_pb.ServerReadyRequest(), timeout=10).ready
+        server = inference.ServerMetadata(inference_pb.ServerMetadataRequest(), timeout=10)
+        assert server.name == SERVER_NAME
+        health = health_pb2_grpc.HealthStub(opened).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as raised:
+            inference.ModelMetadata(inference_pb.ModelMetadataRequest(name="absent"), timeout=10)
+        assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    address = inference_gateway.address
+    assert rest(address, "GET", "/v2/health/live").json() == {"live": True}
+    assert rest(address, "GET", "/v2/health/ready").json() == {"ready": True}
+    metadata = rest(address, "GET", "/v2")
+    assert metadata.status == 200
+    assert metadata.json()["name"] == SERVER_NAME
+    for method, path in (("GET", "/v2/models/absent"), ("GET", "/v2/models/absent/ready"), ("POST", "/v2")):
+        refused = rest(address, method, path)
+        # The open rule for /v2 is GET only; any other method on it needs a token like everything else.
+        assert refused.status == 401, (method, path)
+        assert refused.headers["www-authenticate"].startswith("Bearer"), (method, path)

@@ -11,30 +11,16 @@ from typing import Any
 import pytest
 
 from services.launcher import envoy_config
-from services.launcher.catalog import OPEN_INFERENCE_PUBLIC, OPEN_INFERENCE_READS, SERVICES, TrafficClass
+from services.launcher.catalog import SERVICES, TrafficClass
 from services.launcher.gateway_model import Bucket
 from services.launcher.gateway_rpcs import DESCRIPTOR_SET
 from services.launcher.settings import LauncherSettings, TenantRateLimits
 from services.launcher.supervisor import envoy_binary
 from services.runtime.devkeys import DevKeys
 
-from .support import MODELS, gateway_settings
+from .support import INFERENCE, MODELS, gateway_settings
 
 pytestmark = pytest.mark.envoy
-
-# Not in the catalogue yet: how the inference service will be listed.
-INFERENCE = dataclasses.replace(
-    MODELS,
-    name="inference",
-    module="services.inference",
-    env_prefix="AIPLAT_INFERENCE_",
-    grpc_services=("inference.GRPCInferenceService",),
-    port=50052,
-    metrics_port=9102,
-    traffic=TrafficClass.INFERENCE,
-    idempotent_methods=OPEN_INFERENCE_READS,
-    public_methods=OPEN_INFERENCE_PUBLIC,
-)
 
 
 def _validate(path: Path, cwd: Path) -> None:
@@ -208,7 +194,10 @@ def test_only_health_and_server_metadata_are_open() -> None:
     jwt = _manager(rendered)["http_filters"][0]["typed_config"]
     *open_rules, last = jwt["rules"]
     assert last == {"match": {"prefix": "/"}, "requires": {"provider_name": "aiplat"}}
-    assert all("requires" not in rule for rule in open_rules)
+    token_if_any = {
+        "requires_any": {"requirements": [{"provider_name": "aiplat"}, {"allow_missing_or_failed": {}}]}
+    }
+    assert all(rule["requires"] == token_if_any for rule in open_rules)
     opened = {rule["match"].get("path") or rule["match"].get("prefix") for rule in open_rules}
     assert opened == {
         "/grpc.health.v1.Health/",
@@ -229,6 +218,18 @@ def test_only_health_and_server_metadata_are_open() -> None:
         "x-aiplat-tenant",
         "x-aiplat-roles",
     ]
+
+
+def test_rest_body_limits_come_from_the_settings() -> None:
+    settings = gateway_settings(max_request_body_bytes=70_000, max_response_body_bytes=90_000)
+    rendered = envoy_config.render(
+        envoy_config.local_config(
+            settings, [envoy_config.Upstream.local(MODELS, "127.0.0.1", 1)], jwks_path="jwks.json"
+        )
+    )
+    transcoder = _manager(rendered)["http_filters"][2]["typed_config"]
+    assert transcoder["max_request_body_size"] == 70_000
+    assert transcoder["max_response_body_size"] == 90_000
 
 
 def test_buckets_per_traffic_class_with_tenant_overrides_first() -> None:

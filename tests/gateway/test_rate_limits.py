@@ -1,15 +1,24 @@
-"""Per-tenant token buckets: one tenant running dry leaves the others untouched."""
+"""Token buckets: per tenant and traffic class, and one shared by calls without a tenant; running one dry
+leaves the others untouched."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import grpc
+import jwt
 import pytest
+from google.protobuf import message
+from grpc_health.v1 import health_pb2
 
-from aiplat.models.v1 import registry_service_pb2, registry_service_pb2_grpc
+from aiplat.models.v1 import registry_service_pb2
+from inference import grpc_service_pb2 as inference_pb
 from services.launcher.settings import TenantRateLimits
-from services.runtime.devkeys import DevKeys
+from services.runtime.devkeys import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevKeys
+from tests.inference.platform import InferenceService
 
 from .support import (
     Envoy,
@@ -26,37 +35,96 @@ pytestmark = pytest.mark.envoy
 
 BURST = 3
 PREMIUM_BURST = 10
+INFERENCE_BURST = 5
+UNTENANTED_BURST = 4
+"""BURST, INFERENCE_BURST and UNTENANTED_BURST differ, so ``x-ratelimit-limit`` names the bucket a call
+drew from."""
+
+LIST_MODELS = "/aiplat.models.v1.ModelRegistryService/ListModels"
+MODEL_READY = "/inference.GRPCInferenceService/ModelReady"
+SERVER_LIVE = "/inference.GRPCInferenceService/ServerLive"
+SERVER_READY = "/inference.GRPCInferenceService/ServerReady"
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 
 @pytest.fixture(scope="module")
 def tiny_buckets(
-    models: ModelsInstance, tmp_path_factory: pytest.TempPathFactory, dev_keys: DevKeys
+    models: ModelsInstance,
+    inference: InferenceService,
+    tmp_path_factory: pytest.TempPathFactory,
+    dev_keys: DevKeys,
 ) -> Iterator[Envoy]:
-    """A gateway whose tenants get 3 calls and then one more every 100 s; `premium` gets 10."""
+    """A gateway whose buckets hold a few calls and then refill one every 100 s: per tenant 3 management
+    calls (`premium`: 10) and 5 inference calls, and 4 calls shared by all callers without a tenant.
+
+    Only ``test_calls_without_a_tenant_share_one_bucket`` may call without a tenant: it counts the
+    shared bucket down from full."""
+    slow = 0.01
     settings = gateway_settings(
-        control_plane_requests_per_second=0.01,
+        control_plane_requests_per_second=slow,
         control_plane_burst=BURST,
+        inference_requests_per_second=slow,
+        inference_burst=INFERENCE_BURST,
+        untenanted_requests_per_second=slow,
+        untenanted_burst=UNTENANTED_BURST,
         tenant_rate_limits={"premium": TenantRateLimits(control_plane_burst=PREMIUM_BURST)},
     )
-    envoy = start_envoy(local_gateway(settings, dev_keys, [models]), tmp_path_factory.mktemp("tiny"))
+    config = local_gateway(settings, dev_keys, [models], inference_ports=[inference.handle.port])
+    envoy = start_envoy(config, tmp_path_factory.mktemp("tiny"))
     try:
         yield envoy
     finally:
         envoy.stop()
 
 
-def _list(
-    stub: registry_service_pb2_grpc.ModelRegistryServiceStub, authorization: str
+def _call(
+    channel: grpc.Channel, path: str, request: message.Message, authorization: str | None
 ) -> tuple[str, dict[str, str]]:
-    """The status of one call and its rate-limit headers."""
+    """The status of one unary call and its rate-limit headers."""
+    call = channel.unary_unary(
+        path, request_serializer=lambda m: m.SerializeToString(), response_deserializer=lambda b: b
+    )
+    metadata = () if authorization is None else (("authorization", authorization),)
     try:
-        _, call = stub.ListModels.with_call(
-            registry_service_pb2.ListModelsRequest(), metadata=(("authorization", authorization),), timeout=10
-        )
-        return "OK", {k: str(v) for k, v in call.initial_metadata() if k.startswith("x-ratelimit")}
+        _, done = call.with_call(request, metadata=metadata, timeout=10)
+        return "OK", {k: str(v) for k, v in done.initial_metadata() if k.startswith("x-ratelimit")}
     except grpc.RpcError as error:
-        headers = [*error.initial_metadata(), *error.trailing_metadata()]
-        return error.code().name, {k: str(v) for k, v in headers if k.startswith("x-ratelimit")}
+        failed = cast(grpc.Call, error)  # the error of a blocking call is the call itself
+        headers = [*failed.initial_metadata(), *failed.trailing_metadata()]
+        return failed.code().name, {k: str(v) for k, v in headers if k.startswith("x-ratelimit")}
+
+
+def _list(channel: grpc.Channel, authorization: str | None) -> tuple[str, dict[str, str]]:
+    return _call(channel, LIST_MODELS, registry_service_pb2.ListModelsRequest(), authorization)
+
+
+def _model_ready(channel: grpc.Channel, authorization: str | None) -> tuple[str, dict[str, str]]:
+    # Served (ready: false) for a model nobody deployed, so no deployment is needed to call it.
+    return _call(channel, MODEL_READY, inference_pb.ModelReadyRequest(name="absent"), authorization)
+
+
+def _limit(headers: dict[str, str]) -> int:
+    """The size of the bucket a call drew from."""
+    return int(headers["x-ratelimit-limit"])
+
+
+def _tenantless_token(keys: DevKeys) -> str:
+    """A valid token without a ``tenant`` claim, which mint_token cannot make."""
+    now = int(time.time())
+    claims = {
+        "iss": DEFAULT_ISSUER,
+        "aud": DEFAULT_AUDIENCE,
+        "sub": "nobody",
+        "roles": ["viewer"],
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "jti": uuid.uuid4().hex,
+    }
+    signed = jwt.encode(
+        claims, keys.private_key_path.read_bytes(), algorithm="RS256", headers={"kid": keys.key_id}
+    )
+    return f"Bearer {signed}"
 
 
 def test_a_tenant_out_of_tokens_is_limited_while_another_is_served(
@@ -65,12 +133,11 @@ def test_a_tenant_out_of_tokens_is_limited_while_another_is_served(
     tenant_a, tenant_b = new_tenant(), new_tenant()
     token_a, token_b = bearer(dev_keys, tenant_a, "viewer"), bearer(dev_keys, tenant_b, "viewer")
     with grpc.insecure_channel(tiny_buckets.address) as channel:
-        stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
-        served = [_list(stub, token_a) for _ in range(BURST)]
+        served = [_list(channel, token_a) for _ in range(BURST)]
         assert [status for status, _ in served] == ["OK"] * BURST
         assert [headers["x-ratelimit-remaining"] for _, headers in served] == ["2", "1", "0"]
 
-        status, headers = _list(stub, token_a)
+        status, headers = _list(channel, token_a)
         assert status == "RESOURCE_EXHAUSTED"
         assert headers["x-ratelimit-limit"].startswith(str(BURST))
         assert headers["x-ratelimit-remaining"] == "0"
@@ -82,7 +149,7 @@ def test_a_tenant_out_of_tokens_is_limited_while_another_is_served(
         assert {"x-ratelimit-limit", "x-ratelimit-reset"} <= set(refused.headers)
 
         # Tenant B at the same moment: its own full bucket, over gRPC and REST.
-        status, headers = _list(stub, token_b)
+        status, headers = _list(channel, token_b)
         assert (status, headers["x-ratelimit-remaining"]) == ("OK", "2")
         served_rest = rest(tiny_buckets.address, "GET", "/v1/models", authorization=token_b)
         assert served_rest.status == 200
@@ -100,3 +167,83 @@ def test_a_tenant_with_its_own_size_gets_a_bigger_bucket(tiny_buckets: Envoy, de
     assert reply.status == 200
     assert reply.headers["x-ratelimit-limit"].startswith(str(PREMIUM_BURST))
     assert reply.headers["x-ratelimit-remaining"] == str(PREMIUM_BURST - 1)
+
+
+def test_a_tenant_out_of_inference_calls_can_still_manage_models(
+    tiny_buckets: Envoy, dev_keys: DevKeys, tenant: str
+) -> None:
+    token = bearer(dev_keys, tenant, "viewer")
+    with grpc.insecure_channel(tiny_buckets.address) as channel:
+        served = [_model_ready(channel, token) for _ in range(INFERENCE_BURST)]
+        assert [status for status, _ in served] == ["OK"] * INFERENCE_BURST
+        assert [headers["x-ratelimit-remaining"] for _, headers in served] == ["4", "3", "2", "1", "0"]
+        assert {_limit(headers) for _, headers in served} == {INFERENCE_BURST}
+
+        status, headers = _model_ready(channel, token)
+        assert (status, _limit(headers), headers["x-ratelimit-remaining"]) == (
+            "RESOURCE_EXHAUSTED",
+            INFERENCE_BURST,
+            "0",
+        )
+        assert rest(tiny_buckets.address, "GET", "/v2/models/absent/ready", authorization=token).status == 429
+
+        status, headers = _list(channel, token)
+        assert (status, _limit(headers), headers["x-ratelimit-remaining"]) == ("OK", BURST, str(BURST - 1))
+    assert rest(tiny_buckets.address, "GET", "/v1/models", authorization=token).status == 200
+
+
+def test_a_tenant_out_of_management_calls_can_still_infer(
+    tiny_buckets: Envoy, dev_keys: DevKeys, tenant: str
+) -> None:
+    token = bearer(dev_keys, tenant, "viewer")
+    with grpc.insecure_channel(tiny_buckets.address) as channel:
+        assert [_list(channel, token)[0] for _ in range(BURST)] == ["OK"] * BURST
+        status, headers = _list(channel, token)
+        assert (status, _limit(headers)) == ("RESOURCE_EXHAUSTED", BURST)
+
+        status, headers = _model_ready(channel, token)
+        assert (status, _limit(headers), headers["x-ratelimit-remaining"]) == (
+            "OK",
+            INFERENCE_BURST,
+            str(INFERENCE_BURST - 1),
+        )
+    served = rest(tiny_buckets.address, "GET", "/v2/models/absent/ready", authorization=token)
+    assert (served.status, served.json()) == (200, {})  # ready: false, the default, is left out
+    assert served.headers["x-ratelimit-remaining"] == str(INFERENCE_BURST - 2)
+
+
+def test_calls_without_a_tenant_share_one_bucket(tiny_buckets: Envoy, dev_keys: DevKeys, tenant: str) -> None:
+    """Open endpoints without a token, and tokens without a tenant claim, draw from the default bucket;
+    running it dry leaves every tenant's buckets untouched, open endpoints included."""
+    no_tenant = _tenantless_token(dev_keys)
+    token = bearer(dev_keys, tenant, "viewer")
+    address = tiny_buckets.address
+    with grpc.insecure_channel(address) as channel:
+        drawn = [
+            _call(channel, SERVER_LIVE, inference_pb.ServerLiveRequest(), None),
+            _call(channel, HEALTH_CHECK, health_pb2.HealthCheckRequest(), None),
+            # The service refuses a token without a tenant, but the gateway counted the call first.
+            _model_ready(channel, no_tenant),
+        ]
+        assert [status for status, _ in drawn] == ["OK", "OK", "UNAUTHENTICATED"]
+        assert [headers["x-ratelimit-remaining"] for _, headers in drawn] == ["3", "2", "1"]
+        assert {_limit(headers) for _, headers in drawn} == {UNTENANTED_BURST}
+        last = rest(address, "GET", "/v2/health/ready")
+        assert (last.status, last.headers["x-ratelimit-remaining"]) == (200, "0")
+
+        status, headers = _call(channel, SERVER_READY, inference_pb.ServerReadyRequest(), None)
+        assert (status, _limit(headers)) == ("RESOURCE_EXHAUSTED", UNTENANTED_BURST)
+        assert _list(channel, no_tenant)[0] == "RESOURCE_EXHAUSTED"
+        assert _model_ready(channel, no_tenant)[0] == "RESOURCE_EXHAUSTED"
+        refused = rest(address, "GET", "/v2")
+        assert (refused.status, refused.headers["x-ratelimit-remaining"]) == (429, "0")
+
+        # A tenant's calls come from its own full buckets.
+        status, headers = _list(channel, token)
+        assert (status, _limit(headers), headers["x-ratelimit-remaining"]) == ("OK", BURST, str(BURST - 1))
+        status, headers = _model_ready(channel, token)
+        assert (status, _limit(headers)) == ("OK", INFERENCE_BURST)
+        # An open endpoint called with a token draws from its tenant's bucket, not the drained one.
+        status, headers = _call(channel, SERVER_READY, inference_pb.ServerReadyRequest(), token)
+        assert (status, _limit(headers)) == ("OK", INFERENCE_BURST)
+        assert rest(address, "GET", "/v2/health/live", authorization=token).status == 200

@@ -5,9 +5,10 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from services.models.validation import MAX_DESCRIPTION
 from services.runtime.devkeys import DevKeys
 
-from .support import Envoy, bearer, rest
+from .support import MAX_RESPONSE_BODY_BYTES, Envoy, bearer, rest
 
 pytestmark = pytest.mark.envoy
 
@@ -51,6 +52,26 @@ def test_a_body_over_the_limit_is_too_large(gateway: Envoy, dev_keys: DevKeys, t
         rest(gateway.address, "POST", "/v1/models?modelId=small", body=small, authorization=token).status
         == 200
     )
+
+
+def test_a_response_over_the_limit_is_not_transcoded(
+    inference_gateway: Envoy, dev_keys: DevKeys, tenant: str
+) -> None:
+    token = bearer(dev_keys, tenant, "editor")
+    described = {"description": "x" * MAX_DESCRIPTION}
+    for model_id in ("first", "second"):
+        path = f"/v1/models?modelId={model_id}"
+        assert (
+            rest(inference_gateway.address, "POST", path, body=described, authorization=token).status == 200
+        )
+    one = rest(inference_gateway.address, "GET", "/v1/models?pageSize=1", authorization=token)
+    assert one.status == 200
+    assert len(one.body) < MAX_RESPONSE_BODY_BYTES < 2 * MAX_DESCRIPTION
+    both = rest(inference_gateway.address, "GET", "/v1/models", authorization=token)
+    # Envoy answers an oversized response with 500 (413 would blame the client's request), and the
+    # body says so, which tells this refusal apart from a failing service.
+    assert both.status == 500
+    assert b"exceeds the configured limit" in both.body
 
 
 @pytest.mark.parametrize(
