@@ -52,11 +52,8 @@ def gateway(
 ) -> Iterator[Envoy]:
     """The gateway in front of the model server, with a small body limit to test 413 cheaply."""
     settings = gateway_settings(max_request_body_bytes=64 * 1024)
-    envoy = start_envoy(local_gateway(settings, dev_keys, [models]), tmp_path_factory.mktemp("envoy"))
-    try:
+    with start_envoy(local_gateway(settings, dev_keys, [models]), tmp_path_factory.mktemp("envoy")) as envoy:
         yield envoy
-    finally:
-        envoy.stop()
 
 
 @pytest.fixture(scope="session")
@@ -89,11 +86,8 @@ def inference_gateway(
     """The gateway in front of model management and inference, with a small response limit."""
     settings = gateway_settings(max_response_body_bytes=MAX_RESPONSE_BODY_BYTES)
     config = local_gateway(settings, dev_keys, [models], inference_ports=[inference.handle.port])
-    envoy = start_envoy(config, tmp_path_factory.mktemp("inference-envoy"))
-    try:
+    with start_envoy(config, tmp_path_factory.mktemp("inference-envoy")) as envoy:
         yield envoy
-    finally:
-        envoy.stop()
 
 
 @pytest.fixture

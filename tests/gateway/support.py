@@ -202,6 +202,12 @@ class Envoy:
         found: dict[str, Any] = json.loads(body)
         return found
 
+    def __enter__(self) -> Envoy:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

@@ -32,13 +32,9 @@ def pair(
 ) -> Iterator[tuple[Envoy, list[ModelsInstance]]]:
     """Two model servers sharing one SQLite file, and a gateway balancing over both."""
     with models_instances(loop, tmp_path_factory.mktemp("pair"), dev_keys, 2) as instances:
-        envoy = start_envoy(
-            local_gateway(gateway_settings(), dev_keys, instances), tmp_path_factory.mktemp("pair-envoy")
-        )
-        try:
+        config = local_gateway(gateway_settings(), dev_keys, instances)
+        with start_envoy(config, tmp_path_factory.mktemp("pair-envoy")) as envoy:
             yield envoy, instances
-        finally:
-            envoy.stop()
 
 
 def test_an_instance_that_is_not_serving_gets_no_calls(

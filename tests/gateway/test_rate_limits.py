@@ -70,11 +70,8 @@ def tiny_buckets(
         tenant_rate_limits={"premium": TenantRateLimits(control_plane_burst=PREMIUM_BURST)},
     )
     config = local_gateway(settings, dev_keys, [models], inference_ports=[inference.handle.port])
-    envoy = start_envoy(config, tmp_path_factory.mktemp("tiny"))
-    try:
+    with start_envoy(config, tmp_path_factory.mktemp("tiny")) as envoy:
         yield envoy
-    finally:
-        envoy.stop()
 
 
 def _call(
