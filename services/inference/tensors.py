@@ -153,9 +153,15 @@ def decode_raw(
 
 
 def _split_bytes(raw: bytes | memoryview, count: int, text: bool) -> np.ndarray:
-    out = np.empty(count, dtype=object)
     view = memoryview(raw)
     size = len(view)
+    # Every element carries a 4-byte length: a shape that claims more elements than that allows is
+    # refused before anything the size of the claim is allocated.
+    if count * _LENGTH.size > size:
+        raise CodecError(
+            f"holds {size} bytes, too few for the {count} BYTES elements of shape", "ELEMENT_COUNT_MISMATCH"
+        )
+    out = np.empty(count, dtype=object)
     offset = 0
     for i in range(count):
         if offset + 4 > size:

@@ -79,12 +79,18 @@ def time_out(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     return stamp
 
 
-def time_in(message: Any, field: str) -> datetime | None:
-    """The timestamp in ``message.<field>``, or None when it is not set."""
+def time_in(message: Any, field: str, path: str = "") -> datetime | None:
+    """The timestamp in ``message.<field>``, or None when it is not set; ``path`` names the field in
+    the request (default: ``field``)."""
     if not message.HasField(field):
         return None
     stamp: timestamp_pb2.Timestamp = getattr(message, field)
-    return stamp.ToDatetime(tzinfo=UTC)
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument.for_field(
+            path or field, "must be a valid time from 0001-01-01 to 9999-12-31, nanos 0 to 999999999"
+        ) from None
 
 
 def model_in(message: model_pb2.Model, field: str = "model") -> Model:

@@ -179,9 +179,11 @@ def report_in(message: deployment_service_pb2.ReportDeploymentStatusRequest) -> 
                 reason=c.reason,
                 message=c.message,
                 version=c.version,
-                last_transition_time=time_in(c, "last_transition_time"),
+                last_transition_time=time_in(
+                    c, "last_transition_time", f"conditions[{index}].last_transition_time"
+                ),
             )
-            for c in message.conditions
+            for index, c in enumerate(message.conditions)
         ),
         loaded_versions=tuple(
             LoadedVersion(

@@ -38,6 +38,9 @@ MAX_QUEUE_DELAY_MICROS = 1_000_000
 MAX_QUEUE_SIZE = 100_000
 DEFAULT_QUEUE_SIZE = 1024
 MAX_THREADS = 256
+MAX_RESIZE_PIXELS = 4096
+"""Largest height or width preprocessing resizes to: a float32 RGB image of 4096 x 4096 is already
+200 MB, and the service holds a whole batch of them."""
 SPEC_FIELDS = (
     "display_name",
     "traffic",
@@ -127,8 +130,8 @@ def _preprocessing(draft: tuple[Preprocessing, ...], v: Violations) -> tuple[Pre
         elif any(other.input == step.input for other in draft[:index]):
             v.add(f"{field}.input", f"{step.input!r} already has preprocessing; at most one per input")
         for name in ("resize_height", "resize_width"):
-            if getattr(step, name) < 0:
-                v.add(f"{field}.{name}", "must not be negative (0 keeps the size)")
+            if not 0 <= getattr(step, name) <= MAX_RESIZE_PIXELS:
+                v.add(f"{field}.{name}", f"must be 0 (keeps the size) to {MAX_RESIZE_PIXELS} pixels")
         if not math.isfinite(step.scale):
             v.add(f"{field}.scale", "must be a finite number")
         if len(step.means) != len(step.stds):

@@ -232,6 +232,9 @@ def parse_filter(text: str, fields: dict[str, FieldSpec]) -> Node | None:
     """The tree of ``text`` over ``fields``; None for an empty filter.  INVALID_ARGUMENT on errors."""
     if len(text) > MAX_FILTER_LENGTH:
         raise _error(f"at most {MAX_FILTER_LENGTH} characters")
+    # Stored text has none (see validation.check_text), and PostgreSQL refuses NUL in any query.
+    if any(ord(char) < 32 and char not in "\t\n\r" for char in text):
+        raise _error("must not contain control characters")
     tokens = _tokenize(text)
     if not tokens:
         return None

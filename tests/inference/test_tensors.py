@@ -92,6 +92,9 @@ def test_bytes_as_text_decodes_utf8_and_encodes_str() -> None:
         (struct.pack("<I", 1) + b"a" + struct.pack("<I", 0), 1, "ELEMENT_COUNT_MISMATCH"),
         (struct.pack("<I", 5) + b"abc", 1, "BYTES_TRUNCATED"),
         (b"\x01\x00", 1, "ELEMENT_COUNT_MISMATCH"),
+        # Shapes claiming more elements than the data could hold, even too many for memory.
+        (struct.pack("<I", 0), 2**30, "ELEMENT_COUNT_MISMATCH"),
+        (struct.pack("<I", 0), 2**61, "ELEMENT_COUNT_MISMATCH"),
     ],
 )
 def test_malformed_bytes_are_refused(raw: bytes, count: int, reason: str) -> None:

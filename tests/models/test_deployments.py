@@ -92,9 +92,14 @@ async def test_batching_instances_and_preprocessing_ranges(core: ModelsCore) -> 
             preferred_batch_sizes=(4, 4000),
             max_queue_size=200_000,
         ),
-        preprocessing=(Preprocessing(input="features", means=(0.5, 0.5), stds=(0.0,)),),
+        preprocessing=(
+            Preprocessing(
+                input="features", means=(0.5, 0.5), stds=(0.0,), resize_height=-1, resize_width=4097
+            ),
+        ),
     )
     found = await _violations(core, candidate)
+    assert found["deployment.preprocessing[0].resize_width"] == "must be 0 (keeps the size) to 4096 pixels"
     assert set(found) == {
         "deployment.instances_per_version",
         "deployment.batching.max_batch_size",
@@ -103,6 +108,8 @@ async def test_batching_instances_and_preprocessing_ranges(core: ModelsCore) -> 
         "deployment.batching.preferred_batch_sizes[1]",
         "deployment.preprocessing[0].stds",
         "deployment.preprocessing[0].stds[0]",
+        "deployment.preprocessing[0].resize_height",
+        "deployment.preprocessing[0].resize_width",
     }
 
 

@@ -48,6 +48,7 @@ def test_parentheses_negation_and_presence() -> None:
         ("task = IMAGE)", "unexpected ')'"),
         ("model = fraud", "models/{model}"),
         ("display_name = x; DROP TABLE models", "unexpected character"),
+        ('labels.team = "a\x00b"', "control characters"),
         ("(" * 20 + "task = IMAGE" + ")" * 20, "nested deeper"),
         ("x" * 1025, "at most 1024"),
     ],

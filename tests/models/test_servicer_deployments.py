@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import grpc
 import pytest
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, timestamp_pb2
 
 from aiplat.models.v1 import deployment_pb2, deployment_service_pb2, registry_service_pb2
 from services.runtime.auth import Identity, Role, bind_identity
@@ -252,6 +252,27 @@ async def test_reported_status_shows_on_the_deployment(running: Running, token: 
             report, metadata=token("editor", tenant_name=f"{tenant}-x")
         )
     assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    report.conditions[0].last_transition_time.seconds = 253402300800  # the first second of year 10000
+    with pytest.raises(grpc.aio.AioRpcError) as out_of_range:
+        await running.deployments.ReportDeploymentStatus(report, metadata=admin)
+    assert out_of_range.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_details(out_of_range.value)[1] == ["conditions[0].last_transition_time"]
+
+
+@pytest.mark.parametrize(
+    "bad_time",
+    [timestamp_pb2.Timestamp(seconds=253402300800), timestamp_pb2.Timestamp(seconds=0, nanos=-1)],
+)
+async def test_audit_times_outside_the_calendar_are_invalid(
+    running: Running, token: Token, bad_time: timestamp_pb2.Timestamp
+) -> None:
+    for field in ("start_time", "end_time"):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await running.deployments.ListAuditEvents(
+                pb.ListAuditEventsRequest(**{field: bad_time}), metadata=token("viewer")
+            )
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error_details(raised.value)[1] == [field]
 
 
 @pytest.mark.usefixtures("fraud")
