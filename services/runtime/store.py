@@ -47,7 +47,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     try:
         # WAL: readers never block the writer nor the other way round.
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL syncs the log on every commit: with NORMAL, a commit already acknowledged to a client
+        # can roll back after a power loss.
+        cursor.execute("PRAGMA synchronous=FULL")
         # Off by default in SQLite, for compatibility; our schemas rely on them.
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")

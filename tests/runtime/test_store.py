@@ -39,12 +39,14 @@ async def test_sqlite_round_trip(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "sample.db").exists()
 
 
-async def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path: Path) -> None:
+async def test_sqlite_connections_use_wal_full_sync_and_foreign_keys(tmp_path: Path) -> None:
     database = open_database(f"sqlite:///{tmp_path}/sample.db", MIGRATIONS)
     try:
         with database.engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+            # 2 = FULL: a commit is on disk before it is acknowledged.
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one() > 0
     finally:
         database.dispose()
