@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from services.inference.deployment import DeploymentSpec, DeploymentState, DeploymentStatus
 from services.inference.errors import ArtifactError, ModelNotFound
@@ -75,6 +75,8 @@ class DeploymentController:
         self._applied: dict[Key, DeploymentSpec] = {}
         self._dirty: set[Key] = set()
         self._workers: dict[Key, asyncio.Task[None]] = {}
+        self._loads: dict[Key, set[asyncio.Future[Exception]]] = {}
+        """Explicit loads waiting on a deployment, told when its versions cannot be resolved."""
         self._snapshot: set[Key] | None = None
         self._settling: asyncio.Task[None] | None = None
         self.synced = asyncio.Event()
@@ -136,7 +138,7 @@ class DeploymentController:
             raise ModelNotFound(model_name)
         self._unloaded.pop(key, None)
         self._kick(key)
-        await self._idle(key)
+        await self._applied_or_unresolvable(key, model_name)
         status = self._repository.status(model_name, tenant=tenant)
         if status.state == DeploymentState.FAILED:
             reasons = sorted({c.reason for c in status.conditions if c.type == "LoadFailed"})
@@ -197,6 +199,29 @@ class DeploymentController:
                 self._reconcile(key), name=f"reconcile-{key[0]}-{key[1]}"
             )
 
+    async def _applied_or_unresolvable(self, key: Key, model_name: str) -> None:
+        """Wait until the deployment is applied; UNAVAILABLE as soon as model management cannot
+        resolve its versions (the deployment keeps being retried in the background)."""
+        worker = self._workers.get(key)
+        if worker is None:
+            return
+        unresolvable: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
+        self._loads.setdefault(key, set()).add(unresolvable)
+        try:
+            # asyncio.wait leaves the worker running when this call is cancelled.
+            either: set[asyncio.Future[Any]] = {worker, unresolvable}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting = self._loads.get(key, set())
+            waiting.discard(unresolvable)
+            if not waiting:
+                self._loads.pop(key, None)
+        if unresolvable.done() and not worker.done():
+            raise Unavailable(
+                f"model {model_name!r} cannot be loaded now: {unresolvable.result()}; it is retried",
+                retry_after_seconds=self._retry[0],
+            )
+
     async def _idle(self, key: Key) -> None:
         worker = self._workers.get(key)
         if worker is not None:
@@ -215,6 +240,9 @@ class DeploymentController:
                 try:
                     spec = wanted.spec(await self._resolve(wanted))
                 except (Unavailable, DeadlineExceeded) as error:
+                    for load in self._loads.pop(key, set()):
+                        if not load.done():
+                            load.set_result(error)
                     _log.warning(
                         "cannot resolve the versions of %s yet: %s",
                         wanted.name,

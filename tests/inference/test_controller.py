@@ -199,6 +199,24 @@ async def test_unload_holds_until_load_or_a_new_spec(
     await eventually(lambda: _served(repository, 2, DeploymentState.READY), what="a new spec loads")
 
 
+async def test_a_load_answers_unavailable_while_versions_cannot_be_resolved_and_loads_later(
+    controller: DeploymentController, repository: ModelRepository, registry: Registry
+) -> None:
+    v1 = registry.add(1)
+    controller.put(wanted((v1, 100)))
+    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="READY")
+    await controller.unload("acme", "scaler")
+    artifact = registry.versions[v1]
+    registry.versions[v1] = Unavailable("model management is unreachable")
+
+    with pytest.raises(Unavailable, match="cannot be loaded now"):
+        await asyncio.wait_for(controller.load("acme", "scaler"), 5)
+
+    registry.versions[v1] = artifact
+    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="loaded once resolvable")
+    assert await _answer(repository) == 1.0
+
+
 async def test_load_and_unload_of_unknown_deployments_are_not_found(controller: DeploymentController) -> None:
     with pytest.raises(ModelNotFound):
         await controller.load("acme", "nope")
