@@ -5,9 +5,9 @@ tenant) with the same bytes.  It is removed only when the last version row
 naming its checksum is gone (FAILED versions aside: they never stored one).
 Storing a new artifact and committing its row happen under the checksum's
 lock, and so does "is it still referenced? then delete", so a delete can
-never remove a file that an upload is about to reference.  (Replicas sharing
-one artifact store would need a lock in the database instead; this service
-runs as one writer per store.)
+never remove a file that an upload is about to reference.  The lock holds
+across every process sharing the database (replicas in the cluster, workers
+on one machine), which is what shares the artifact store too.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from services.models.artifacts import ArtifactStorage
 from services.models.store import versions
+from services.runtime.named_locks import held_across_processes
 from services.runtime.store import Database
 
 _log = logging.getLogger(__name__)
@@ -29,9 +30,15 @@ T = TypeVar("T")
 
 
 class ChecksumLocks:
-    """One asyncio lock per checksum, kept only while someone holds or waits for it."""
+    """One lock per checksum across the processes sharing ``db``.
 
-    def __init__(self) -> None:
+    Tasks of one process queue on an asyncio lock (kept only while someone
+    holds or waits for it) before one of them takes the lock shared with the
+    other processes.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     def __repr__(self) -> str:
@@ -42,7 +49,7 @@ class ChecksumLocks:
         lock, users = self._locks.get(sha256, (asyncio.Lock(), 0))
         self._locks[sha256] = (lock, users + 1)
         try:
-            async with lock:
+            async with lock, held_across_processes(self._db, f"artifact:{sha256}"):
                 yield
         finally:
             lock, users = self._locks[sha256]
@@ -58,7 +65,7 @@ class ArtifactReferences:
     def __init__(self, db: Database, storage: ArtifactStorage) -> None:
         self.db = db
         self.storage = storage
-        self.locks = ChecksumLocks()
+        self.locks = ChecksumLocks(db)
 
     def __repr__(self) -> str:
         return f"ArtifactReferences({self.storage!r})"
@@ -98,7 +105,14 @@ class ArtifactReferences:
             _log.exception("could not delete unreferenced artifact %s", sha256)
 
     async def release(self, checksums: Iterable[str]) -> None:
-        """Delete each artifact that no version references any more (after their rows were deleted)."""
-        for sha256 in sorted(set(checksums)):
+        """Delete each artifact that no version references any more (after their rows were deleted).
+
+        Shielded like :meth:`store`: the rows are gone, and a caller hanging up
+        must not leave their files behind or a lock half taken.
+        """
+        await asyncio.shield(asyncio.ensure_future(self._release(sorted(set(checksums)))))
+
+    async def _release(self, checksums: list[str]) -> None:
+        for sha256 in checksums:
             async with self.locks.hold(sha256):
                 await self._delete_unreferenced(sha256)

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from services.models.artifact_refs import ArtifactReferences
 from services.models.core import ModelsCore
 from services.models.domain import TensorSignature
 from services.models.enums import ArtifactFormat, TensorType, VersionState
 from services.models.uploads import UploadMetadata
 from services.runtime.errors import InvalidArgument, NotFound
+from services.runtime.store import Database, create_database_engine
 
 from .helpers import chunks_of, create_model, upload
 from .onnx_models import OPSET, sha256, tiny_model, unique_model
@@ -157,3 +159,24 @@ async def test_equal_files_share_one_artifact_until_the_last_version_goes(core: 
     assert core.artifacts.storage.keys() == [first.sha256]
     await core.versions.delete_version("models/fraud/versions/2", force=False)
     assert core.artifacts.storage.keys() == []
+
+
+async def test_another_replica_holding_a_checksum_holds_back_its_release(
+    core: ModelsCore, store_url: str
+) -> None:
+    """A replica between storing an artifact and committing its row holds the checksum's lock; a
+    release by any other replica of the same store waits, so it cannot delete the file under it."""
+    await create_model(core)
+    version = await upload(core, data=unique_model())
+    other = Database(create_database_engine(store_url))  # another process's connection to the store
+    try:
+        replica = ArtifactReferences(other, core.artifacts.storage)
+        async with replica.locks.hold(version.sha256):
+            delete = asyncio.create_task(core.versions.delete_version("models/fraud/versions/1", force=False))
+            await asyncio.sleep(0.3)
+            assert not delete.done(), "the release must wait for the replica's commit"
+            assert core.artifacts.storage.keys() == [version.sha256]
+        await asyncio.wait_for(delete, 10)
+        assert core.artifacts.storage.keys() == [], "unreferenced once the replica let go"
+    finally:
+        other.dispose()
