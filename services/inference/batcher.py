@@ -318,15 +318,22 @@ class Batcher:
             requests.popleft()
             group.size -= request.size
             self._queued -= 1
-            if request.future.done():
-                continue  # the caller cancelled
-            if expired:
-                self._fail(request, RequestExpired("the request's deadline passed while it was queued"))
+            if not self._still_awaited(request, now_s, "while it was queued"):
                 continue
             request.dequeued_ns = now_ns
             batch.append(request)
             total += request.size
         return batch
+
+    def _still_awaited(self, request: QueuedRequest, now_s: float, when: str) -> bool:
+        """Whether ``request`` should still run: its caller has not cancelled, and its deadline has not
+        passed (then it fails as expired)."""
+        if request.future.done():
+            return False
+        if request.deadline is not None and request.deadline <= now_s:
+            self._fail(request, RequestExpired(f"the request's deadline passed {when}"))
+            return False
+        return True
 
     def _rearm(self, group: _Group) -> None:
         # What is left waits for its own oldest request's delay, not for the
@@ -379,14 +386,7 @@ class Batcher:
             extra={"event": "batch_failed", "batcher": self._name, "requests": len(batch), "error": str(exc)},
         )
         now = time.monotonic()
-        waiting: list[QueuedRequest] = []
-        for request in batch:
-            if request.future.done():
-                continue  # the caller cancelled
-            if request.deadline is not None and request.deadline <= now:
-                self._fail(request, RequestExpired("the request's deadline passed while its batch ran"))
-                continue
-            waiting.append(request)
+        waiting = [r for r in batch if self._still_awaited(r, now, "while its batch ran")]
         middle = len(waiting) // 2
         try:
             if middle:

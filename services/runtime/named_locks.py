@@ -20,7 +20,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from sqlalchemy import Connection, text
@@ -88,15 +88,9 @@ async def _file_lock(directory: Path, name: str) -> AsyncIterator[None]:
 def _open_locked(path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    with _closed_on_error(descriptor):
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-    return descriptor
-
-
-@contextlib.contextmanager
-def _closed_on_error(descriptor: int) -> Iterator[None]:
     try:
-        yield
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
     except BaseException:
         os.close(descriptor)
         raise
+    return descriptor

@@ -84,6 +84,12 @@ async def _served(repository: ModelRepository, generation: int, state: Deploymen
     return status.generation == generation and status.state == state
 
 
+async def _serve(controller: DeploymentController, repository: ModelRepository, version: str) -> None:
+    """Deploy ``version`` at 100 % as generation 1 and wait until it serves."""
+    controller.put(wanted((version, 100)))
+    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="READY")
+
+
 async def _answer(repository: ModelRepository) -> float:
     result = await repository.infer("scaler", "", [raw_input("x", ONE)], tenant="acme")
     return float(result.outputs[0].data[0, 0])
@@ -142,8 +148,7 @@ async def test_unresolvable_versions_are_reported_failed_and_a_later_spec_recove
 async def test_an_unreachable_registry_is_retried_while_the_previous_spec_serves(
     controller: DeploymentController, repository: ModelRepository, registry: Registry
 ) -> None:
-    controller.put(wanted((registry.add(1), 100)))
-    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="READY")
+    await _serve(controller, repository, registry.add(1))
     v2 = "models/m/versions/2"
     registry.versions[v2] = Unavailable("registry down")
 
@@ -160,8 +165,7 @@ async def test_a_new_snapshot_drops_what_it_no_longer_lists_and_recreation_is_ap
     controller: DeploymentController, repository: ModelRepository, registry: Registry
 ) -> None:
     v1 = registry.add(1)
-    controller.put(wanted((v1, 100)))
-    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="READY")
+    await _serve(controller, repository, v1)
 
     controller.begin_snapshot()
     controller.end_snapshot()
@@ -181,8 +185,7 @@ async def test_unload_holds_until_load_or_a_new_spec(
     controller: DeploymentController, repository: ModelRepository, registry: Registry
 ) -> None:
     v1 = registry.add(1)
-    controller.put(wanted((v1, 100)))
-    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="READY")
+    await _serve(controller, repository, v1)
 
     await controller.unload("acme", "scaler")
     controller.put(wanted((v1, 100)))  # the same generation again (a reconnect): stays unloaded
@@ -203,8 +206,7 @@ async def test_a_load_answers_unavailable_while_versions_cannot_be_resolved_and_
     controller: DeploymentController, repository: ModelRepository, registry: Registry
 ) -> None:
     v1 = registry.add(1)
-    controller.put(wanted((v1, 100)))
-    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="READY")
+    await _serve(controller, repository, v1)
     await controller.unload("acme", "scaler")
     artifact = registry.versions[v1]
     registry.versions[v1] = Unavailable("model management is unreachable")
@@ -262,8 +264,7 @@ async def test_a_load_serves_the_spec_model_management_holds_now(
 ) -> None:
     controller, source = sourced
     v1, v2 = registry.add(1), registry.add(2)
-    controller.put(wanted((v1, 100)))
-    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="READY")
+    await _serve(controller, repository, v1)
     await controller.unload("acme", "scaler")
     source.specs["scaler"] = wanted((v2, 100), generation=2)  # the watch has not delivered it yet
 
@@ -278,8 +279,7 @@ async def test_a_load_falls_back_to_the_watched_spec_while_model_management_cann
     sourced: tuple[DeploymentController, Source], repository: ModelRepository, registry: Registry
 ) -> None:
     controller, source = sourced
-    controller.put(wanted((registry.add(3), 100)))
-    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="READY")
+    await _serve(controller, repository, registry.add(3))
     await controller.unload("acme", "scaler")
     source.specs["scaler"] = None
 
