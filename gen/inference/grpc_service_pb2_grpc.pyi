@@ -83,7 +83,8 @@ class GRPCInferenceServiceStub:
     they are produced and carry their request's `id`; a failed request is
     reported in its response's `error_message` and the stream continues.
     Through the gateway the REST body is a JSON array of requests and the
-    reply a JSON array of responses; the gateway copies the model name and
+    reply newline-delimited JSON, one response per line (an empty array
+    gets an empty reply); the gateway copies the model name and
     version from the path into the first request only, so the following
     requests of the array name their model themselves.
     """
@@ -128,7 +129,8 @@ class GRPCInferenceServiceAsyncStub(GRPCInferenceServiceStub):
     they are produced and carry their request's `id`; a failed request is
     reported in its response's `error_message` and the stream continues.
     Through the gateway the REST body is a JSON array of requests and the
-    reply a JSON array of responses; the gateway copies the model name and
+    reply newline-delimited JSON, one response per line (an empty array
+    gets an empty reply); the gateway copies the model name and
     version from the path into the first request only, so the following
     requests of the array name their model themselves.
     """
@@ -212,7 +214,8 @@ class GRPCInferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         they are produced and carry their request's `id`; a failed request is
         reported in its response's `error_message` and the stream continues.
         Through the gateway the REST body is a JSON array of requests and the
-        reply a JSON array of responses; the gateway copies the model name and
+        reply newline-delimited JSON, one response per line (an empty array
+        gets an empty reply); the gateway copies the model name and
         version from the path into the first request only, so the following
         requests of the array name their model themselves.
         """
