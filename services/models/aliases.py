@@ -59,11 +59,11 @@ class Aliases:
             )
         identity = current_identity()
         tenant = identity.tenant
-        now = self._clock()
 
         def work(session: Session) -> ModelAlias:
             # The model row lock orders alias moves and version deletes of one model.
             model_rows.get(session, tenant, model_id, lock=True)
+            now = self._clock()
             number = names.version_number(segment)
             if number is None:
                 target = versions.find_alias(session, tenant, model_id, segment)
@@ -125,10 +125,10 @@ class Aliases:
         model_id, alias_id = names.parse_alias_name(name, "name")
         identity = current_identity()
         tenant = identity.tenant
-        now = self._clock()
 
         def work(session: Session) -> None:
             model_rows.get(session, tenant, model_id, lock=True)
+            now = self._clock()
             alias = versions.find_alias(session, tenant, model_id, alias_id)
             if alias is None:
                 raise errors.alias_not_found(model_id, alias_id)

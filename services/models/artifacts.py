@@ -113,15 +113,10 @@ class ArtifactStorage:
 
 
 def open_source(uri: str) -> IO[bytes]:
-    """Open any fsspec URI for reading (the source of an import)."""
-    opened: IO[bytes] = fsspec.open(uri, "rb").open()
-    return opened
+    """Open an import's source, a plain location (see :mod:`services.models.sources`), for reading.
 
-
-def normalize_uri(uri: str) -> str:
-    """``uri`` with its protocol spelled out; ValueError for relative segments such as ``..``."""
+    Opened through its filesystem rather than ``fsspec.open``, which would expand wildcards.
+    """
     fs, path = fsspec.core.url_to_fs(uri)
-    if any(segment in ("..", ".") for segment in path.split("/")):
-        raise ValueError("relative path segments are not allowed")
-    normalized: str = fs.unstrip_protocol(path)
-    return normalized
+    opened: IO[bytes] = fs.open(path, "rb")
+    return opened

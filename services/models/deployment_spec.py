@@ -29,9 +29,24 @@ from services.models.domain import (
 from services.models.enums import VersionState
 from services.models.store import models as model_rows
 from services.models.store import versions
-from services.models.validation import MAX_DISPLAY_NAME, Violations, check_labels, check_text
+from services.models.validation import (
+    MAX_DISPLAY_NAME,
+    Violations,
+    check_count,
+    check_labels,
+    check_text,
+    shown,
+)
 from services.runtime.errors import InvalidArgument
 
+MAX_TRAFFIC_TARGETS = 100
+"""Targets in one traffic split: every version the deployment serves at once."""
+MAX_PREPROCESSING_STEPS = 64
+"""Preprocessing steps of a deployment (at most one per model input)."""
+MAX_CHANNELS = 64
+"""Values in one preprocessing step's ``means`` and ``stds`` (one per channel)."""
+MAX_PREFERRED_BATCH_SIZES = 64
+"""Entries of ``batching.preferred_batch_sizes``."""
 MAX_INSTANCES = 64
 MAX_BATCH_SIZE = 1024
 MAX_QUEUE_DELAY_MICROS = 1_000_000
@@ -56,6 +71,8 @@ _PREFIX = "deployment"
 def _traffic(draft: DeploymentDraft, model_id: str, v: Violations) -> tuple[TrafficTarget, ...]:
     if not draft.traffic:
         v.add(f"{_PREFIX}.traffic", "name at least one version; percentages sum to 100")
+        return ()
+    if not check_count(v, f"{_PREFIX}.traffic", draft.traffic, MAX_TRAFFIC_TARGETS, "targets"):
         return ()
     targets: list[TrafficTarget] = []
     seen: set[int] = set()
@@ -100,7 +117,10 @@ def _batching(draft: Batching, v: Violations) -> Batching:
         v.add(f"{field}.max_queue_delay_micros", f"must be 0-{MAX_QUEUE_DELAY_MICROS}")
     if not 1 <= batching.max_queue_size <= MAX_QUEUE_SIZE:
         v.add(f"{field}.max_queue_size", f"must be 1-{MAX_QUEUE_SIZE}, got {draft.max_queue_size}")
-    for index, size in enumerate(batching.preferred_batch_sizes):
+    sizes = batching.preferred_batch_sizes
+    if not check_count(v, f"{field}.preferred_batch_sizes", sizes, MAX_PREFERRED_BATCH_SIZES, "sizes"):
+        return batching
+    for index, size in enumerate(sizes):
         if not 1 <= size <= batching.max_batch_size:
             v.add(
                 f"{field}.preferred_batch_sizes[{index}]",
@@ -121,30 +141,37 @@ def _execution(draft: Execution, v: Violations) -> Execution:
     return draft
 
 
+def _normalization(step: Preprocessing, field: str, v: Violations) -> None:
+    means = check_count(v, f"{field}.means", step.means, MAX_CHANNELS, "values")
+    stds = check_count(v, f"{field}.stds", step.stds, MAX_CHANNELS, "values")
+    if not (means and stds):
+        return
+    if len(step.means) != len(step.stds):
+        v.add(f"{field}.stds", f"must have as many values as means ({len(step.means)}), got {len(step.stds)}")
+    for position, mean in enumerate(step.means):
+        if not math.isfinite(mean):
+            v.add(f"{field}.means[{position}]", "must be a finite number")
+    for position, std in enumerate(step.stds):
+        if std == 0 or not math.isfinite(std):
+            v.add(f"{field}.stds[{position}]", "must be a finite, non-zero number")
+
+
 def _preprocessing(draft: tuple[Preprocessing, ...], v: Violations) -> tuple[Preprocessing, ...]:
     steps: list[Preprocessing] = []
+    if not check_count(v, f"{_PREFIX}.preprocessing", draft, MAX_PREPROCESSING_STEPS, "steps"):
+        return ()
     for index, step in enumerate(draft):
         field = f"{_PREFIX}.preprocessing[{index}]"
         if not step.input:
             v.add(f"{field}.input", "is required")
         elif any(other.input == step.input for other in draft[:index]):
-            v.add(f"{field}.input", f"{step.input!r} already has preprocessing; at most one per input")
+            v.add(f"{field}.input", f"{shown(step.input)} already has preprocessing; at most one per input")
         for name in ("resize_height", "resize_width"):
             if not 0 <= getattr(step, name) <= MAX_RESIZE_PIXELS:
                 v.add(f"{field}.{name}", f"must be 0 (keeps the size) to {MAX_RESIZE_PIXELS} pixels")
         if not math.isfinite(step.scale):
             v.add(f"{field}.scale", "must be a finite number")
-        if len(step.means) != len(step.stds):
-            v.add(
-                f"{field}.stds",
-                f"must have as many values as means ({len(step.means)}), got {len(step.stds)}",
-            )
-        for position, mean in enumerate(step.means):
-            if not math.isfinite(mean):
-                v.add(f"{field}.means[{position}]", "must be a finite number")
-        for position, std in enumerate(step.stds):
-            if std == 0 or not math.isfinite(std):
-                v.add(f"{field}.stds[{position}]", "must be a finite, non-zero number")
+        _normalization(step, field, v)
         # 0 is the protobuf default and would zero every value; it means "no scaling".
         steps.append(dataclasses.replace(step, scale=step.scale or 1.0))
     return tuple(steps)
@@ -215,6 +242,6 @@ def check_references(session: Session, tenant: str, spec: DeploymentSpec, fields
             if lacking:
                 v.add(
                     f"{_PREFIX}.preprocessing[{index}].input",
-                    f"{step.input!r} is not an input of {', '.join(lacking)}",
+                    f"{shown(step.input)} is not an input of {', '.join(lacking)}",
                 )
     v.raise_if_any()

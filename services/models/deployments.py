@@ -23,6 +23,7 @@ from services.models.status import next_status
 from services.models.store import audit, deployments
 from services.models.store.query import SortKey
 from services.models.traffic import traffic_json, write_spec
+from services.models.validation import Violations, check_count, check_printable
 from services.models.watch import WatchHub
 from services.runtime.auth import Role, current_identity
 from services.runtime.errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -58,9 +59,9 @@ class Deployments:
         spec = build_spec(draft)
         identity = current_identity()
         tenant = identity.tenant
-        now = self._clock()
 
         def work(session: Session) -> Deployment:
+            now = self._clock()
             check_references(session, tenant, spec, ("model", *SPEC_FIELDS))
             created = deployments.insert(session, tenant, deployment_id, spec, now)
             deployments.push_history(session, tenant, deployment_id, spec.traffic, now)
@@ -107,10 +108,10 @@ class Deployments:
         touched = [field for field in SPEC_FIELDS if mask.touches(field)]
         identity = current_identity()
         tenant = identity.tenant
-        now = self._clock()
 
         def work(session: Session) -> tuple[Deployment, bool]:
             current = deployments.get(session, tenant, deployment_id, lock=True)
+            now = self._clock()
             if draft.etag and draft.etag != current.etag:
                 raise errors.etag_mismatch(names.deployment_name(deployment_id))
             merged = dataclasses.replace(
@@ -130,10 +131,10 @@ class Deployments:
         deployment_id = names.parse_deployment_name(name, "name")
         identity = current_identity()
         tenant = identity.tenant
-        now = self._clock()
 
         def work(session: Session) -> Deployment:
             current = deployments.get(session, tenant, deployment_id, lock=True)
+            now = self._clock()
             if etag and etag != current.etag:
                 raise errors.etag_mismatch(names.deployment_name(deployment_id))
             deployments.delete(session, tenant, deployment_id)
@@ -157,10 +158,10 @@ class Deployments:
         deployment_id = names.parse_deployment_name(name, "name")
         identity = current_identity()
         tenant = identity.tenant
-        now = self._clock()
 
         def work(session: Session) -> tuple[Deployment, bool]:
             current = deployments.get(session, tenant, deployment_id, lock=True)
+            now = self._clock()
             previous = deployments.pop_history(session, tenant, deployment_id)
             if previous is None:
                 raise FailedPrecondition(
@@ -202,14 +203,11 @@ class Deployments:
             raise PermissionDenied(
                 "only admins report status for another tenant", reason=errors.ADMIN_REQUIRED
             )
-        if report.generation < 1:
-            raise InvalidArgument.for_field("generation", "must be the spec generation the report describes")
-        if max(len(report.conditions), len(report.loaded_versions)) > MAX_REPORTED_ITEMS:
-            raise InvalidArgument(f"at most {MAX_REPORTED_ITEMS} conditions and loaded versions per report")
-        now = self._clock()
+        _check_report(report)
 
         def work(session: Session) -> Deployment:
             current = deployments.get(session, owner, deployment_id, lock=True)
+            now = self._clock()
             if report.generation < current.generation:
                 return current
             if report.generation > current.generation:
@@ -220,3 +218,24 @@ class Deployments:
             return deployments.set_status(session, owner, deployment_id, status)
 
         return await self._db.write(work)
+
+
+def _check_report(report: StatusReport) -> None:
+    v = Violations()
+    if report.generation < 1:
+        v.add("generation", "must be the spec generation the report describes")
+    check_printable(v, "reporter", report.reporter)
+    if check_count(v, "conditions", report.conditions, MAX_REPORTED_ITEMS, "conditions"):
+        for index, condition in enumerate(report.conditions):
+            field = f"conditions[{index}]"
+            for name in ("type", "reason", "version"):
+                check_printable(v, f"{field}.{name}", getattr(condition, name))
+            check_printable(v, f"{field}.message", condition.message, multiline=True)
+    if check_count(v, "loaded_versions", report.loaded_versions, MAX_REPORTED_ITEMS, "loaded versions"):
+        for index, loaded in enumerate(report.loaded_versions):
+            field = f"loaded_versions[{index}]"
+            check_printable(v, f"{field}.version", loaded.version)
+            check_printable(v, f"{field}.device", loaded.device)
+            for position, provider in enumerate(loaded.execution_providers):
+                check_printable(v, f"{field}.execution_providers[{position}]", provider)
+    v.raise_if_any()

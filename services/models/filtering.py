@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from services.models.validation import has_control_characters
 from services.runtime.errors import InvalidArgument
 
 MAX_FILTER_LENGTH = 1024
@@ -233,7 +234,7 @@ def parse_filter(text: str, fields: dict[str, FieldSpec]) -> Node | None:
     if len(text) > MAX_FILTER_LENGTH:
         raise _error(f"at most {MAX_FILTER_LENGTH} characters")
     # Stored text has none (see validation.check_text), and PostgreSQL refuses NUL in any query.
-    if any(ord(char) < 32 and char not in "\t\n\r" for char in text):
+    if has_control_characters(text, multiline=True):
         raise _error("must not contain control characters")
     tokens = _tokenize(text)
     if not tokens:

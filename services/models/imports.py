@@ -30,11 +30,12 @@ from sqlalchemy.orm import Session
 
 from services.models import errors, names
 from services.models.artifact_refs import ArtifactReferences
-from services.models.artifacts import normalize_uri, open_source
+from services.models.artifacts import open_source
 from services.models.clock import Clock, utcnow
 from services.models.domain import ImportOperation, OperationError, VersionFields
 from services.models.enums import ArtifactFormat, VersionState
 from services.models.onnx_inspect import inspect_onnx
+from services.models.sources import parse_location
 from services.models.staging import ArtifactWriter, check_size_limit, staging_file
 from services.models.store import models as model_rows
 from services.models.store import operations, versions
@@ -100,7 +101,7 @@ class Imports:
         self._staging_dir = staging_dir
         self._max_bytes = max_bytes
         self._allowed = tuple(
-            prefix.rstrip("/") + "/" for prefix in (artifacts.storage.root_uri, *allowed_prefixes)
+            parse_location(prefix) for prefix in (artifacts.storage.root_uri, *allowed_prefixes)
         )
         self._clock = clock
         self._lease = timedelta(seconds=lease_seconds)
@@ -114,18 +115,27 @@ class Imports:
     def __repr__(self) -> str:
         return f"Imports(allowed={self._allowed!r}, running={len(self._running)})"
 
+    def _source(self, violations: Violations, uri: str) -> str:
+        """The source as the import will open it; judged on its text, no filesystem is built here."""
+        field = "model_version.artifact_uri"
+        if not uri:
+            violations.add(field, "is required")
+            return ""
+        try:
+            location = parse_location(uri)
+        except ValueError as error:
+            violations.add(field, f"is not a usable URI: {error}")
+            return ""
+        if not any(location.is_under(folder) for folder in self._allowed):
+            listed = ", ".join(f"{folder.uri}/" for folder in self._allowed)
+            violations.add(field, f"must lie under one of {listed}")
+            return ""
+        return location.uri
+
     def _check(self, request: ImportRequest) -> tuple[str, str]:
         model_id = names.parse_model_name(request.parent, "parent")
         violations = Violations()
-        source = ""
-        try:
-            source = normalize_uri(request.artifact_uri) if request.artifact_uri else ""
-        except ValueError as error:
-            violations.add("model_version.artifact_uri", f"is not a usable URI: {error}")
-        if not request.artifact_uri:
-            violations.add("model_version.artifact_uri", "is required")
-        elif source and not source.startswith(self._allowed):
-            violations.add("model_version.artifact_uri", f"must lie under one of {', '.join(self._allowed)}")
+        source = self._source(violations, request.artifact_uri)
         check_sha256(violations, "model_version.sha256", request.sha256)
         if request.format != ArtifactFormat.ONNX:
             violations.add("model_version.format", "is required; ARTIFACT_FORMAT_ONNX is supported")
@@ -141,10 +151,10 @@ class Imports:
         model_id, source = self._check(request)
         identity = current_identity()
         tenant = identity.tenant
-        now = self._clock()
         operation_id = uuid.uuid4().hex
 
         def work(session: Session) -> ImportOperation:
+            now = self._clock()
             number = model_rows.allocate_version(session, tenant, model_id, now)
             version = dataclasses.replace(
                 new_version(model_id, number, request.fields, creator=identity.subject),
@@ -301,10 +311,6 @@ class Imports:
             await self._artifacts.store(path, job.sha256, commit)
         except DomainError as error:
             await self._fail(job, copied, OperationError(int(error.code), error.reason, error.message))
-        except OSError as error:
-            message = f"cannot read {job.source_uri}: {error.strerror or type(error).__name__}"
-            unreadable = OperationError(int(Code.INVALID_ARGUMENT), errors.ARTIFACT_UNREADABLE, message)
-            await self._fail(job, copied, unreadable)
         except Exception:
             _log.exception("import %s failed unexpectedly", job.operation_id)
             await self._fail(job, copied, OperationError(int(Code.INTERNAL), "INTERNAL", "internal error"))
@@ -317,9 +323,12 @@ class Imports:
             out, sha256=job.sha256, size_bytes=job.expected_size, max_bytes=self._max_bytes
         )
         reported = 0
-        source = await asyncio.to_thread(open_source, job.source_uri)
         try:
-            while chunk := await asyncio.to_thread(source.read, _CHUNK_BYTES):
+            source = await asyncio.to_thread(open_source, job.source_uri)
+        except OSError as error:
+            raise _unreadable(job, error) from error
+        try:
+            while chunk := await _read(job, source):
                 await writer.write(chunk)
                 if writer.size - reported >= _PROGRESS_BYTES:
                     reported = writer.size
@@ -358,3 +367,22 @@ class Imports:
         values: dict[str, object] = {"state": VersionState.FAILED, "state_message": error.message}
         with contextlib.suppress(NotFound):
             await self._db.write(lambda session: self._finish(session, job, copied, values, error))
+        # While PENDING the row kept the checksum's artifact alive (another version may have stored
+        # it); a delete of that version meanwhile left the file to this row, which no longer counts.
+        await self._artifacts.release([job.sha256])
+
+
+async def _read(job: _Job, source: IO[bytes]) -> bytes:
+    try:
+        return await asyncio.to_thread(source.read, _CHUNK_BYTES)
+    except OSError as error:
+        raise _unreadable(job, error) from error
+
+
+def _unreadable(job: _Job, error: OSError) -> DomainError:
+    """The client's source cannot be read: their problem, told without the server's view of it."""
+    # The exception's text may name server paths (a local source's resolved path, a mount point);
+    # the errno's standard text does not.
+    _log.info("import %s cannot read its source", job.operation_id, exc_info=error)
+    cause = os.strerror(error.errno) if error.errno else "the source could not be read"
+    return errors.artifact_error(errors.ARTIFACT_UNREADABLE, f"cannot read {job.source_uri}: {cause}")

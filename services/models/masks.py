@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from services.models.validation import Violations
+from services.models.validation import Violations, shown
 
 V = TypeVar("V")
 
@@ -63,10 +63,10 @@ def resolve_mask(
         elif head in maps and key:
             map_keys.setdefault(head, set()).add(key)
         elif path in immutable or head in immutable:
-            violations.add(field, f"{path!r} cannot be changed (immutable or output only)")
+            violations.add(field, f"{shown(path)} cannot be changed (immutable or output only)")
         else:
             violations.add(
-                field, f"{path!r} is not a field that can be updated; use {', '.join(sorted(mutable))}"
+                field, f"{shown(path)} is not a field that can be updated; use {', '.join(sorted(mutable))}"
             )
     violations.raise_if_any()
     return Mask(frozenset(fields), {field: frozenset(keys) for field, keys in map_keys.items()})

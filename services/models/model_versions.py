@@ -115,11 +115,11 @@ class ModelVersions:
             violations.add("model_version.state", "may only be set to ARCHIVED, or back to READY")
         violations.raise_if_any()
         tenant = current_identity().tenant
-        now = self._clock()
 
         def work(session: Session) -> ModelVersion:
             model_rows.get(session, tenant, model_id, lock=True)
             current = versions.get(session, tenant, model_id, number, lock=True)
+            now = self._clock()
             values: dict[str, object] = {}
             if "description" in mask.fields:
                 values["description"] = changes.description
@@ -147,10 +147,10 @@ class ModelVersions:
         model_id, number = names.parse_numbered_version(name, "name")
         identity = current_identity()
         tenant = identity.tenant
-        now = self._clock()
 
         def work(session: Session) -> tuple[str, list[Deployment]]:
             model_rows.get(session, tenant, model_id, lock=True)
+            now = self._clock()
             current = versions.get(session, tenant, model_id, number)
             users = deployments.using_model(session, tenant, model_id, number)
             if users and not force:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from services.models.validation import shown
 from services.runtime.errors import InvalidArgument
 
 ID_RULE = "1-63 characters of lower-case letters, digits and hyphens, starting with a letter"
@@ -21,7 +22,7 @@ _OPERATION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 def check_id(value: str, field: str) -> str:
     """``value`` when it is a valid model, deployment or alias id."""
     if not _ID.fullmatch(value):
-        raise InvalidArgument.for_field(field, f"must be {ID_RULE}, got {value!r}", reason="INVALID_ID")
+        raise InvalidArgument.for_field(field, f"must be {ID_RULE}, got {shown(value)}", reason="INVALID_ID")
     return value
 
 
@@ -53,7 +54,7 @@ def _segments(name: str, field: str, pattern: str, count: int) -> list[str]:
     parts = name.split("/")
     if len(parts) != count or any(not part for part in parts):
         raise InvalidArgument.for_field(
-            field, f"must have the form {pattern}, got {name!r}", reason="INVALID_NAME"
+            field, f"must have the form {pattern}, got {shown(name)}", reason="INVALID_NAME"
         )
     return parts
 
@@ -61,7 +62,7 @@ def _segments(name: str, field: str, pattern: str, count: int) -> list[str]:
 def _expect(parts: list[str], index: int, literal: str, name: str, field: str, pattern: str) -> None:
     if parts[index] != literal:
         raise InvalidArgument.for_field(
-            field, f"must have the form {pattern}, got {name!r}", reason="INVALID_NAME"
+            field, f"must have the form {pattern}, got {shown(name)}", reason="INVALID_NAME"
         )
 
 
@@ -82,7 +83,9 @@ def parse_version_name(name: str, field: str) -> tuple[str, str]:
     model_id = check_id(parts[1], field)
     if not (_VERSION.fullmatch(parts[3]) or _ID.fullmatch(parts[3])):
         raise InvalidArgument.for_field(
-            field, f"the version must be a number or an alias name, got {parts[3]!r}", reason="INVALID_NAME"
+            field,
+            f"the version must be a number or an alias name, got {shown(parts[3])}",
+            reason="INVALID_NAME",
         )
     return model_id, parts[3]
 
@@ -98,7 +101,7 @@ def parse_numbered_version(name: str, field: str) -> tuple[str, int]:
     number = version_number(segment)
     if number is None:
         raise InvalidArgument.for_field(
-            field, f"must name a version by its number, got {name!r}", reason="INVALID_NAME"
+            field, f"must name a version by its number, got {shown(name)}", reason="INVALID_NAME"
         )
     return model_id, number
 
@@ -119,7 +122,9 @@ def parse_operation_name(name: str, field: str) -> tuple[str, str]:
     _expect(parts, 0, "models", name, field, pattern)
     _expect(parts, 2, "operations", name, field, pattern)
     if not _OPERATION.fullmatch(parts[3]):
-        raise InvalidArgument.for_field(field, f"unknown operation id {parts[3]!r}", reason="INVALID_NAME")
+        raise InvalidArgument.for_field(
+            field, f"unknown operation id {shown(parts[3])}", reason="INVALID_NAME"
+        )
     return check_id(parts[1], field), parts[3]
 
 

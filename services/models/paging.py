@@ -17,14 +17,19 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from services.models.store.query import SortKey
+from services.models.validation import has_control_characters
 from services.runtime.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+MAX_TOKEN_LENGTH = 4096
+"""Longest page token accepted, in characters; the service's own stay under 3 KiB (a sort key is at most
+a display name, two ids and two times)."""
+_INT64 = range(-(2**63), 2**63)
 
 
 @dataclass(frozen=True)
@@ -49,15 +54,43 @@ def _encode_value(value: Any) -> Any:
     return {"t": value.isoformat()} if isinstance(value, datetime) else value
 
 
+def _decode_time(value: dict[str, Any]) -> datetime:
+    if value.keys() != {"t"} or not isinstance(value["t"], str):
+        raise ValueError("unexpected sort key object")
+    moment = datetime.fromisoformat(value["t"])
+    if moment.tzinfo is None:
+        raise ValueError("a sort key time without a zone")
+    # The store compares in UTC; a time near year 1 or 9999 in another zone has no UTC (OverflowError).
+    return moment.astimezone(UTC)
+
+
 def _decode_value(value: Any) -> Any:
     if isinstance(value, dict):
-        moment = datetime.fromisoformat(value["t"])
-        if moment.tzinfo is None:
-            raise ValueError("a sort key time without a zone")
-        return moment
-    if isinstance(value, str | int) and not isinstance(value, bool):
+        return _decode_time(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        # Every integer sort column is a 64-bit integer; the drivers refuse to bind larger ones.
+        if value not in _INT64:
+            raise ValueError("sort key integer out of range")
+        return value
+    if isinstance(value, str):
+        # JSON can spell what no column holds: NUL, other control characters, lone surrogates.
+        if has_control_characters(value, multiline=True):
+            raise ValueError("sort key text with control characters")
+        value.encode()
         return value
     raise ValueError(f"unexpected sort key value {value!r}")
+
+
+def _decode(page_token: str) -> tuple[SortKey, Any]:
+    """The sort key and query fingerprint a token carries; ValueError (or another) when it is malformed."""
+    if len(page_token) > MAX_TOKEN_LENGTH:
+        raise ValueError("token too long")
+    padded = page_token + "=" * (-len(page_token) % 4)
+    data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    values = data["k"]
+    if not isinstance(values, list):
+        raise ValueError("sort key is not a list")
+    return tuple(_decode_value(value) for value in values), data["q"]
 
 
 def _encode(last: Sequence[Any], fingerprint: str) -> str:
@@ -74,11 +107,17 @@ def page_request(page_size: int, page_token: str, *query: str) -> PageRequest:
     if not page_token:
         return PageRequest(None, size, fingerprint)
     try:
-        padded = page_token + "=" * (-len(page_token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        values, token_fingerprint = data["k"], data["q"]
-        after = tuple(_decode_value(v) for v in values)
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as error:
+        after, token_fingerprint = _decode(page_token)
+    # RecursionError: deeply nested JSON; OverflowError: a time with no UTC equivalent.
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        binascii.Error,
+        OverflowError,
+        RecursionError,
+    ) as error:
         raise InvalidArgument.for_field("page_token", "is not a token this service issued") from error
     if not after or token_fingerprint != fingerprint:
         raise InvalidArgument.for_field(

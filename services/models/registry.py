@@ -101,10 +101,10 @@ class Registry:
         )
         violations.raise_if_any()
         tenant = current_identity().tenant
-        now = self._clock()
 
         def work(session: Session) -> Model:
             current = model_rows.get(session, tenant, model_id, lock=True)
+            now = self._clock()
             if changes.etag and changes.etag != current.etag:
                 raise errors.etag_mismatch(names.model_name(model_id))
             values: dict[str, object] = {
@@ -127,16 +127,20 @@ class Registry:
         model_id = names.parse_model_name(name, "name")
         identity = current_identity()
         tenant = identity.tenant
-        now = self._clock()
 
         def work(session: Session) -> tuple[list[str], list[Deployment]]:
             current = model_rows.get(session, tenant, model_id, lock=True)
+            now = self._clock()
             if etag and etag != current.etag:
                 raise errors.etag_mismatch(names.model_name(model_id))
             users = deployments.using_model(session, tenant, model_id)
             if users and not force:
                 raise errors.in_use(names.model_name(model_id), users, errors.MODEL_IN_USE)
             changed = detach_versions(session, tenant, model_id, None, actor=identity.subject, now=now)
+            # The history names versions by number only, and a model re-created under this id numbers
+            # its versions from 1 again: a rollback must not route traffic to those.
+            for deployment_id in users:
+                deployments.reset_history(session, tenant, deployment_id, (), now)
             for alias in versions.aliases(session, tenant, model_id):
                 delete_alias_audited(session, tenant, alias, actor=identity.subject, now=now)
             checksums = [sha256 for _, sha256 in versions.all_of_model(session, tenant, model_id)]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.models.sources import parse_location
 from services.runtime.settings import ServiceSettings
 
 SERVICE_NAME = "models"
@@ -35,7 +36,8 @@ class ModelsSettings(ServiceSettings):
     """Largest artifact accepted by an upload or an import, in bytes (2 GiB by default)."""
 
     import_uri_prefixes: tuple[str, ...] = ()
-    """URI prefixes, besides the artifact storage itself, that ImportModelVersion may read from."""
+    """URI prefixes, besides the artifact storage itself, that ImportModelVersion may read from: absolute
+    local paths or plain ``scheme://path`` URLs, without chaining (``::``) or relative segments."""
 
     watch_queue_size: int = Field(default=1024, ge=1, le=1_000_000)
     """Changes queued per WatchDeployments stream; a watcher further behind is disconnected."""
@@ -47,6 +49,14 @@ class ModelsSettings(ServiceSettings):
 
     storage_retry_seconds: float = Field(default=5.0, gt=0)
     """Seconds between attempts to reach the store and the artifact storage while starting."""
+
+    @field_validator("import_uri_prefixes")
+    @classmethod
+    def _plain_locations(cls, prefixes: tuple[str, ...]) -> tuple[str, ...]:
+        # Refused at startup rather than by every import: a prefix that is no plain location matches nothing.
+        for prefix in prefixes:
+            parse_location(prefix)
+        return prefixes
 
     def resolved_artifact_url(self) -> str:
         """``artifact_url``, or the ``artifacts`` directory in the data directory."""

@@ -55,3 +55,33 @@ def image_model() -> bytes:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def identity_model(name: str = "x") -> bytes:
+    """``name`` [1] float -> Identity -> ``y`` [1] float: a graph whose input name the test picks."""
+    graph = helper.make_graph(
+        [helper.make_node("Identity", [name], ["y"])],
+        "identity",
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def non_utf8_name_model() -> bytes:
+    """An identity model whose input name is not UTF-8 (patched in the bytes: the protobuf API refuses it)."""
+    return identity_model("xQQ").replace(b"xQQ", b"x\xff\xfe")
+
+
+def external_data_model(location: str) -> bytes:
+    """A model whose weight lives in the external file ``location``, as large exports keep it."""
+    model = onnx.load_from_string(tiny_model())
+    weights = model.graph.initializer[0]
+    weights.ClearField("raw_data")
+    weights.ClearField("float_data")
+    weights.data_location = TensorProto.EXTERNAL
+    entry = weights.external_data.add()
+    entry.key, entry.value = "location", location
+    return model.SerializeToString()

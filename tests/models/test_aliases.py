@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Awaitable
 
 import pytest
 
+from services.models.aliases import Aliases
+from services.models.clock import Clock
 from services.models.core import ModelsCore
 from services.models.domain import ModelVersion
 from services.models.enums import AuditAction, VersionState
+from services.models.store import models as model_rows
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.runtime.store import Database
 
-from .helpers import create_model, upload
+from .helpers import clock_readings_while_locked, create_model, upload
 from .onnx_models import tiny_model
 
 pytestmark = pytest.mark.usefixtures("caller")
@@ -80,3 +86,18 @@ async def test_deleting_a_version_removes_its_aliases_with_an_audit_event(core: 
     events = (await core.feeds.list_audit_events(0, "", resource="", start_time=None, end_time=None)).items
     assert events[0].action == AuditAction.ALIAS_DELETED
     assert events[0].resource == "models/fraud/aliases/prod"
+
+
+async def test_an_alias_move_that_waited_for_the_model_lock_records_the_time_after_it(
+    core: ModelsCore, database: Database, tenant: str
+) -> None:
+    await create_model(core)
+    await upload(core)
+
+    def change(clock: Clock) -> Awaitable[object]:
+        return Aliases(database, clock).set_alias(
+            "models/fraud/aliases/production", "models/fraud/versions/1"
+        )
+
+    lock = functools.partial(model_rows.get, tenant=tenant, model_id="fraud", lock=True)
+    assert await clock_readings_while_locked(database, lock, change) == [True]

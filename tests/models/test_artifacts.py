@@ -9,7 +9,7 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from services.models.artifacts import ArtifactStorage, normalize_uri
+from services.models.artifacts import ArtifactStorage
 
 
 def _staged(tmp_path: Path, data: bytes) -> tuple[Path, str]:
@@ -60,10 +60,3 @@ def test_check_fails_when_the_root_is_not_writable(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(NotADirectoryError):
         ArtifactStorage(str(blocker / "artifacts")).check()
-
-
-def test_normalize_spells_the_protocol_and_refuses_relative_segments() -> None:
-    assert normalize_uri("/data/x.onnx") == "file:///data/x.onnx"
-    assert normalize_uri("memory://bucket/x") == "memory:///bucket/x"
-    with pytest.raises(ValueError, match="relative"):
-        normalize_uri("file:///data/../etc/passwd")

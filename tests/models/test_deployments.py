@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+from collections.abc import Awaitable
 
 import pytest
 
+from services.models.clock import Clock
 from services.models.core import ModelsCore
+from services.models.deployments import Deployments
 from services.models.domain import (
     Batching,
     Condition,
@@ -19,11 +23,22 @@ from services.models.domain import (
     TrafficInput,
 )
 from services.models.enums import AuditAction, DeploymentState, VersionState
+from services.models.store import deployments as deployment_rows
+from services.models.watch import WatchHub
 from services.runtime.auth import Identity, Role, bind_identity
-from services.runtime.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from services.runtime.errors import (
+    Aborted,
+    Code,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from services.runtime.store import Database
 
-from .helpers import create_model, draft, upload
-from .onnx_models import image_model, tiny_model
+from .helpers import clock_readings_while_locked, create_model, draft, upload
+from .onnx_models import image_model, tiny_model, unique_model
 
 pytestmark = pytest.mark.usefixtures("caller")
 
@@ -110,6 +125,30 @@ async def test_batching_instances_and_preprocessing_ranges(core: ModelsCore) -> 
         "deployment.preprocessing[0].stds[0]",
         "deployment.preprocessing[0].resize_height",
         "deployment.preprocessing[0].resize_width",
+    }
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_lists_over_their_limit_are_one_violation_each(core: ModelsCore) -> None:
+    duplicates = tuple(TrafficInput("models/fraud/versions/1", 0) for _ in range(400))
+    steps = tuple(Preprocessing(input=f"input-{index}") for index in range(65))
+    candidate = dataclasses.replace(
+        draft(),
+        traffic=duplicates,
+        labels={f"K{index}": "v" for index in range(1000)},
+        batching=Batching(max_batch_size=8, preferred_batch_sizes=tuple(range(100))),
+        preprocessing=steps,
+    )
+    assert await _violations(core, candidate) == {
+        "deployment.traffic": "at most 100 targets, got 400",
+        "deployment.labels": "at most 64 labels, got 1000",
+        "deployment.batching.preferred_batch_sizes": "at most 64 sizes, got 100",
+        "deployment.preprocessing": "at most 64 steps, got 65",
+    }
+    channels = Preprocessing(input="features", means=(0.5,) * 65, stds=(0.0,) * 70)
+    assert await _violations(core, dataclasses.replace(draft(), preprocessing=(channels,))) == {
+        "deployment.preprocessing[0].means": "at most 64 values, got 65",
+        "deployment.preprocessing[0].stds": "at most 64 values, got 70",
     }
 
 
@@ -202,6 +241,23 @@ async def test_rollback_to_a_deleted_version_is_refused(core: ModelsCore) -> Non
 
 
 @pytest.mark.usefixtures("two_versions")
+async def test_rollback_to_a_force_deleted_version_is_refused_as_its_number_is_never_reused(
+    core: ModelsCore,
+) -> None:
+    await core.deployments.create_deployment("live", draft())
+    await core.deployments.update_deployment("deployments/live", draft(split=((1, 50), (2, 50))), ["traffic"])
+    await core.versions.delete_version("models/fraud/versions/2", force=True)
+    assert (await upload(core, data=unique_model())).version == 3
+    with pytest.raises(FailedPrecondition) as raised:
+        await core.deployments.rollback_deployment("deployments/live")
+    assert raised.value.reason == "ROLLBACK_TARGET_UNAVAILABLE"
+    assert [
+        (t.version, t.percent)
+        for t in (await core.deployments.get_deployment("deployments/live")).spec.traffic
+    ] == [(1, 50)]
+
+
+@pytest.mark.usefixtures("two_versions")
 async def test_reported_status_sets_the_state_for_the_current_generation(
     core: ModelsCore, tenant: str
 ) -> None:
@@ -238,6 +294,45 @@ async def test_reported_status_sets_the_state_for_the_current_generation(
 
 
 @pytest.mark.usefixtures("two_versions")
+async def test_a_report_with_control_characters_names_each_field(core: ModelsCore) -> None:
+    await core.deployments.create_deployment("live", draft())
+    v1 = "models/fraud/versions/1"
+    bad = StatusReport(
+        1,
+        (
+            Condition("Ready", True, message="fine\n\tand indented"),
+            Condition("Ready\n", True, message="x\x00"),
+        ),
+        (LoadedVersion(v1, ready_instances=1, device="\x00", execution_providers=("CPU\x00",)),),
+        "node\x00a",
+    )
+    with pytest.raises(InvalidArgument) as raised:
+        await core.deployments.report_status("deployments/live", "", bad)
+    assert raised.value.code == Code.INVALID_ARGUMENT
+    assert {v.field: v.description for v in raised.value.violations} == {
+        "reporter": "must not contain control characters",
+        "conditions[1].type": "must not contain control characters",
+        "conditions[1].message": "must not contain control characters",
+        "loaded_versions[0].device": "must not contain control characters",
+        "loaded_versions[0].execution_providers[0]": "must not contain control characters",
+    }
+    # Messages may span lines; nothing was stored from the refused report.
+    fine = StatusReport(1, (Condition("Ready", True, message="fine\n\tand indented"),), reporter="node-a")
+    stored = await core.deployments.report_status("deployments/live", "", fine)
+    assert stored.status.conditions[0].message == "fine\n\tand indented"
+    assert stored.status.state == DeploymentState.READY
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_a_report_with_too_many_items_names_the_list(core: ModelsCore) -> None:
+    await core.deployments.create_deployment("live", draft())
+    flood = StatusReport(1, tuple(Condition("Ready", True) for _ in range(257)))
+    with pytest.raises(InvalidArgument) as raised:
+        await core.deployments.report_status("deployments/live", "", flood)
+    assert raised.value.violations == (FieldViolation("conditions", "at most 256 conditions, got 257"),)
+
+
+@pytest.mark.usefixtures("two_versions")
 async def test_reporting_for_another_tenant_needs_admin(core: ModelsCore, tenant: str) -> None:
     await core.deployments.create_deployment("live", draft())
     report = StatusReport(1, (Condition("Ready", True),))
@@ -269,3 +364,18 @@ async def test_list_filters_and_delete(core: ModelsCore) -> None:
     ).items
     assert events[0].action == AuditAction.DEPLOYMENT_DELETED
     assert json.loads(events[0].after_json) is None
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_a_split_change_that_waited_for_the_row_lock_records_the_time_after_it(
+    core: ModelsCore, database: Database, tenant: str
+) -> None:
+    await core.deployments.create_deployment("live", draft())
+
+    def change(clock: Clock) -> Awaitable[object]:
+        return Deployments(database, WatchHub(8), clock).update_deployment(
+            "deployments/live", draft(split=((2, 100),)), ["traffic"]
+        )
+
+    lock = functools.partial(deployment_rows.get, tenant=tenant, deployment_id="live", lock=True)
+    assert await clock_readings_while_locked(database, lock, change) == [True]

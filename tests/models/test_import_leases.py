@@ -18,7 +18,7 @@ from services.models.enums import ArtifactFormat, VersionState
 from services.models.imports import LEASE_SECONDS, ImportRequest
 from services.runtime.store import Database
 
-from .helpers import create_model
+from .helpers import HeldSource, create_model
 from .onnx_models import sha256, unique_model
 
 pytestmark = pytest.mark.usefixtures("caller")
@@ -120,22 +120,6 @@ async def test_an_orderly_stop_gives_the_import_back_at_once(
     assert done.error is None
 
 
-class _HeldSource:
-    """A source whose reads wait until the test lets them through, so an import stays running."""
-
-    def __init__(self, data: bytes, gate: threading.Event) -> None:
-        self._data = data
-        self._gate = gate
-
-    def read(self, size: int) -> bytes:
-        assert self._gate.wait(10), "the test never let the import go on"
-        chunk, self._data = self._data[:size], self._data[size:]
-        return chunk
-
-    def close(self) -> None:
-        pass
-
-
 async def test_a_running_import_keeps_its_lease_and_is_taken_over_when_renewals_stop(
     database: Database,
     second_database: Database,
@@ -144,7 +128,7 @@ async def test_a_running_import_keeps_its_lease_and_is_taken_over_when_renewals_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data, gate = unique_model(), threading.Event()
-    monkeypatch.setattr("services.models.imports.open_source", lambda uri: _HeldSource(data, gate))
+    monkeypatch.setattr("services.models.imports.open_source", lambda uri: HeldSource(data, gate))
     lease = 1.0  # renewed every third of it: room for a busy machine
     a, b = (
         ModelsCore.build(

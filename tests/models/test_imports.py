@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import threading
+from pathlib import Path
+from typing import NoReturn
+
 import fsspec
+import fsspec.core
 import pytest
 
 from services.models.artifacts import ArtifactStorage
@@ -10,9 +16,10 @@ from services.models.core import ModelsCore
 from services.models.domain import OperationError, VersionFields
 from services.models.enums import ArtifactFormat, TensorType, VersionState
 from services.models.imports import ImportRequest, _Job
-from services.runtime.errors import InvalidArgument, NotFound
+from services.runtime.errors import Code, InvalidArgument, NotFound
+from services.runtime.store import Database
 
-from .helpers import create_model, upload
+from .helpers import HeldSource, create_model, upload
 from .onnx_models import sha256, unique_model
 
 pytestmark = pytest.mark.usefixtures("caller")
@@ -105,6 +112,99 @@ async def test_sources_outside_the_allowed_locations_are_refused(core: ModelsCor
     }
 
 
+def _no_filesystem(*args: object, **kwargs: object) -> NoReturn:
+    raise AssertionError("a filesystem was built while checking the request")
+
+
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("zip://m.onnx::{root}/incoming/m.zip", "is not a usable URI: chained URLs"),
+        ("tar://m.onnx::file:///etc/hostname", "is not a usable URI: chained URLs"),
+        ("{root}/incoming/m.onnx\x00", "is not a usable URI: must not contain control characters"),
+        ("ftp://10.255.255.1/x", "must lie under one of"),
+        ("http://127.0.0.1:1/x", "must lie under one of"),
+        ("reference://x", "must lie under one of"),
+        ("memory://{root_name}/../m.onnx", "is not a usable URI: relative path segments"),
+    ],
+)
+async def test_a_source_is_judged_on_its_text_before_any_filesystem_is_built(
+    core: ModelsCore, storage: ArtifactStorage, monkeypatch: pytest.MonkeyPatch, uri: str, why: str
+) -> None:
+    await create_model(core)
+    data = unique_model()
+    # Building these filesystems connects to the host they name or opens the files they chain to.
+    monkeypatch.setattr(fsspec.core, "filesystem", _no_filesystem)
+    monkeypatch.setattr(fsspec, "filesystem", _no_filesystem)
+    root_name = storage.root_uri.removeprefix("memory:///")
+    request = _request(uri.format(root=storage.root_uri, root_name=root_name), data)
+    with pytest.raises(InvalidArgument) as raised:
+        await core.imports.import_version(request)
+    assert raised.value.code == Code.INVALID_ARGUMENT
+    [violation] = raised.value.violations
+    assert violation.field == "model_version.artifact_uri"
+    assert violation.description.startswith(why)
+
+
+async def test_a_local_source_may_be_given_as_a_path_under_a_configured_prefix(
+    database: Database, tmp_path: Path, staging_dir: Path
+) -> None:
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    local = ModelsCore.build(
+        database,
+        ArtifactStorage(str(tmp_path / "artifacts")),
+        staging_dir=staging_dir,
+        max_upload_bytes=1024 * 1024,
+        import_uri_prefixes=(str(incoming),),
+    )
+    try:
+        await create_model(local)
+        data = unique_model()
+        (incoming / "m.onnx").write_bytes(data)
+        operation = await local.imports.import_version(_request(str(incoming / "m.onnx"), data))
+        assert operation.source_uri == f"file://{incoming}/m.onnx"
+        await local.imports.wait_idle()
+        done = await local.imports.get_operation(f"models/fraud/operations/{operation.operation_id}")
+        assert done.result is not None
+        assert done.result.state == VersionState.READY
+    finally:
+        await local.close()
+
+
+async def test_an_unreadable_source_is_reported_without_server_paths(
+    core: ModelsCore, storage: ArtifactStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(uri: str) -> NoReturn:
+        raise FileNotFoundError(errno.ENOENT, "/srv/aiplat/mnt/incoming/m.onnx")
+
+    monkeypatch.setattr("services.models.imports.open_source", refuse)
+    await create_model(core)
+    data = unique_model()
+    uri = f"{storage.root_uri}/incoming/m.onnx"
+    operation = await core.imports.import_version(_request(uri, data))
+    await core.imports.wait_idle()
+    done = await core.imports.get_operation(f"models/fraud/operations/{operation.operation_id}")
+    assert done.error == OperationError(
+        3, "ARTIFACT_UNREADABLE", f"cannot read {uri}: No such file or directory"
+    )
+
+
+async def test_a_server_side_failure_is_internal_not_the_sources_fault(
+    core: ModelsCore, storage: ArtifactStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(staging_dir: Path, prefix: str) -> NoReturn:
+        raise OSError(errno.ENOSPC, "No space left on device", str(staging_dir))
+
+    monkeypatch.setattr("services.models.imports.staging_file", full)
+    await create_model(core)
+    data = unique_model()
+    operation = await core.imports.import_version(_request(_place(storage, "m.onnx", data), data))
+    await core.imports.wait_idle()
+    done = await core.imports.get_operation(f"models/fraud/operations/{operation.operation_id}")
+    assert done.error == OperationError(13, "INTERNAL", "internal error")
+
+
 async def test_operations_of_another_tenant_are_not_found(core: ModelsCore, storage: ArtifactStorage) -> None:
     with pytest.raises(NotFound):
         await core.imports.get_operation("models/fraud/operations/abc")
@@ -141,6 +241,29 @@ async def test_a_failed_import_does_not_keep_an_artifact_alive(
         await core.imports.get_operation(f"models/fraud/operations/{operation.operation_id}")
     ).error is not None
     await core.versions.delete_version("models/fraud/versions/1", force=False)
+    assert storage.keys() == []
+
+
+async def test_a_failed_import_releases_the_artifact_a_deleted_version_left_to_it(
+    core: ModelsCore, storage: ArtifactStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await create_model(core)
+    data = unique_model()
+    await upload(core, data=data)
+    gate = threading.Event()
+    wrong = bytes(len(data))
+    monkeypatch.setattr("services.models.imports.open_source", lambda uri: HeldSource(wrong, gate))
+    try:
+        operation = await core.imports.import_version(_request(f"{storage.root_uri}/incoming/m.onnx", data))
+        await core.versions.delete_version("models/fraud/versions/1", force=False)
+        assert storage.keys() == [sha256(data)], "the running import may still store these bytes"
+    finally:
+        gate.set()
+    await core.imports.wait_idle()
+    done = await core.imports.get_operation(f"models/fraud/operations/{operation.operation_id}")
+    assert done.error is not None
+    assert (done.error.code, done.error.reason) == (3, "ARTIFACT_CHECKSUM_MISMATCH")
+    assert (await core.versions.get_version("models/fraud/versions/2")).state == VersionState.FAILED
     assert storage.keys() == []
 
 

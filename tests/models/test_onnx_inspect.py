@@ -11,9 +11,16 @@ from onnx import TensorProto, helper
 from services.models.domain import TensorSignature
 from services.models.enums import TensorType
 from services.models.onnx_inspect import inspect_onnx
-from services.runtime.errors import InvalidArgument
+from services.runtime.errors import Code, InvalidArgument
 
-from .onnx_models import OPSET, image_model, tiny_model
+from .onnx_models import (
+    OPSET,
+    external_data_model,
+    identity_model,
+    image_model,
+    non_utf8_name_model,
+    tiny_model,
+)
 
 
 def _write(tmp_path: Path, data: bytes) -> Path:
@@ -59,3 +66,32 @@ def test_refuses_a_model_the_checker_rejects(tmp_path: Path) -> None:
     model.graph.node[0].op_type = "NoSuchOperator"
     with pytest.raises(InvalidArgument):
         inspect_onnx(_write(tmp_path, model.SerializeToString()))
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (non_utf8_name_model(), "a graph input or output name is not valid UTF-8"),
+        (identity_model("x\x00"), "the graph input or output name 'x\\x00' contains control characters"),
+        (identity_model("x\ny"), "the graph input or output name 'x\\ny' contains control characters"),
+    ],
+)
+def test_refuses_tensor_names_that_are_not_printable_text(tmp_path: Path, data: bytes, why: str) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        inspect_onnx(_write(tmp_path, data))
+    assert raised.value.code == Code.INVALID_ARGUMENT
+    assert raised.value.reason == "ARTIFACT_NOT_ONNX"
+    assert raised.value.message == f"the artifact is not a valid ONNX model: {why}"
+
+
+@pytest.mark.parametrize("location", ["weights.bin", "../../../../etc/passwd", "/etc/passwd"])
+def test_refuses_external_data_without_naming_the_servers_directory(tmp_path: Path, location: str) -> None:
+    # A file of that name beside the staged artifact (another upload's) must not make it acceptable.
+    (tmp_path / "weights.bin").write_bytes(b"\0" * 32)
+    with pytest.raises(InvalidArgument) as raised:
+        inspect_onnx(_write(tmp_path, external_data_model(location)))
+    assert raised.value.reason == "ARTIFACT_NOT_ONNX"
+    assert raised.value.message == (
+        "the artifact is not a valid ONNX model: tensor 'weights' keeps its data in an external file; "
+        "save the model with its data in the one file"
+    )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.models import paging
-from services.runtime.errors import InvalidArgument
+from services.runtime.errors import Code, InvalidArgument
 
 
 def test_sizes_default_and_cap() -> None:
@@ -34,6 +34,11 @@ def _forged(payload: object) -> str:
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
 
+def _keyed(key: object) -> str:
+    """A token for the tested query (its fingerprint is no secret) carrying ``key``."""
+    return _forged({"k": key, "q": paging.page_request(10, "", "models", "filter").fingerprint})
+
+
 @pytest.mark.parametrize(
     "token",
     [
@@ -45,9 +50,28 @@ def _forged(payload: object) -> str:
         _forged({"k": [{"t": "yesterday"}], "q": "x"}),
         _forged({"k": [{"t": "2026-11-25T12:00:00"}], "q": "x"}),
         _forged({"k": [[1]], "q": "x"}),
+        base64.urlsafe_b64encode(b"[" * 100_000).decode(),
+        _keyed({"a": "b"}),
+        _keyed([2**63]),
+        _keyed([-(2**63) - 1]),
+        _keyed([{"t": "0001-01-01T00:00:00+05:00"}]),
+        _keyed([{"t": "9999-12-31T23:59:59-05:00"}]),
+        _keyed([{"t": "2026-11-25T12:00:00+00:00", "x": 1}]),
+        _keyed(["fr\u0000aud"]),
+        _keyed(["\ud800"]),
+        _keyed(["x" * paging.MAX_TOKEN_LENGTH]),
     ],
 )
 def test_tokens_it_did_not_issue_are_invalid_argument(token: str) -> None:
     with pytest.raises(InvalidArgument) as raised:
         paging.page_request(10, token, "models", "filter")
+    assert raised.value.code == Code.INVALID_ARGUMENT
     assert [v.field for v in raised.value.violations] == ["page_token"]
+
+
+def test_a_time_in_another_zone_is_read_as_the_same_moment_in_utc() -> None:
+    token = _keyed([{"t": "2026-11-25T17:00:00+05:00"}, "fraud"])
+    after = paging.page_request(10, token, "models", "filter").after
+    assert after == (datetime(2026, 11, 25, 12, 0, tzinfo=UTC), "fraud")
+    assert after is not None
+    assert after[0].utcoffset() == timedelta(0)

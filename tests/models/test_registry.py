@@ -10,7 +10,14 @@ from services.models.core import ModelsCore
 from services.models.domain import Model
 from services.models.enums import AuditAction, ModelTask
 from services.runtime.auth import Identity, Role, bind_identity
-from services.runtime.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from services.runtime.errors import (
+    Aborted,
+    AlreadyExists,
+    Code,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 
 from .helpers import create_model, draft, upload
 from .onnx_models import unique_model
@@ -102,6 +109,15 @@ async def test_list_rejects_unknown_order_fields(core: ModelsCore) -> None:
     assert raised.value.violations[0].field == "order_by"
 
 
+async def test_list_rejects_a_repeated_order_field(core: ModelsCore) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        await core.registry.list_models(0, "", "", "display_name, create_time, display_name desc")
+    assert raised.value.reason == "INVALID_ORDER_BY"
+    assert [(v.field, v.description) for v in raised.value.violations] == [
+        ("order_by", "item 2 repeats 'display_name'")
+    ]
+
+
 async def test_update_changes_only_masked_fields_and_the_etag(core: ModelsCore) -> None:
     created = await create_model(core, "fraud", display_name="Old", labels={"team": "risk", "tier": "1"})
     changes = Model(model_id="", display_name="New", description="ignored", labels={"tier": "2"})
@@ -161,6 +177,32 @@ async def test_delete_while_deployed_is_refused_unless_forced(core: ModelsCore) 
     deployment = await core.deployments.get_deployment("deployments/fraud-live")
     assert deployment.spec.traffic == ()
     assert deployment.generation == 2
+
+
+async def test_a_rollback_after_a_forced_delete_never_reaches_a_recreated_models_versions(
+    core: ModelsCore,
+) -> None:
+    await create_model(core, "fraud")
+    await upload(core, data=unique_model())
+    await upload(core, data=unique_model())
+    await core.deployments.create_deployment("fraud-live", draft())
+    await core.deployments.update_deployment("deployments/fraud-live", draft(split=((2, 100),)), ["traffic"])
+    await core.registry.delete_model("models/fraud", force=True, etag="")
+
+    await create_model(core, "fraud")
+    await upload(core, data=unique_model())
+    await upload(core, data=unique_model())
+    with pytest.raises(FailedPrecondition) as raised:
+        await core.deployments.rollback_deployment("deployments/fraud-live")
+    assert raised.value.code == Code.FAILED_PRECONDITION
+    assert raised.value.reason == "NO_PREVIOUS_TRAFFIC"
+    deployment = await core.deployments.get_deployment("deployments/fraud-live")
+    assert deployment.spec.traffic == ()
+
+    # Splits set after the delete are history again; rolling back the first one restores the empty split.
+    await core.deployments.update_deployment("deployments/fraud-live", draft(), ["traffic"])
+    back = await core.deployments.rollback_deployment("deployments/fraud-live")
+    assert back.spec.traffic == ()
 
 
 async def test_a_forced_delete_audits_the_splits_it_empties(core: ModelsCore) -> None:

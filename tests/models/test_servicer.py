@@ -117,6 +117,14 @@ async def test_bad_input_names_the_field(running: Running, token: Token) -> None
     assert "create_time" in (masked.value.details() or "")
 
 
+async def test_too_many_labels_is_one_small_violation(running: Running, token: Token) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await _create(running, token("editor"), labels={f"K{index}": "v" for index in range(1000)})
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_details(raised.value) == ("INVALID_ARGUMENT", ["model.labels"])
+    assert raised.value.details() == "invalid request: model.labels: at most 64 labels, got 1000"
+
+
 async def test_upload_returns_the_version_with_its_signature(running: Running, token: Token) -> None:
     auth = token("editor")
     await _create(running, auth)

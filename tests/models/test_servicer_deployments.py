@@ -84,6 +84,18 @@ async def test_validation_errors_name_each_offending_field(running: Running, tok
 
 
 @pytest.mark.usefixtures("fraud")
+async def test_too_many_targets_is_one_small_violation(running: Running, token: Token) -> None:
+    candidate = _deployment(*([(1, 0)] * 400))
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await running.deployments.CreateDeployment(
+            pb.CreateDeploymentRequest(deployment=candidate, deployment_id="live"), metadata=token("editor")
+        )
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_details(raised.value) == ("INVALID_ARGUMENT", ["deployment.traffic"])
+    assert raised.value.details() == "invalid request: deployment.traffic: at most 100 targets, got 400"
+
+
+@pytest.mark.usefixtures("fraud")
 async def test_rollback_and_the_audit_trail(running: Running, token: Token) -> None:
     auth = token("editor")
     created = await _create(running, auth, "live", (1, 100))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from services.models.settings import ModelsSettings
 
@@ -29,3 +30,11 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.artifact_url is None
     assert settings.watch_queue_size == 1024
     assert settings.watch_poll_seconds == 0.5
+
+
+def test_an_import_prefix_must_be_a_plain_location(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIPLAT_MODELS_AUTH_REQUIRED", "false")
+    monkeypatch.setenv("AIPLAT_MODELS_IMPORT_URI_PREFIXES", '["zip://m::s3://bucket/incoming/"]')
+    with pytest.raises(ValidationError, match="chained URLs") as raised:
+        ModelsSettings()
+    assert [error["loc"] for error in raised.value.errors()] == [("import_uri_prefixes",)]

@@ -13,11 +13,11 @@ from services.models.core import ModelsCore
 from services.models.domain import TensorSignature
 from services.models.enums import ArtifactFormat, TensorType, VersionState
 from services.models.uploads import UploadMetadata
-from services.runtime.errors import InvalidArgument, NotFound
+from services.runtime.errors import Code, InvalidArgument, NotFound
 from services.runtime.store import Database, create_database_engine
 
 from .helpers import chunks_of, create_model, upload
-from .onnx_models import OPSET, sha256, tiny_model, unique_model
+from .onnx_models import OPSET, identity_model, non_utf8_name_model, sha256, tiny_model, unique_model
 
 pytestmark = pytest.mark.usefixtures("caller")
 
@@ -92,6 +92,17 @@ async def test_a_file_that_is_not_onnx_leaves_nothing(core: ModelsCore, staging_
     await create_model(core)
     data = b"definitely not a model" * 50
     error = await _fail(core, UploadMetadata("models/fraud", sha256(data), len(data)), chunks_of(data))
+    assert error.reason == "ARTIFACT_NOT_ONNX"
+    await _nothing_left(core, staging_dir)
+
+
+@pytest.mark.parametrize("data", [non_utf8_name_model(), identity_model("x\x00")])
+async def test_a_model_with_unstorable_tensor_names_leaves_nothing(
+    core: ModelsCore, staging_dir: Path, data: bytes
+) -> None:
+    await create_model(core)
+    error = await _fail(core, UploadMetadata("models/fraud", sha256(data), len(data)), chunks_of(data))
+    assert error.code == Code.INVALID_ARGUMENT
     assert error.reason == "ARTIFACT_NOT_ONNX"
     await _nothing_left(core, staging_dir)
 

@@ -298,6 +298,18 @@ def push_history(
     )
 
 
+def reset_history(
+    session: Session, tenant: str, deployment_id: str, traffic: Sequence[TrafficTarget], now: datetime
+) -> None:
+    """Forget the deployment's earlier splits: ``traffic`` becomes its only one."""
+    session.execute(
+        sa.delete(traffic_history).where(
+            traffic_history.c.tenant == tenant, traffic_history.c.deployment_id == deployment_id
+        )
+    )
+    push_history(session, tenant, deployment_id, traffic, now)
+
+
 def pop_history(session: Session, tenant: str, deployment_id: str) -> tuple[TrafficTarget, ...] | None:
     """Drop the newest split and return the one before it; None (nothing dropped) when there is none."""
     rows = session.execute(

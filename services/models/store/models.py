@@ -20,6 +20,7 @@ from services.models.domain import Model
 from services.models.enums import ModelTask
 from services.models.store import query
 from services.models.store.tables import models
+from services.models.validation import shown
 from services.runtime.errors import AlreadyExists, InvalidArgument
 
 FILTER_FIELDS = {
@@ -164,9 +165,14 @@ def parse_order(order_by: str) -> list[tuple[str, bool]]:
         ):
             raise InvalidArgument.for_field(
                 "order_by",
-                f"item {index} ({part.strip()!r}) must be one of {', '.join(ORDER_FIELDS)}, optionally "
+                f"item {index} ({shown(part.strip())}) must be one of {', '.join(ORDER_FIELDS)}, optionally "
                 "followed by 'desc'",
                 reason="INVALID_ORDER_BY",
+            )
+        if any(field == words[0] for field, _ in fields):
+            # A repeat changes nothing but would make every page token carry the column again.
+            raise InvalidArgument.for_field(
+                "order_by", f"item {index} repeats {shown(words[0])}", reason="INVALID_ORDER_BY"
             )
         fields.append((words[0], words[1:] == ["desc"]))
     return fields or [("create_time", True)]
