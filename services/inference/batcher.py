@@ -44,6 +44,7 @@ from services.inference.execution import (
     QueuedRequest,
     batch_error,
     execute_batch,
+    is_run_failure,
 )
 from services.inference.stats import Recorder, VersionStats
 from services.inference.validation import PreparedRequest
@@ -51,6 +52,10 @@ from services.inference.validation import PreparedRequest
 __all__ = ["Batcher", "BatchingOptions"]
 
 _log = logging.getLogger(__name__)
+
+MAX_REMEMBERED_COSTS = 1024
+"""Shapes and size classes whose run times a batcher keeps: clients choose the shapes, so the count
+must be bounded."""
 
 
 class _Group:
@@ -90,7 +95,7 @@ class Batcher:
         self._inline_ns = inline_below_us * 1000
         self._costs: dict[tuple[Hashable, int], int] = {}
         """Recent run times (ns), smoothed, by the inputs' non-batch dimensions and the batch's size class
-        (``size.bit_length()``)."""
+        (``size.bit_length()``); the :data:`MAX_REMEMBERED_COSTS` used last."""
         self._ran_here_this_turn = False
         """Whether a request ran inside ``submit`` during this pass of the event loop."""
         self._groups: dict[Hashable, _Group] = {}
@@ -417,10 +422,24 @@ class Batcher:
         self._recorder.batch(batch, marks, None)
         size_class = (batch[0].key, _elements(batch).bit_length())
         cost = marks[3] - marks[0]
-        previous = self._costs.get(size_class)
-        self._costs[size_class] = cost if previous is None else (3 * previous + cost) // 4
+        costs = self._costs
+        previous = costs.pop(size_class, None)
+        # Re-inserted last, so that the entry dropped when full is the one used longest ago.
+        costs[size_class] = cost if previous is None else (3 * previous + cost) // 4
+        if len(costs) > MAX_REMEMBERED_COSTS:
+            del costs[next(iter(costs))]
 
     def _finish_failed(self, batch: list[QueuedRequest], exc: Exception) -> None:
+        if is_run_failure(exc):
+            _log.warning(
+                "a model run failed",
+                extra={
+                    "event": "model_run_failed",
+                    "batcher": self._name,
+                    "requests": len(batch),
+                    "error": str(exc),
+                },
+            )
         for request in batch:
             _settle(request.future, batch_error(exc))
         now = time.monotonic_ns()

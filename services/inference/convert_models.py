@@ -23,6 +23,8 @@ PLATFORM = "onnxruntime_onnx"
 """Triton's platform name for ONNX models run by ONNX Runtime."""
 
 _TensorMetadata = pb.ModelMetadataResponse.TensorMetadata
+_UINT64_MAX = 2**64 - 1
+
 _FORMATS = {Layout.HWC: mc.ModelInput.FORMAT_NHWC, Layout.CHW: mc.ModelInput.FORMAT_NCHW}
 
 
@@ -108,7 +110,7 @@ def model_statistics(model: str, version: str, stats: VersionStats) -> pb.ModelS
         name=model,
         version=version,
         last_inference=stats.last_inference_ms,
-        inference_count=stats.inference_count,
+        inference_count=min(stats.inference_count, _UINT64_MAX),
         execution_count=stats.execution_count,
         inference_stats=pb.InferStatistics(
             success=_duration(inference.success),

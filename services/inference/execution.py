@@ -17,12 +17,14 @@ from services.inference.sessions import RejectedInputError
 from services.inference.validation import PreparedRequest
 
 __all__ = [
+    "RUN_FAILED_MESSAGE",
     "BatchRunner",
     "BatchingOptions",
     "Outputs",
     "QueuedRequest",
     "batch_error",
     "execute_batch",
+    "is_run_failure",
     "split_outputs",
 ]
 
@@ -98,6 +100,9 @@ class QueuedRequest:
         self.context = context
 
 
+RUN_FAILED_MESSAGE = "the model failed to run; the inference service's log has the cause"
+
+
 def batch_error(exc: Exception) -> DomainError:
     """The error a waiter of a failed batch gets."""
     # A fresh exception per waiter: one instance raised in many tasks would
@@ -106,8 +111,13 @@ def batch_error(exc: Exception) -> DomainError:
         return exc
     if isinstance(exc, RejectedInputError):
         return ModelRejectedInput(f"the model rejected the input: {exc}")
-    message = exc.message if isinstance(exc, ModelExecutionError) else f"the model failed to run: {exc}"
-    return ModelExecutionError(message)
+    # ONNX Runtime's own text names its source files and internals: it goes to the log, not the client.
+    return ModelExecutionError(exc.message if isinstance(exc, ModelExecutionError) else RUN_FAILED_MESSAGE)
+
+
+def is_run_failure(exc: Exception) -> bool:
+    """Whether ``exc`` is the model failing to run (logged, with the cause the client does not see)."""
+    return isinstance(exc, ModelExecutionError) or not isinstance(exc, (DomainError, RejectedInputError))
 
 
 def execute_batch(

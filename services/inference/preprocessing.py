@@ -171,7 +171,10 @@ class Preprocessor:
         client = [dims[0], 0, 0, 0]
         client[src_h], client[src_w], client[src_c] = height, width, channels
         shape = tuple(client) if not self.unbatched else tuple(client[1:])
-        self.client_spec = TensorSpec(spec.input, spec.source_datatype, shape)
+        resized = [axis for axis, size in ((src_h, spec.resize_height), (src_w, spec.resize_width)) if size]
+        # An empty image has nothing to resize from.
+        nonempty = tuple(axis - 1 if self.unbatched else axis for axis in resized)
+        self.client_spec = TensorSpec(spec.input, spec.source_datatype, shape, nonempty_axes=nonempty)
         """The tensor clients send instead of the model input."""
 
     def _source_dim(self, model_dim: int, resize: int, what: str) -> int:

@@ -124,7 +124,8 @@ def cuda_device_count() -> int:
 
 
 def read_signature(session: ort.InferenceSession) -> Signature:
-    """The session's inputs and outputs with protocol datatypes; symbolic dims become -1."""
+    """The session's inputs and outputs with protocol datatypes; symbolic dims become -1, their names
+    kept so that inputs sharing one can be checked to agree."""
 
     def spec(arg: Any) -> TensorSpec:
         try:
@@ -132,7 +133,8 @@ def read_signature(session: ort.InferenceSession) -> Signature:
         except CodecError as error:
             raise ValueError(f"tensor {arg.name!r}: {error}") from None
         dims = tuple(d if isinstance(d, int) and d >= 0 else DYNAMIC for d in arg.shape)
-        return TensorSpec(arg.name, dt.name, dims)
+        names = tuple(d if isinstance(d, str) else "" for d in arg.shape)
+        return TensorSpec(arg.name, dt.name, dims, names if any(names) else ())
 
     return Signature(
         tuple(spec(a) for a in session.get_inputs()), tuple(spec(a) for a in session.get_outputs())

@@ -20,6 +20,11 @@ class TensorSpec:
     """Protocol datatype, e.g. ``FP32``."""
     shape: tuple[int, ...]
     """Dimensions, :data:`DYNAMIC` (-1) where any size is accepted."""
+    dim_names: tuple[str, ...] = ()
+    """Per dimension, the graph's symbolic name ("" for none): dimensions of one name, in any of the
+    inputs, must have one size (``[batch, n]`` and ``[batch, n]`` take equal ``n``)."""
+    nonempty_axes: tuple[int, ...] = ()
+    """Dimensions that may not be 0 although dynamic (those that preprocessing resizes)."""
 
     @property
     def rank(self) -> int:

@@ -24,6 +24,7 @@ from typing import NamedTuple, Protocol
 from services.runtime.errors import DomainError
 
 __all__ = [
+    "MAX_BATCH_SIZES_KEPT",
     "BatchRecord",
     "BatchStats",
     "Duration",
@@ -39,6 +40,9 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 _EPOCH_OFFSET_NS = time.time_ns() - time.monotonic_ns()
+
+MAX_BATCH_SIZES_KEPT = 1024
+"""Distinct batch sizes whose executions a version reports apart (Triton's ``batch_stats``)."""
 
 
 def monotonic_to_epoch_ns(monotonic_ns: int) -> int:
@@ -92,7 +96,8 @@ class VersionStats:
     """Milliseconds since the Unix epoch of the last run; 0 before the first."""
     inference: InferStats = field(default_factory=InferStats)
     batches: dict[int, BatchStats] = field(default_factory=dict)
-    """By batch size (elements along the batch dimension)."""
+    """By batch size (elements along the batch dimension), for the first :data:`MAX_BATCH_SIZES_KEPT`
+    sizes run; runs of further sizes count in the totals only."""
 
     def record_execution(self, batch_size: int, input_ns: int, infer_ns: int, output_ns: int) -> None:
         self.execution_count += 1
@@ -100,6 +105,9 @@ class VersionStats:
         self.last_inference_ms = time.time_ns() // 1_000_000
         stats = self.batches.get(batch_size)
         if stats is None:
+            # Without batching, clients choose the batch dimension: the sizes are theirs to multiply.
+            if len(self.batches) >= MAX_BATCH_SIZES_KEPT:
+                return
             stats = self.batches[batch_size] = BatchStats(batch_size)
         stats.compute_input.add(input_ns)
         stats.compute_infer.add(infer_ns)

@@ -9,11 +9,12 @@ problem found is reported as :class:`~.errors.InvalidInput` (or
 ``SHAPE_MISMATCH``, ``BATCH_SIZE_MISMATCH``, ``BATCH_TOO_LARGE``, ``MISSING_DATA``,
 ``CONFLICTING_DATA``, ``BYTE_SIZE_MISMATCH``, ``ELEMENT_COUNT_MISMATCH``,
 ``BYTES_TRUNCATED``, ``INVALID_UTF8``, ``VALUE_OUT_OF_RANGE``,
-``CONTENTS_UNSUPPORTED``; ``UNKNOWN_OUTPUT``, ``DUPLICATE_OUTPUT``.
+``CONTENTS_UNSUPPORTED``, ``SHAPE_TOO_LARGE``; ``UNKNOWN_OUTPUT``, ``DUPLICATE_OUTPUT``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 from typing import Any, NamedTuple
 
@@ -23,7 +24,11 @@ from services.inference.errors import InvalidInput, InvalidOutput
 from services.inference.signature import DYNAMIC, Signature
 from services.inference.tensors import DATATYPES, CodecError, DataType, decode_contents, decode_raw
 
-__all__ = ["InputTensor", "PreparedRequest", "RequestValidator"]
+__all__ = ["MAX_SHAPE_ELEMENTS", "InputTensor", "PreparedRequest", "RequestValidator"]
+
+MAX_SHAPE_ELEMENTS = 2**32
+"""Elements a shape may describe with its empty axes counted as 1.  A tensor with data is bounded by
+the message size anyway; this bounds empty ones, whose other axes could otherwise be any size."""
 
 
 class InputTensor(NamedTuple):
@@ -50,7 +55,8 @@ class PreparedRequest(NamedTuple):
     batch_size: int
     """Size of the first dimension for batched models, else 1."""
     key: Hashable
-    """Non-batch dimensions of every input: only requests with equal keys share a batch."""
+    """Non-batch dimensions of every input (every dimension for an unbatched model): only requests
+    with equal keys share a batch."""
     outputs: tuple[str, ...]
     """Outputs to return, in the order asked for (every output when none were named)."""
 
@@ -60,6 +66,9 @@ class _Rule(NamedTuple):
     datatype: str
     dt: DataType
     shape: tuple[int, ...]
+    nonempty: tuple[int, ...]
+    shared: tuple[tuple[int, str], ...]
+    """(axis, symbolic name) of the dimensions this input shares with another input."""
 
 
 class RequestValidator:
@@ -74,8 +83,16 @@ class RequestValidator:
         self.signature = signature
         self._batched = signature.batched
         self._max_batch = max_batch_size if max_batch_size > 1 and self._batched else 0
+        shared = _shared_dimensions(signature, skip_batch=self._batched)
         self._rules = {
-            spec.name: _Rule(i, spec.datatype, DATATYPES[spec.datatype], spec.shape)
+            spec.name: _Rule(
+                i,
+                spec.datatype,
+                DATATYPES[spec.datatype],
+                spec.shape,
+                spec.nonempty_axes,
+                tuple((axis, dim) for axis, dim in enumerate(spec.dim_names) if dim in shared),
+            )
             for i, spec in enumerate(signature.inputs)
         }
         self._all_outputs = tuple(spec.name for spec in signature.outputs)
@@ -86,6 +103,7 @@ class RequestValidator:
         rules = self._rules
         feeds: dict[str, np.ndarray] = {}
         key: list[tuple[int, ...]] = [()] * len(rules)
+        sizes: dict[str, tuple[int, str]] = {}
         batch = -1
         for tensor in inputs:
             name = tensor.name
@@ -101,7 +119,9 @@ class RequestValidator:
                     reason="DATATYPE_MISMATCH",
                 )
             shape = tuple(tensor.shape)
-            _check_shape(name, shape, rule.shape)
+            _check_shape(name, shape, rule)
+            if rule.shared:
+                _check_shared(name, shape, rule.shared, sizes)
             if self._batched:
                 if batch < 0:
                     batch = shape[0]
@@ -113,6 +133,8 @@ class RequestValidator:
                         reason="BATCH_SIZE_MISMATCH",
                     )
                 key[rule.position] = shape[1:]
+            else:
+                key[rule.position] = shape
             feeds[name] = _decode(name, rule.dt, tensor, shape)
         if len(feeds) != len(rules):
             missing = next(name for name in rules if name not in feeds)
@@ -141,7 +163,19 @@ class RequestValidator:
         return names
 
 
-def _check_shape(name: str, shape: tuple[int, ...], expected: tuple[int, ...]) -> None:
+def _shared_dimensions(signature: Signature, *, skip_batch: bool) -> frozenset[str]:
+    """Symbolic dimension names that occur more than once among the inputs' dynamic dimensions (the
+    batch dimension aside when it is checked on its own)."""
+    seen: dict[str, int] = {}
+    for spec in signature.inputs:
+        for axis, dim in enumerate(spec.dim_names):
+            if dim and spec.shape[axis] == DYNAMIC and not (skip_batch and axis == 0):
+                seen[dim] = seen.get(dim, 0) + 1
+    return frozenset(dim for dim, count in seen.items() if count > 1)
+
+
+def _check_shape(name: str, shape: tuple[int, ...], rule: _Rule) -> None:
+    expected = rule.shape
     if len(shape) != len(expected):
         raise InvalidInput(
             name,
@@ -152,6 +186,30 @@ def _check_shape(name: str, shape: tuple[int, ...], expected: tuple[int, ...]) -
         if got < 0 or (want != DYNAMIC and got != want):
             raise InvalidInput(
                 name, f"dimension {axis} is {got}, the model takes {list(expected)}", reason="SHAPE_MISMATCH"
+            )
+    for axis in rule.nonempty:
+        if shape[axis] == 0:
+            raise InvalidInput(
+                name, f"dimension {axis} is 0, and the deployment resizes it", reason="SHAPE_MISMATCH"
+            )
+    if 0 in shape and math.prod(max(dim, 1) for dim in shape) > MAX_SHAPE_ELEMENTS:
+        raise InvalidInput(
+            name,
+            f"shape {list(shape)} describes more than {MAX_SHAPE_ELEMENTS} elements, empty axes aside",
+            reason="SHAPE_TOO_LARGE",
+        )
+
+
+def _check_shared(
+    name: str, shape: tuple[int, ...], dims: tuple[tuple[int, str], ...], sizes: dict[str, tuple[int, str]]
+) -> None:
+    for axis, dim in dims:
+        size, first = sizes.setdefault(dim, (shape[axis], name))
+        if size != shape[axis]:
+            raise InvalidInput(
+                name,
+                f"dimension {axis} ({dim!r}) is {shape[axis]}, but input {first!r} gave {dim!r} {size}",
+                reason="SHAPE_MISMATCH",
             )
 
 

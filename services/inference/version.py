@@ -41,6 +41,10 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
+DECODE_IN_THREAD_ABOVE = 64 * 1024
+"""Typed elements or BYTES-tensor bytes above which a request is decoded in a thread: decoding them
+is a Python loop, and on the event loop it would hold up every other call."""
+
 SessionFactory = Callable[[Path, ExecutionOptions], ModelSession]
 """Opens one session of an artifact; :func:`.sessions.create_session` in production."""
 
@@ -167,7 +171,10 @@ class LoadedVersion:
         try:
             arrival = arrival_ns or time.monotonic_ns()
             try:
-                prepared = self._validator.validate(inputs, outputs)
+                if _slow_to_decode(inputs):
+                    prepared = await asyncio.to_thread(self._validator.validate, inputs, outputs)
+                else:
+                    prepared = self._validator.validate(inputs, outputs)
             except InvalidArgument as error:
                 self._recorder.rejected(error, arrival, context)
                 raise
@@ -245,3 +252,14 @@ async def load_version(
         },
     )
     return version
+
+
+def _slow_to_decode(inputs: Sequence[InputTensor]) -> bool:
+    """Whether decoding ``inputs`` loops over many values (raw numeric tensors are mere views)."""
+    work = 0
+    for tensor in inputs:
+        if tensor.contents is not None:
+            work += len(tensor.contents)
+        elif tensor.raw is not None and tensor.datatype == "BYTES":
+            work += len(tensor.raw)
+    return work > DECODE_IN_THREAD_ABOVE

@@ -21,10 +21,10 @@ from services.inference.errors import (
     RequestExpired,
     VersionUnloaded,
 )
-from services.inference.execution import BatchingOptions
-from services.inference.stats import BatchRecord, Recorder, VersionStats
-from services.inference.validation import PreparedRequest
-from services.inference.version import LoadedVersion, VersionConfig
+from services.inference.execution import RUN_FAILED_MESSAGE, BatchingOptions
+from services.inference.stats import MAX_BATCH_SIZES_KEPT, BatchRecord, Recorder, VersionStats
+from services.inference.validation import InputTensor, PreparedRequest, RequestValidator
+from services.inference.version import DECODE_IN_THREAD_ABOVE, LoadedVersion, VersionConfig
 from services.runtime.errors import Code, DomainError
 
 from .support import LOOKUP_TABLE, linear_model, lookup_model, open_session, raw_input
@@ -313,7 +313,7 @@ class Observer:
         self.rejected.append((model, version, error.reason, context))
 
 
-async def test_a_request_whose_values_fail_the_run_fails_alone() -> None:
+async def test_a_request_whose_values_fail_the_run_fails_alone(caplog: pytest.LogCaptureFixture) -> None:
     runner = Runner(fail_when=lambda x: bool(np.isnan(x).any()))
     observer = Observer()
     batcher = Batcher(
@@ -332,12 +332,15 @@ async def test_a_request_whose_values_fail_the_run_fails_alone() -> None:
         if i == 5:
             assert isinstance(result, ModelExecutionError), result
             assert result.reason == "MODEL_EXECUTION_FAILED"
-            assert "boom" in result.message
+            assert result.message == RUN_FAILED_MESSAGE, "the runtime's own text stays in the log"
         else:
             assert isinstance(result, dict), result
             np.testing.assert_array_equal(result["y"], np.full((1, 4), 2.0 * values[i]))
     assert batcher.stats.inference.fail.count == 1
     assert batcher.stats.inference.success.count == 11
+    logged = [r for r in caplog.records if getattr(r, "event", "") == "model_run_failed"]
+    assert len(logged) == 1
+    assert "boom" in logged[0].error
     records = observer.batches
     assert [(r.batch_size, r.error is not None) for r in records] == [
         (4, False),
@@ -504,3 +507,38 @@ async def test_a_failing_observer_never_fails_requests(caplog: pytest.LogCapture
     assert [float(r["y"][0, 0]) for r in results] == [0.0, 2.0, 4.0]
     assert "inference observer failed" in caplog.text
     await batcher.close()
+
+
+def test_batch_statistics_keep_a_bounded_number_of_sizes() -> None:
+    stats = VersionStats()
+    for size in range(1, MAX_BATCH_SIZES_KEPT + 11):
+        stats.record_execution(size, 1, 2, 3)
+    assert len(stats.batches) == MAX_BATCH_SIZES_KEPT
+    assert max(stats.batches) == MAX_BATCH_SIZES_KEPT
+    assert stats.execution_count == MAX_BATCH_SIZES_KEPT + 10
+    assert stats.inference_count == sum(range(1, MAX_BATCH_SIZES_KEPT + 11))
+
+
+async def test_a_request_slow_to_decode_is_decoded_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = VersionConfig("linear", "1", "models/linear/versions/1", "file:///unused", "0" * 64)
+    version = LoadedVersion(config, [open_session(linear_model())])
+    version.start()
+    threads: list[bool] = []
+    validate = RequestValidator.validate
+
+    def recording(self: RequestValidator, *args: Any) -> Any:
+        threads.append(threading.get_ident() == loop_thread)
+        return validate(self, *args)
+
+    monkeypatch.setattr(RequestValidator, "validate", recording)
+    loop_thread = threading.get_ident()
+    rows = DECODE_IN_THREAD_ABOVE // 4 + 1
+    typed = InputTensor("x", "FP32", [rows, 4], contents=[1.0] * (rows * 4))
+    large = await version.infer([typed])
+    small = await version.infer([raw_input("x", np.ones((rows, 4), np.float32))])
+    assert threads == [False, True], "typed values are decoded in a thread; a raw tensor is a view"
+    np.testing.assert_array_equal(large.outputs[0].data, small.outputs[0].data)
+    version.retire()
+    await asyncio.wait_for(version.closed.wait(), 2)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from services.inference.batcher import Batcher
+from services.inference.batcher import MAX_REMEMBERED_COSTS, Batcher
 from services.inference.execution import BatchingOptions
 from services.inference.validation import PreparedRequest
 
@@ -101,3 +101,21 @@ async def test_without_a_threshold_every_run_is_in_a_thread() -> None:
     finally:
         await batcher.close()
     assert threading.get_ident() not in {thread for thread, _ in runner.runs}
+
+
+async def test_run_times_are_kept_for_the_shapes_used_last_only() -> None:
+    runner = Runner()
+    loop_thread = threading.get_ident()
+    batcher = Batcher([runner], BatchingOptions(max_batch_size=8), inline_below_us=10_000)
+    batcher.start()
+    try:
+        for width in range(1, MAX_REMEMBERED_COSTS + 2):
+            await batcher.submit(_request(1, width))
+        await asyncio.sleep(0)
+        await batcher.submit(_request(1, MAX_REMEMBERED_COSTS + 1))
+        await asyncio.sleep(0)
+        await batcher.submit(_request(1, 1))
+    finally:
+        await batcher.close()
+    # Clients choose the shapes: the oldest one's cost was forgotten, so it is measured in a thread again.
+    assert [thread == loop_thread for thread, _ in runner.runs[-2:]] == [True, False]

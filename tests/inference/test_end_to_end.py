@@ -112,15 +112,18 @@ class Load:
         self._inference = inference
         self._metadata = metadata
         self._model = model
-        self.versions: list[str] = []
+        # (order in which the request was sent, version that answered it)
+        self.answers: list[tuple[int, str]] = []
         self.failures: list[BaseException] = []
+        self._sent = 0
         self._running = True
-        self._callers = callers
         self._tasks = [asyncio.create_task(self._call()) for _ in range(callers)]
 
     async def _call(self) -> None:
         x = np.ones((1, 8), np.float32)
         while self._running:
+            ticket = self._sent
+            self._sent += 1
             try:
                 response = await self._inference.stub.ModelInfer(
                     infer_request(self._model, {"x": x}), metadata=self._metadata
@@ -128,22 +131,25 @@ class Load:
             except grpc.aio.AioRpcError as error:
                 self.failures.append(error)
             else:
-                self.versions.append(response.model_version)
+                self.answers.append((ticket, response.model_version))
 
     async def observe(self, count: int) -> Counter[str]:
-        """The versions of ``count`` answers routed from now on."""
-        # Each caller may have one request in flight that was routed before now: skip those.
-        start = len(self.versions) + self._callers
-        await eventually(lambda: _true(len(self.versions) >= start + count), 20, f"{count} answers")
-        return Counter(self.versions[start : start + count])
+        """The versions that answered ``count`` requests sent from now on."""
+        # Answers do not come back in the order requests were sent (a request
+        # queued on a retiring version may finish after later ones), so only
+        # requests sent after this point count.
+        first = self._sent
+
+        async def enough() -> bool:
+            return sum(1 for ticket, _ in self.answers if ticket >= first) >= count
+
+        await eventually(enough, 20, f"{count} answers")
+        later = sorted(answer for answer in self.answers if answer[0] >= first)
+        return Counter(version for _, version in later[:count])
 
     async def stop(self) -> None:
         self._running = False
         await asyncio.gather(*self._tasks)
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_traffic_changes_and_redeploys_under_load_fail_no_request(
@@ -183,7 +189,7 @@ async def test_traffic_changes_and_redeploys_under_load_fail_no_request(
     finally:
         await load.stop()
     assert load.failures == []
-    assert len(load.versions) > 2500
+    assert len(load.answers) > 2500
 
 
 def _cuda_missing() -> str:

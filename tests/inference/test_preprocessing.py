@@ -128,11 +128,11 @@ def test_nearest_doubling_repeats_pixels() -> None:
 def test_preprocessor_derives_what_clients_send() -> None:
     model_input = TensorSpec("x", "FP32", (-1, 3, 8, 8))
     resized = Preprocessor(PreprocessSpec("x", resize_height=8, resize_width=8, **IMAGENET), model_input)
-    assert resized.client_spec == TensorSpec("x", "UINT8", (-1, -1, -1, 3))
+    assert resized.client_spec == TensorSpec("x", "UINT8", (-1, -1, -1, 3), nonempty_axes=(1, 2))
     kept = Preprocessor(PreprocessSpec("x"), model_input)
     assert kept.client_spec == TensorSpec("x", "UINT8", (-1, 8, 8, 3))
     unbatched = Preprocessor(PreprocessSpec("x", resize_width=8), TensorSpec("x", "FP32", (3, 8, 8)))
-    assert unbatched.client_spec == TensorSpec("x", "UINT8", (8, -1, 3))
+    assert unbatched.client_spec == TensorSpec("x", "UINT8", (8, -1, 3), nonempty_axes=(1,))
     out = unbatched(np, _images((8, 5, 3)))
     assert out.shape == (3, 8, 8)
 

@@ -143,7 +143,7 @@ async def test_applied_deployment_serves_and_reports_ready(
     assert (result.model_name, result.model_version) == ("scaler", "1")
     np.testing.assert_array_equal(result.outputs[0].data, np.full((2, 4), 3.0))
     (version,) = repository.versions("scaler", tenant="acme")
-    assert version.request_signature.inputs == (TensorSpec("x", "FP32", (-1, 4)),)
+    assert version.request_signature.inputs == (TensorSpec("x", "FP32", (-1, 4), ("batch", "")),)
 
 
 async def test_unknown_models_other_tenants_and_unloaded_versions_are_not_found(
@@ -323,7 +323,9 @@ async def test_preprocessing_runs_before_the_model_and_changes_the_published_inp
     pre = PreprocessSpec("x", resize_height=4, resize_width=4, scale=1 / 255, means=(0.5,), stds=(0.25,))
     await repository.apply(spec(target, preprocessing=(pre,)))
     (version,) = repository.versions("scaler", tenant="acme")
-    assert version.request_signature.inputs == (TensorSpec("x", "UINT8", (-1, -1, -1, 3)),)
+    assert version.request_signature.inputs == (
+        TensorSpec("x", "UINT8", (-1, -1, -1, 3), nonempty_axes=(1, 2)),
+    )
     image = np.random.default_rng(2).integers(0, 256, (2, 6, 5, 3), dtype=np.uint8)
     result = await repository.infer("scaler", "", [raw_input("x", image, "UINT8")], tenant="acme")
     np.testing.assert_allclose(result.outputs[0].data, preprocess(np, image, pre), rtol=1e-6)

@@ -39,9 +39,10 @@ from .support import (
 
 
 def test_signature_reads_datatypes_and_marks_symbolic_dims_dynamic(linear_session: OrtSession) -> None:
+    batch = ("batch", "")
     assert linear_session.signature == Signature(
-        (TensorSpec("x", "FP32", (-1, 4)),),
-        (TensorSpec("y", "FP32", (-1, 2)), TensorSpec("z", "FP32", (-1, 2))),
+        (TensorSpec("x", "FP32", (-1, 4), batch),),
+        (TensorSpec("y", "FP32", (-1, 2), batch), TensorSpec("z", "FP32", (-1, 2), batch)),
     )
     assert linear_session.signature.batched
     fixed = create_session(identity_model(TensorProto.INT64, [3]), CPU)

@@ -159,3 +159,60 @@ def test_unbatched_signature_checks_static_shape_only() -> None:
     with pytest.raises(InvalidInput) as caught:
         validator.validate([raw_input("x", np.arange(4), "INT64")])
     assert caught.value.reason == "SHAPE_MISMATCH"
+
+
+def test_an_empty_tensor_may_not_describe_more_than_the_bound() -> None:
+    signature = Signature((TensorSpec("x", "FP32", (-1, -1, -1)),), (TensorSpec("y", "FP32", (-1,)),))
+    validator = RequestValidator(signature)
+    assert validator.validate([InputTensor("x", "FP32", [1, 0, 2**20], raw=b"")]).feeds["x"].size == 0
+    for shape in ([1, 0, 2**62], [2**61 - 1, 0, 0], [0, 2**17, 2**17]):
+        with pytest.raises(InvalidInput) as caught:
+            validator.validate([InputTensor("x", "FP32", shape, raw=b"")])
+        assert (caught.value.reason, caught.value.field) == ("SHAPE_TOO_LARGE", "x")
+
+
+def test_inputs_sharing_a_symbolic_dimension_must_agree() -> None:
+    sequence = ("batch", "tokens")
+    signature = Signature(
+        (
+            TensorSpec("ids", "INT64", (-1, -1), sequence),
+            TensorSpec("mask", "INT64", (-1, -1), sequence),
+            TensorSpec("extra", "INT64", (-1, -1), ("batch", "other")),
+        ),
+        (TensorSpec("y", "FP32", (-1,)),),
+    )
+    validator = RequestValidator(signature, max_batch_size=8)
+
+    def request(ids: int, mask: int, extra: int) -> list[InputTensor]:
+        return [
+            raw_input("ids", np.zeros((2, ids), np.int64), "INT64"),
+            raw_input("mask", np.zeros((2, mask), np.int64), "INT64"),
+            raw_input("extra", np.zeros((2, extra), np.int64), "INT64"),
+        ]
+
+    assert validator.validate(request(5, 5, 3)).key == ((5,), (5,), (3,))
+    with pytest.raises(InvalidInput) as caught:
+        validator.validate(request(5, 6, 3))
+    assert (caught.value.reason, caught.value.field) == ("SHAPE_MISMATCH", "mask")
+    assert "'tokens'" in caught.value.message
+    assert "'ids'" in caught.value.message
+
+
+def test_a_resized_axis_may_not_be_empty() -> None:
+    image = TensorSpec("image", "UINT8", (-1, -1, -1, 3), nonempty_axes=(1, 2))
+    validator = RequestValidator(Signature((image,), (TensorSpec("y", "FP32", (-1,)),)))
+    for shape in ((1, 0, 5, 3), (1, 5, 0, 3)):
+        with pytest.raises(InvalidInput) as caught:
+            validator.validate([raw_input("image", np.zeros(shape, np.uint8), "UINT8")])
+        assert (caught.value.reason, caught.value.field) == ("SHAPE_MISMATCH", "image")
+
+
+def test_an_unbatched_model_keys_requests_by_their_whole_shapes() -> None:
+    signature = Signature((TensorSpec("x", "FP32", (1, -1, -1)),), (TensorSpec("y", "FP32", (1, -1)),))
+    validator = RequestValidator(signature, max_batch_size=8)
+    small = validator.validate([raw_input("x", np.zeros((1, 2, 2), np.float32))])
+    large = validator.validate([raw_input("x", np.zeros((1, 30, 30), np.float32))])
+    assert (small.batch_size, small.key) == (1, ((1, 2, 2),))
+    assert large.key == ((1, 30, 30),), (
+        "a run's cost is learnt per shape, so a large one is not taken as cheap"
+    )

@@ -2,7 +2,7 @@
 
 Run as a script it is a complete service process built with ``run_service``
 (``python tests/runtime/sample_service.py``, configured by ``AIPLAT_SAMPLE_*``).
-Model names select behaviours: ``models/missing`` is NOT_FOUND,
+Model names select behaviours: ``models/missing...`` is NOT_FOUND,
 ``models/boom`` raises an unexpected exception, ``models/slow`` sleeps.
 """
 
@@ -53,7 +53,7 @@ class SampleServicer(registry_service_pb2_grpc.ModelRegistryServiceServicer):
         self, request: registry_service_pb2.GetModelRequest, context: Any
     ) -> model_pb2.Model:
         identity = current_identity()
-        if request.name == "models/missing":
+        if request.name.startswith("models/missing"):
             raise NotFound(
                 f"{request.name} does not exist", reason="MODEL_NOT_FOUND", metadata={"name": request.name}
             )
@@ -73,6 +73,11 @@ class SampleServicer(registry_service_pb2_grpc.ModelRegistryServiceServicer):
             violations.append(FieldViolation("model_id", "1-63 lower-case letters, digits and hyphens"))
         if not request.model.display_name:
             violations.append(FieldViolation("model.display_name", "required", reason="REQUIRED_FIELD"))
+        violations += [
+            FieldViolation(f"model.labels[{key!r}]", f"{key!r} is not a valid label key")
+            for key in request.model.labels
+            if not _MODEL_ID.fullmatch(key)
+        ]
         if violations:
             raise InvalidArgument("the model is invalid", violations=violations, reason="MODEL_INVALID")
         return model_pb2.Model(name=f"models/{request.model_id}", display_name=request.model.display_name)

@@ -16,7 +16,13 @@ from grpc_status import rpc_status
 from aiplat.models.v1 import model_pb2, registry_service_pb2
 from services.runtime.errors import InvalidArgument, ResourceExhausted
 from services.runtime.logging import JsonFormatter
-from services.runtime.transport.errors import INTERNAL_MESSAGE, to_status_proto
+from services.runtime.transport.errors import (
+    DETAILS_BUDGET,
+    INTERNAL_MESSAGE,
+    MAX_DETAIL_TEXT,
+    MESSAGE_BUDGET,
+    to_status_proto,
+)
 
 from .conftest import TokenFactory
 from .support import RunningServer, bearer
@@ -147,3 +153,68 @@ def test_status_proto_of_an_invalid_argument() -> None:
     status = to_status_proto(InvalidArgument.for_field("page_size", "must be at most 1000"))
     assert status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert status.message == "page_size: must be at most 1000"
+
+
+async def test_a_status_echoing_long_input_still_fits_the_trailers(
+    server: RunningServer, make_token: TokenFactory
+) -> None:
+    name = "models/missing-" + "\u00e9" * 6000
+    error, status = await _status_of(
+        server.stub.GetModel(registry_service_pb2.GetModelRequest(name=name), metadata=bearer(make_token()))
+    )
+    assert error.code() == grpc.StatusCode.NOT_FOUND, "not a transport error about oversized metadata"
+    assert error.details().endswith("\u2026")
+    assert len(error.details().encode()) <= MESSAGE_BUDGET
+    info = _detail(status, error_details_pb2.ErrorInfo)
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert info.metadata["name"] == name[: MAX_DETAIL_TEXT - 1] + "\u2026"
+
+
+async def test_violations_past_the_budget_are_counted_not_sent(
+    server: RunningServer, make_token: TokenFactory
+) -> None:
+    labels = {f"Bad Key {i:04d} " + "x" * 40: "v" for i in range(1000)}
+    request = registry_service_pb2.CreateModelRequest(
+        model_id="fine", model=model_pb2.Model(display_name="Fine", labels=labels)
+    )
+    error, status = await _status_of(
+        server.stub.CreateModel(request, metadata=bearer(make_token(roles=["editor"])))
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert status.ByteSize() <= DETAILS_BUDGET
+    bad_request = _detail(status, error_details_pb2.BadRequest)
+    assert isinstance(bad_request, error_details_pb2.BadRequest)
+    shown = len(bad_request.field_violations)
+    assert 0 < shown < 1000, "some violations are sent, not all"
+    info = _detail(status, error_details_pb2.ErrorInfo)
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert int(info.metadata["violationsNotShown"]) == 1000 - shown
+
+
+_NAME_NOT_UTF8 = b"\x0a\x02\xff\xfe"
+"""A message whose field 1 (a string) holds bytes that are not UTF-8."""
+
+
+async def test_a_request_that_does_not_parse_is_invalid_argument(
+    server: RunningServer, make_token: TokenFactory
+) -> None:
+    get = server.channel.unary_unary(
+        "/aiplat.models.v1.ModelRegistryService/GetModel", response_deserializer=model_pb2.Model.FromString
+    )
+    error, status = await _status_of(get(_NAME_NOT_UTF8, metadata=bearer(make_token())))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info = _detail(status, error_details_pb2.ErrorInfo)
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert info.reason == "MALFORMED_REQUEST"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield registry_service_pb2.UploadModelVersionRequest(chunk=b"onnx").SerializeToString()
+        yield b"\xff\xff\xff"
+
+    upload = server.channel.stream_unary(
+        "/aiplat.models.v1.ModelRegistryService/UploadModelVersion",
+        response_deserializer=model_pb2.ModelVersion.FromString,
+    )
+    error, status = await _status_of(upload(chunks(), metadata=bearer(make_token(roles=["editor"]))))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "does not parse" in error.details()

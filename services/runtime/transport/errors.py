@@ -37,24 +37,64 @@ def _pack(message: Any) -> any_pb2.Any:
     return packed
 
 
+MESSAGE_BUDGET = 2048
+"""Bytes of the status message as it travels (``grpc-message``, percent-encoded)."""
+DETAILS_BUDGET = 3072
+"""Bytes of the encoded details (``grpc-status-details-bin``, base64 on the wire: a third more)."""
+MAX_DETAIL_TEXT = 256
+"""Characters of each metadata value, field path and violation description."""
+_ELLIPSIS = "\u2026"
+
+
+def _clip(text: str, limit: int = MAX_DETAIL_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + _ELLIPSIS
+
+
+def _clip_message(text: str) -> str:
+    """``text`` cut to fit :data:`MESSAGE_BUDGET` once percent-encoded (3 bytes a byte outside ASCII)."""
+    budget = MESSAGE_BUDGET - 9  # room for the ellipsis, encoded
+    size = 0
+    for i, char in enumerate(text):
+        size += 1 if " " <= char <= "~" and char != "%" else 3 * len(char.encode())
+        if size > budget:
+            return text[:i] + _ELLIPSIS
+    return text
+
+
 def to_status_proto(error: DomainError) -> status_pb2.Status:
-    """The ``google.rpc.Status`` for ``error``, with its details."""
-    details = [
-        _pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata))
+    """The ``google.rpc.Status`` for ``error``, with its details.
+
+    Messages echo what clients sent (names, values), and a status travels in
+    the trailers, which gRPC caps (8 KiB by default): past the cap the client
+    would get a transport error instead of this status.  So the texts are
+    clipped, and violations past :data:`DETAILS_BUDGET` are left out, their
+    number given as ``violationsNotShown``.
+    """
+    metadata = {key: _clip(value) for key, value in error.metadata.items()}
+    violations = [
+        error_details_pb2.BadRequest.FieldViolation(
+            field=_clip(violation.field), description=_clip(violation.description), reason=violation.reason
+        )
+        for violation in error.violations
     ]
-    if error.violations:
-        violations = [
-            error_details_pb2.BadRequest.FieldViolation(
-                field=violation.field, description=violation.description, reason=violation.reason
-            )
-            for violation in error.violations
+    shown = len(violations)
+    while True:
+        details = [
+            _pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata))
         ]
-        details.append(_pack(error_details_pb2.BadRequest(field_violations=violations)))
-    if error.retry_after_seconds is not None:
-        delay = duration_pb2.Duration()
-        delay.FromNanoseconds(int(error.retry_after_seconds * 1e9))
-        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
-    return status_pb2.Status(code=int(error.code), message=error.message, details=details)
+        if shown:
+            details.append(_pack(error_details_pb2.BadRequest(field_violations=violations[:shown])))
+        if error.retry_after_seconds is not None:
+            delay = duration_pb2.Duration()
+            delay.FromNanoseconds(int(error.retry_after_seconds * 1e9))
+            details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+        status = status_pb2.Status(
+            code=int(error.code), message=_clip_message(error.message), details=details
+        )
+        if shown <= 1 or status.ByteSize() <= DETAILS_BUDGET:
+            return status
+        shown = max(1, shown * DETAILS_BUDGET // status.ByteSize())
+        metadata = {**metadata, "violationsNotShown": str(len(violations) - shown)}
 
 
 def to_grpc_status(error: DomainError) -> grpc.Status:
@@ -121,10 +161,11 @@ class _MapErrors:
 
 
 class ErrorMappingInterceptor(ServerInterceptor):
-    """Turns exceptions escaping a servicer into statuses (innermost interceptor)."""
+    """Turns exceptions escaping a servicer into statuses (innermost interceptor), a request message
+    that does not parse included (INVALID_ARGUMENT, ``MALFORMED_REQUEST``)."""
 
     def __init__(self) -> None:
-        self._handlers = WrappedHandlers(lambda method: partial(_MapErrors, method))
+        self._handlers = WrappedHandlers(lambda method: partial(_MapErrors, method), check_requests=True)
 
     async def intercept_service(
         self,
