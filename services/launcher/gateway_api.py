@@ -30,6 +30,7 @@ with warnings.catch_warnings():
     from envoy_data_plane.envoy.config.trace import v3 as trace
     from envoy_data_plane.envoy.extensions.access_loggers.stream import v3 as stream_log
     from envoy_data_plane.envoy.extensions.common.ratelimit import v3 as ratelimit
+    from envoy_data_plane.envoy.extensions.filters.http.buffer import v3 as buffer
     from envoy_data_plane.envoy.extensions.filters.http.grpc_json_transcoder import v3 as transcoder
     from envoy_data_plane.envoy.extensions.filters.http.grpc_stats import v3 as grpc_stats
     from envoy_data_plane.envoy.extensions.filters.http.jwt_authn import v3 as jwt_authn
@@ -53,6 +54,7 @@ with warnings.catch_warnings():
 __all__ = [
     "accesslog",
     "bootstrap",
+    "buffer",
     "cluster",
     "core",
     "downstream_connections",

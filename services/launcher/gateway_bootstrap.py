@@ -1,9 +1,11 @@
 """The whole Envoy bootstrap: one listener (gRPC and REST on one port), its filters, routes and clusters.
 
 Requests meet, in order: an early header mutation that drops identity headers
-sent by the client and records the HTTP method, jwt_authn, local_ratelimit, the gRPC-JSON transcoder,
-grpc_stats and the router.  Every request is logged as one JSON line on
-stdout; spans go to the OpenTelemetry collector when one is configured.
+sent by the client and records the HTTP method and content type, jwt_authn, local_ratelimit, the
+buffer filter (REST routes only), the gRPC-JSON transcoder, grpc_stats and the router.  Errors Envoy
+answers itself are JSON statuses for REST clients (:mod:`services.launcher.gateway_replies`).  Every
+request is logged as one JSON line on stdout; spans go to the OpenTelemetry collector when one is
+configured.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any, cast
 
 from betterproto2 import Casing
 
-from services.launcher import gateway_clusters, gateway_filters, gateway_routes
+from services.launcher import gateway_clusters, gateway_filters, gateway_replies, gateway_routes
 from services.launcher.gateway_api import (
     accesslog,
     core,
@@ -87,6 +89,7 @@ def _connection_manager(config: GatewayConfig) -> hcm.HttpConnectionManager:
         early_header_mutation_extensions=[gateway_filters.edge_headers()],
         route_config=gateway_routes.route_configuration(config),
         http_filters=gateway_filters.http_filters(config),
+        local_reply_config=gateway_replies.local_replies(),
         access_log=[_access_log()],
         tracing=_tracing(config),
         use_remote_address=True,

@@ -1,4 +1,5 @@
-"""The gateway's HTTP filters, in order: jwt_authn, local_ratelimit, grpc_json_transcoder, grpc_stats, router.
+"""The gateway's HTTP filters, in order: jwt_authn, local_ratelimit, buffer (REST routes only),
+grpc_json_transcoder, grpc_stats, router.
 
 Before any filter runs, an early header mutation drops every ``x-aiplat-*``
 header the client sent: those headers carry identity, and only the gateway
@@ -34,6 +35,7 @@ from services.launcher.gateway_api import (
 )
 from services.launcher.gateway_clusters import GATEWAY_METADATA, IDENTITY_PROVIDER_CLUSTER, TRAFFIC_KEY
 from services.launcher.gateway_model import (
+    CLIENT_CONTENT_TYPE_HEADER,
     HTTP_METHOD_HEADER,
     IDENTITY_HEADER_PREFIX,
     ROLES_HEADER,
@@ -44,7 +46,7 @@ from services.launcher.gateway_model import (
     LocalJwks,
     RateLimits,
 )
-from services.launcher.gateway_routes import public_matches
+from services.launcher.gateway_routes import BODY_LIMIT_FILTER, public_matches, rest_body_limit
 from services.launcher.gateway_rpcs import service_rpcs
 
 JWT_PROVIDER = "aiplat"
@@ -60,7 +62,8 @@ VERIFIED_TOKENS_CACHED = 10_000
 
 def edge_headers() -> core.TypedExtensionConfig:
     """As the request arrives, before routing and filters: drop every ``x-aiplat-*`` header the client
-    sent, then record the client's HTTP method (the transcoder turns every REST call into a POST)."""
+    sent, then record the client's HTTP method and content type (the transcoder turns every REST call
+    into a gRPC POST)."""
     remove = mutation_rules.HeaderMutation(
         remove_on_match=mutation_rules.HeaderMutationRemoveOnMatch(
             key_matcher=matcher.StringMatcher(prefix=IDENTITY_HEADER_PREFIX, ignore_case=True)
@@ -72,9 +75,16 @@ def edge_headers() -> core.TypedExtensionConfig:
             append_action=core.HeaderValueOptionHeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
         )
     )
+    content_type = mutation_rules.HeaderMutation(
+        append=core.HeaderValueOption(
+            # Left out when the client sent none (an empty value is not added).
+            header=core.HeaderValue(key=CLIENT_CONTENT_TYPE_HEADER, value="%REQ(CONTENT-TYPE)%"),
+            append_action=core.HeaderValueOptionHeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
+        )
+    )
     return core.TypedExtensionConfig(
         name="envoy.http.early_header_mutation.header_mutation",
-        typed_config=pack(early_header_mutation.HeaderMutation(mutations=[remove, method])),
+        typed_config=pack(early_header_mutation.HeaderMutation(mutations=[remove, method, content_type])),
     )
 
 
@@ -174,15 +184,25 @@ def _descriptors(limits: RateLimits) -> Iterator[ratelimit.LocalRateLimitDescrip
     yield from (_descriptor(traffic, "", limits.default[traffic]) for traffic in TrafficClass)
 
 
+UNROUTED_TRAFFIC = TrafficClass.CONTROL_PLANE
+"""The bucket a tenant's call that matches no route draws from (an unknown path, method or service,
+e.g. the ``grpc.reflection.v1`` grpcurl tries first): it has no cluster to take a traffic class from."""
+
+
 def _tenant_descriptor() -> route.RateLimit:
     """The descriptor ``(traffic, tenant)`` of a call, from the target cluster's metadata and the
-    tenant header; a call without the header has none and draws from the default bucket."""
+    tenant header; a call without the header has none and draws from the default bucket.
+
+    A call that matches no route has no cluster: without a default it too would have no descriptor and
+    drain the default bucket, so that one tenant's wrong calls would refuse every caller without a tenant.
+    """
     traffic = route.RateLimitActionMetaData(
         descriptor_key=TRAFFIC_DESCRIPTOR,
         metadata_key=metadata.MetadataKey(
             key=GATEWAY_METADATA, path=[metadata.MetadataKeyPathSegment(key=TRAFFIC_KEY)]
         ),
         source=route.RateLimitActionMetaDataSource.CLUSTER_ENTRY,
+        default_value=UNROUTED_TRAFFIC.value,
     )
     tenant = route.RateLimitActionRequestHeaders(header_name=TENANT_HEADER, descriptor_key=TENANT_DESCRIPTOR)
     return route.RateLimit(
@@ -250,12 +270,21 @@ def method_stats() -> grpc_stats.FilterConfig:
 
 
 def http_filters(config: GatewayConfig) -> list[hcm.HttpFilter]:
-    """The filter chain in the order requests meet it."""
+    """The filter chain in the order requests meet it.
+
+    The body limit comes after the token check and the rate limit, so a refused call is not held
+    first, and it is off but on REST routes: gRPC streams through, and a gRPC message over the
+    services' limit gets RESOURCE_EXHAUSTED from the service.
+    """
     chain: list[tuple[str, betterproto2.Message]] = [
         ("envoy.filters.http.jwt_authn", authentication(config)),
         ("envoy.filters.http.local_ratelimit", rate_limit(config)),
+        (BODY_LIMIT_FILTER, rest_body_limit(config)),
         ("envoy.filters.http.grpc_json_transcoder", transcoding(config)),
         ("envoy.filters.http.grpc_stats", method_stats()),
         ("envoy.filters.http.router", router.Router()),
     ]
-    return [hcm.HttpFilter(name=name, typed_config=pack(typed)) for name, typed in chain]
+    return [
+        hcm.HttpFilter(name=name, typed_config=pack(typed), disabled=name == BODY_LIMIT_FILTER)
+        for name, typed in chain
+    ]

@@ -19,6 +19,9 @@ TENANT_HEADER = "x-aiplat-tenant"
 SUBJECT_HEADER = "x-aiplat-subject"
 HTTP_METHOD_HEADER = "x-aiplat-http-method"
 """The client's HTTP method, recorded before the transcoder turns a REST call into a gRPC POST."""
+CLIENT_CONTENT_TYPE_HEADER = "x-aiplat-client-content-type"
+"""The content type the client sent, recorded before the transcoder gives a REST call gRPC's: it tells
+the gateway's own error replies a gRPC client from a REST one."""
 ROLES_HEADER = "x-aiplat-roles"
 """The ``roles`` claim; Envoy forwards a list claim as base64 of its JSON (``WyJlZGl0b3IiXQ==``)."""
 

@@ -3,7 +3,9 @@
 Routes carry what differs per method: the cluster, the timeout (streams are
 not cut by the unary timeout) and the retry policy (reads only).  REST
 routes match the incoming REST path: the transcoder keeps that route rather
-than matching again on the gRPC path it produces.
+than matching again on the gRPC path it produces.  Only REST routes turn on
+the buffer filter, which holds a whole request body and refuses one over the
+limit with 413; gRPC calls stream through.
 """
 
 from __future__ import annotations
@@ -11,16 +13,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from services.launcher.gateway_api import matcher, pack, previous_hosts, route
+from services.launcher.gateway_api import buffer, matcher, pack, previous_hosts, route
 from services.launcher.gateway_model import GatewayConfig, Upstream
 from services.launcher.gateway_rpcs import HttpBinding, Rpc, is_idempotent, rest_bindings, service_rpcs
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 """The standard gRPC health service; answered by the first service in the catalogue."""
+HEALTH_WATCH = Rpc(
+    service="grpc.health.v1.Health",
+    method="Watch",
+    client_streaming=False,
+    server_streaming=True,
+    bindings=(),
+)
+"""The health service's one stream: it stays open until the client leaves, so the call timeout must not
+cut it (``Check`` and ``List`` are unary)."""
 REFLECTION_PREFIX = "/grpc.reflection.v1alpha.ServerReflection/"
 """Server reflection; answered by the first service in the catalogue, which describes every service
 (``aiplat up`` tells it which).  Clients asking for ``grpc.reflection.v1`` first get UNIMPLEMENTED and
 fall back to it, as grpcurl does."""
+
+BODY_LIMIT_FILTER = "envoy.filters.http.buffer"
+"""The HTTP filter that enforces the REST request body limit; off unless a route turns it on."""
 
 RETRY_ON = "reset,connect-failure,refused-stream,unavailable"
 """Unavailable instances and broken connections only: a call that timed out may have done its work."""
@@ -73,21 +87,39 @@ def path_match(binding: HttpBinding) -> route.RouteMatch:
     return route.RouteMatch(safe_regex=matcher.RegexMatcher(regex=binding.path_regex()), headers=[method])
 
 
+def rest_body_limit(config: GatewayConfig) -> buffer.Buffer:
+    """The whole REST request body, held before it is transcoded: one over the limit gets 413, however
+    slowly it arrives (the transcoder's own limit caps only what it holds at once, not the body)."""
+    return buffer.Buffer(max_request_bytes=config.max_request_body_bytes)
+
+
 def _rest_route(upstream: Upstream, rpc: Rpc, binding: HttpBinding, config: GatewayConfig) -> route.Route:
     return route.Route(
         name=f"rest {binding.verb} {binding.template}",
         match=path_match(binding),
         route=_action(upstream, rpc, config),
         decorator=route.Decorator(operation=f"{rpc.service}/{rpc.method}"),
+        typed_per_filter_config={
+            BODY_LIMIT_FILTER: pack(buffer.BufferPerRoute(buffer=rest_body_limit(config)))
+        },
     )
 
 
-def _health_route(upstream: Upstream, config: GatewayConfig) -> route.Route:
-    return route.Route(
-        name="grpc health",
-        match=route.RouteMatch(prefix=HEALTH_PREFIX, grpc=route.RouteMatchGrpcRouteMatchOptions()),
-        route=_action(upstream, None, config),
-    )
+def _health_routes(upstream: Upstream, config: GatewayConfig) -> list[route.Route]:
+    """``Watch`` as the stream it is, then every other health method as a unary call."""
+    grpc = route.RouteMatchGrpcRouteMatchOptions()
+    return [
+        route.Route(
+            name="grpc health watch",
+            match=route.RouteMatch(path=HEALTH_WATCH.path, grpc=grpc),
+            route=_action(upstream, HEALTH_WATCH, config),
+        ),
+        route.Route(
+            name="grpc health",
+            match=route.RouteMatch(prefix=HEALTH_PREFIX, grpc=grpc),
+            route=_action(upstream, None, config),
+        ),
+    ]
 
 
 def _reflection_route(upstream: Upstream) -> route.Route:
@@ -102,7 +134,7 @@ def _reflection_route(upstream: Upstream) -> route.Route:
 def routes(config: GatewayConfig) -> list[route.Route]:
     """Every route: gRPC health and reflection, each service's gRPC methods, then every REST binding."""
     first = config.upstreams[0] if config.upstreams else None
-    table = [_health_route(first, config), _reflection_route(first)] if first is not None else []
+    table = [*_health_routes(first, config), _reflection_route(first)] if first is not None else []
     for upstream in config.upstreams:
         table += [_grpc_route(upstream, rpc, config) for rpc in service_rpcs(upstream.spec)]
     # REST routes of all services together, literal paths first, as the transcoder resolves them.

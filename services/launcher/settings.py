@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.launcher.catalog import SERVICES
 from services.runtime.machine import usable_cores
+from services.runtime.server import DEFAULT_MAX_MESSAGE_BYTES
 
 
 class TenantRateLimits(BaseModel):
@@ -78,7 +79,11 @@ class LauncherSettings(BaseSettings):
         description="Tenants expected at once; the gateway tracks twice as many buckets per traffic class.",
     )
     max_request_body_bytes: int = Field(
-        default=64 * 1024 * 1024, ge=1, description="Largest REST request body; larger ones get 413."
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        ge=1,
+        lt=2**32,
+        description="Largest REST request body; larger ones get 413. The default is the largest message the "
+        "services accept, so a REST body they would refuse is refused at the gateway, with 413.",
     )
     max_response_body_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1, description="Largest REST response body the gateway converts."

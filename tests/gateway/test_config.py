@@ -17,6 +17,7 @@ from services.launcher.gateway_rpcs import DESCRIPTOR_SET
 from services.launcher.settings import LauncherSettings, TenantRateLimits
 from services.launcher.supervisor import envoy_binary
 from services.runtime.devkeys import DevKeys
+from services.runtime.server import DEFAULT_MAX_MESSAGE_BYTES
 
 from .support import INFERENCE, MODELS, gateway_settings
 
@@ -77,6 +78,12 @@ def _manager(rendered: dict[str, Any]) -> dict[str, Any]:
     return typed
 
 
+def _filter(rendered: dict[str, Any], name: str) -> dict[str, Any]:
+    """The HTTP filter ``envoy.filters.http.<name>``."""
+    (found,) = [f for f in _manager(rendered)["http_filters"] if f["name"] == f"envoy.filters.http.{name}"]
+    return found
+
+
 def _routes(rendered: dict[str, Any]) -> dict[str, dict[str, Any]]:
     (host,) = _manager(rendered)["route_config"]["virtual_hosts"]
     return {route["name"]: route for route in host["routes"]}
@@ -93,6 +100,7 @@ def test_one_listener_with_the_filters_in_order_and_admin_on_loopback() -> None:
     assert [f["name"] for f in manager["http_filters"]] == [
         "envoy.filters.http.jwt_authn",
         "envoy.filters.http.local_ratelimit",
+        "envoy.filters.http.buffer",
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.grpc_stats",
         "envoy.filters.http.router",
@@ -172,13 +180,16 @@ def test_reads_are_retried_on_another_instance_and_streams_are_not_cut() -> None
     assert routes["rest GET /v1/deployments:watch"]["route"]["timeout"] == "0s"
     assert routes["grpc aiplat.models.v1.DeploymentService/WatchDeployments"]["route"]["timeout"] == "0s"
     assert routes["rest GET /v1/{name=models/*}"]["route"]["timeout"] == "60s"
+    assert routes["grpc health watch"]["match"]["path"] == "/grpc.health.v1.Health/Watch"
+    assert routes["grpc health watch"]["route"]["timeout"] == "0s"
+    assert routes["grpc health"]["route"]["timeout"] == "60s"  # Check and List
 
 
 def test_every_rpc_of_every_catalogue_service_has_its_routes() -> None:
     upstreams = [envoy_config.Upstream.local(spec, "127.0.0.1", spec.port) for spec in SERVICES]
     rendered = envoy_config.render(envoy_config.local_config(gateway_settings(), upstreams, jwks_path="j"))
     routes = _routes(rendered)
-    transcoder = _manager(rendered)["http_filters"][2]["typed_config"]
+    transcoder = _filter(rendered, "grpc_json_transcoder")["typed_config"]
     assert transcoder["services"] == sorted(name for spec in SERVICES for name in spec.grpc_services)
     assert "grpc aiplat.models.v1.ModelRegistryService/UploadModelVersion" in routes
     assert "rest POST /v1/models:uploadVersion" in routes
@@ -227,9 +238,25 @@ def test_rest_body_limits_come_from_the_settings() -> None:
             settings, [envoy_config.Upstream.local(MODELS, "127.0.0.1", 1)], jwks_path="jwks.json"
         )
     )
-    transcoder = _manager(rendered)["http_filters"][2]["typed_config"]
+    transcoder = _filter(rendered, "grpc_json_transcoder")["typed_config"]
     assert transcoder["max_request_body_size"] == 70_000
     assert transcoder["max_response_body_size"] == 90_000
+    # The whole body is held and measured on REST routes only: the buffer filter is off elsewhere.
+    body_limit = _filter(rendered, "buffer")
+    assert body_limit["disabled"] is True
+    routes = _routes(rendered)
+    per_route = "envoy.filters.http.buffer"
+    assert routes["rest POST /v1/models"]["typed_per_filter_config"][per_route]["buffer"] == {
+        "max_request_bytes": 70_000
+    }
+    assert all(
+        per_route in r.get("typed_per_filter_config", {}) for n, r in routes.items() if n.startswith("rest ")
+    )
+    assert not any("typed_per_filter_config" in r for n, r in routes.items() if not n.startswith("rest "))
+
+
+def test_the_default_rest_body_limit_is_what_the_services_accept() -> None:
+    assert LauncherSettings.model_fields["max_request_body_bytes"].default == DEFAULT_MAX_MESSAGE_BYTES
 
 
 def test_buckets_per_traffic_class_with_tenant_overrides_first() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import cast
 
 import grpc
@@ -45,20 +46,14 @@ MODEL_READY = "/inference.GRPCInferenceService/ModelReady"
 SERVER_LIVE = "/inference.GRPCInferenceService/ServerLive"
 SERVER_READY = "/inference.GRPCInferenceService/ServerReady"
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+UNKNOWN_METHOD = "/aiplat.models.v1.ModelRegistryService/Nothing"
+REFLECTION_V1 = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+"""What grpcurl asks first; the gateway routes only ``v1alpha``."""
 
 
-@pytest.fixture(scope="module")
-def tiny_buckets(
-    models: ModelsInstance,
-    inference: InferenceService,
-    tmp_path_factory: pytest.TempPathFactory,
-    dev_keys: DevKeys,
-) -> Iterator[Envoy]:
+def _tiny_gateway(models: ModelsInstance, inference: InferenceService, workdir: Path, keys: DevKeys) -> Envoy:
     """A gateway whose buckets hold a few calls and then refill one every 100 s: per tenant 3 management
-    calls (`premium`: 10) and 5 inference calls, and 4 calls shared by all callers without a tenant.
-
-    Only ``test_calls_without_a_tenant_share_one_bucket`` may call without a tenant: it counts the
-    shared bucket down from full."""
+    calls (`premium`: 10) and 5 inference calls, and 4 calls shared by all callers without a tenant."""
     slow = 0.01
     settings = gateway_settings(
         control_plane_requests_per_second=slow,
@@ -69,8 +64,32 @@ def tiny_buckets(
         untenanted_burst=UNTENANTED_BURST,
         tenant_rate_limits={"premium": TenantRateLimits(control_plane_burst=PREMIUM_BURST)},
     )
-    config = local_gateway(settings, dev_keys, [models], inference_ports=[inference.handle.port])
-    with start_envoy(config, tmp_path_factory.mktemp("tiny")) as envoy:
+    config = local_gateway(settings, keys, [models], inference_ports=[inference.handle.port])
+    return start_envoy(config, workdir)
+
+
+@pytest.fixture(scope="module")
+def tiny_buckets(
+    models: ModelsInstance,
+    inference: InferenceService,
+    tmp_path_factory: pytest.TempPathFactory,
+    dev_keys: DevKeys,
+) -> Iterator[Envoy]:
+    """Only ``test_calls_without_a_tenant_share_one_bucket`` may call this gateway without a tenant: it
+    counts the shared bucket down from full."""
+    with _tiny_gateway(models, inference, tmp_path_factory.mktemp("tiny"), dev_keys) as envoy:
+        yield envoy
+
+
+@pytest.fixture(scope="module")
+def tiny_buckets_of_its_own(
+    models: ModelsInstance,
+    inference: InferenceService,
+    tmp_path_factory: pytest.TempPathFactory,
+    dev_keys: DevKeys,
+) -> Iterator[Envoy]:
+    """Another such gateway, for a test that needs the shared bucket full when it starts."""
+    with _tiny_gateway(models, inference, tmp_path_factory.mktemp("tiny-own"), dev_keys) as envoy:
         yield envoy
 
 
@@ -142,6 +161,8 @@ def test_a_tenant_out_of_tokens_is_limited_while_another_is_served(
 
         refused = rest(tiny_buckets.address, "GET", "/v1/models", authorization=token_a)
         assert refused.status == 429
+        assert refused.headers["content-type"] == "application/json"
+        assert refused.json() == {"code": 8, "message": "local_rate_limited"}  # RESOURCE_EXHAUSTED
         assert refused.headers["x-ratelimit-remaining"] == "0"
         assert {"x-ratelimit-limit", "x-ratelimit-reset"} <= set(refused.headers)
 
@@ -244,3 +265,40 @@ def test_calls_without_a_tenant_share_one_bucket(tiny_buckets: Envoy, dev_keys: 
         status, headers = _call(channel, SERVER_READY, inference_pb.ServerReadyRequest(), token)
         assert (status, _limit(headers)) == ("OK", INFERENCE_BURST)
         assert rest(address, "GET", "/v2/health/live", authorization=token).status == 200
+
+
+def test_calls_that_match_no_route_draw_from_the_callers_bucket(
+    tiny_buckets_of_its_own: Envoy, dev_keys: DevKeys, new_tenant: Callable[[], str]
+) -> None:
+    """Unknown paths, methods and services have no service to take a traffic class from: a tenant pays
+    for them from its management bucket, and the bucket shared by callers without a tenant stays full."""
+    address = tiny_buckets_of_its_own.address
+    token, other = bearer(dev_keys, new_tenant(), "viewer"), bearer(dev_keys, new_tenant(), "viewer")
+    empty = registry_service_pb2.ListModelsRequest()
+    with grpc.insecure_channel(address) as channel:
+        drawn = [_call(channel, UNKNOWN_METHOD, empty, token), _call(channel, REFLECTION_V1, empty, token)]
+        assert [status for status, _ in drawn] == ["UNIMPLEMENTED", "UNIMPLEMENTED"]
+        assert [(_limit(headers), headers["x-ratelimit-remaining"]) for _, headers in drawn] == [
+            (BURST, "2"),
+            (BURST, "1"),
+        ]
+        last = rest(address, "GET", "/v1/nothing", authorization=token)
+        assert (last.status, _limit(dict(last.headers)), last.headers["x-ratelimit-remaining"]) == (
+            404,
+            BURST,
+            "0",
+        )
+        # The tenant's management bucket is dry: its next unrouted calls are refused from it.
+        status, headers = _call(channel, REFLECTION_V1, empty, token)
+        assert (status, _limit(headers)) == ("RESOURCE_EXHAUSTED", BURST)
+        for method in ("HEAD", "OPTIONS", "GET"):
+            refused = rest(address, method, "/v1/nothing", authorization=token)
+            assert (refused.status, _limit(dict(refused.headers))) == (429, BURST), method
+    # Methods no route takes, from a tenant with tokens left.
+    for method, remaining in (("HEAD", "2"), ("OPTIONS", "1")):
+        answered = rest(address, method, "/v1/models", authorization=other)
+        assert (answered.status, answered.headers["x-ratelimit-remaining"]) == (404, remaining), method
+
+    live = rest(address, "GET", "/v2/health/live")
+    assert (live.status, _limit(dict(live.headers))) == (200, UNTENANTED_BURST)
+    assert live.headers["x-ratelimit-remaining"] == str(UNTENANTED_BURST - 1)

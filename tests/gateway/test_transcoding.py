@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import http.client
+import time
+from collections.abc import Iterator
+
 import grpc
 import pytest
 
+from aiplat.models.v1 import model_pb2, registry_service_pb2, registry_service_pb2_grpc
 from services.models.validation import MAX_DESCRIPTION
 from services.runtime.devkeys import DevKeys
+from services.runtime.server import DEFAULT_MAX_MESSAGE_BYTES
 
-from .support import MAX_RESPONSE_BODY_BYTES, Envoy, bearer, rest
+from .support import MAX_RESPONSE_BODY_BYTES, Envoy, Reply, bearer, rest
 
 pytestmark = pytest.mark.envoy
 
@@ -42,6 +48,38 @@ def test_an_unknown_query_parameter_is_a_bad_request(gateway: Envoy, dev_keys: D
     assert b"colour" in reply.body
 
 
+BODY_LIMIT = 64 * 1024
+"""The request limit of the ``gateway`` fixture."""
+
+
+def _padded_model(size: int) -> bytes:
+    """A valid CreateModel body of ``size`` bytes: the padding is JSON whitespace, which the service never
+    sees, so only the gateway can refuse it."""
+    head, tail = b'{"displayName": "padded"', b"}"
+    return head + b" " * (size - len(head) - len(tail)) + tail
+
+
+def _trickled(address: str, path: str, body: bytes, authorization: str) -> Reply:
+    """POST ``body`` in 8 KiB chunks (chunked transfer encoding) with a pause after each, as a slow client
+    uploads: the transcoder never holds much of it at once."""
+    host, port = address.rsplit(":", 1)
+    pieces = [body[start : start + 8192] for start in range(0, len(body), 8192)]
+
+    def trickle() -> Iterator[bytes]:
+        for piece in pieces:
+            yield piece
+            time.sleep(0.02)
+
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        headers = {"authorization": authorization, "content-type": "application/json"}
+        connection.request("POST", path, body=trickle(), headers=headers, encode_chunked=True)
+        response = connection.getresponse()
+        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+    finally:
+        connection.close()
+
+
 def test_a_body_over_the_limit_is_too_large(gateway: Envoy, dev_keys: DevKeys, tenant: str) -> None:
     token = bearer(dev_keys, tenant, "editor")
     big = {"displayName": "big", "description": "x" * (100 * 1024)}  # the test gateway allows 64 KiB
@@ -52,6 +90,55 @@ def test_a_body_over_the_limit_is_too_large(gateway: Envoy, dev_keys: DevKeys, t
         rest(gateway.address, "POST", "/v1/models?modelId=small", body=small, authorization=token).status
         == 200
     )
+
+
+def test_a_body_over_the_limit_is_too_large_however_slowly_it_arrives(
+    gateway: Envoy, dev_keys: DevKeys, tenant: str
+) -> None:
+    token = bearer(dev_keys, tenant, "editor")
+    address = gateway.address
+    fits = _trickled(address, "/v1/models?modelId=fits", _padded_model(BODY_LIMIT), token)
+    assert (fits.status, fits.json()["name"]) == (200, "models/fits")
+    refused = _trickled(address, "/v1/models?modelId=over", _padded_model(BODY_LIMIT + 1), token)
+    assert refused.status == 413
+    # Refused at the gateway: the service never created it.
+    assert rest(address, "GET", "/v1/models/over", authorization=token).status == 404
+
+
+def test_grpc_messages_are_not_held_to_the_rest_limit(
+    channel: grpc.Channel, dev_keys: DevKeys, tenant: str
+) -> None:
+    """gRPC streams through the gateway: the service's own limits answer a large message."""
+    stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
+    metadata = (("authorization", bearer(dev_keys, tenant, "editor")),)
+    too_long = model_pb2.Model(display_name="long", description="x" * (2 * BODY_LIMIT))
+    with pytest.raises(grpc.RpcError) as invalid:
+        stub.CreateModel(
+            registry_service_pb2.CreateModelRequest(model=too_long, model_id="long"),
+            metadata=metadata,
+            timeout=10,
+        )
+    # The service read the message and found the description too long (it allows MAX_DESCRIPTION).
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    huge = model_pb2.Model(display_name="huge", description="x" * (DEFAULT_MAX_MESSAGE_BYTES + 1))
+    with pytest.raises(grpc.RpcError) as exhausted:
+        stub.CreateModel(
+            registry_service_pb2.CreateModelRequest(model=huge, model_id="huge"),
+            metadata=metadata,
+            timeout=30,
+        )
+    assert exhausted.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_by_default_a_rest_body_the_services_would_refuse_is_too_large(
+    inference_gateway: Envoy, dev_keys: DevKeys, tenant: str
+) -> None:
+    """The default REST limit is the services' message limit: a larger body gets 413, not the 429 that
+    the service's RESOURCE_EXHAUSTED would become."""
+    token = bearer(dev_keys, tenant, "editor")
+    huge = {"displayName": "huge", "description": "x" * DEFAULT_MAX_MESSAGE_BYTES}
+    reply = rest(inference_gateway.address, "POST", "/v1/models?modelId=huge", body=huge, authorization=token)
+    assert reply.status == 413
 
 
 def test_a_response_over_the_limit_is_not_transcoded(
@@ -69,9 +156,14 @@ def test_a_response_over_the_limit_is_not_transcoded(
     assert len(one.body) < MAX_RESPONSE_BODY_BYTES < 2 * MAX_DESCRIPTION
     both = rest(inference_gateway.address, "GET", "/v1/models", authorization=token)
     # Envoy answers an oversized response with 500 (413 would blame the client's request), and the
-    # body says so, which tells this refusal apart from a failing service.
+    # message says so, which tells this refusal apart from a failing service.
     assert both.status == 500
-    assert b"exceeds the configured limit" in both.body
+    assert both.headers["content-type"] == "application/json"
+    assert both.json() == {
+        "code": 13,  # INTERNAL
+        "message": "Response not transcoded because the transcoder's internal buffer size exceeds the "
+        "configured limit.",
+    }
 
 
 @pytest.mark.parametrize(
