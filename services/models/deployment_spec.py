@@ -218,7 +218,11 @@ def build_spec(
 
 
 def check_references(session: Session, tenant: str, spec: DeploymentSpec, fields: Collection[str]) -> None:
-    """Check the spec against the store: the model, READY versions, and preprocessed inputs."""
+    """Check the spec against the store: the model, READY versions, and preprocessed inputs.
+
+    The caller holds the model's share lock (:func:`~services.models.store.models.find_shared`)
+    from before it locked the deployment, so the versions cannot change under the check.
+    """
     v = Violations()
     if "model" in fields and model_rows.find(session, tenant, spec.model_id) is None:
         v.add(f"{_PREFIX}.model", f"{names.model_name(spec.model_id)} does not exist")

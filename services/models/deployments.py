@@ -21,6 +21,7 @@ from services.models.enums import AuditAction, WatchEventType
 from services.models.masks import resolve_mask
 from services.models.status import next_status
 from services.models.store import audit, deployments
+from services.models.store import models as model_rows
 from services.models.store.query import SortKey
 from services.models.traffic import traffic_json, write_spec
 from services.models.validation import Violations, check_count, check_printable
@@ -61,6 +62,7 @@ class Deployments:
         tenant = identity.tenant
 
         def work(session: Session) -> Deployment:
+            model_rows.find_shared(session, tenant, spec.model_id)
             now = self._clock()
             check_references(session, tenant, spec, ("model", *SPEC_FIELDS))
             created = deployments.insert(session, tenant, deployment_id, spec, now)
@@ -110,7 +112,7 @@ class Deployments:
         tenant = identity.tenant
 
         def work(session: Session) -> tuple[Deployment, bool]:
-            current = deployments.get(session, tenant, deployment_id, lock=True)
+            current = _lock_with_model(session, tenant, deployment_id)
             now = self._clock()
             if draft.etag and draft.etag != current.etag:
                 raise errors.etag_mismatch(names.deployment_name(deployment_id))
@@ -160,7 +162,7 @@ class Deployments:
         tenant = identity.tenant
 
         def work(session: Session) -> tuple[Deployment, bool]:
-            current = deployments.get(session, tenant, deployment_id, lock=True)
+            current = _lock_with_model(session, tenant, deployment_id)
             now = self._clock()
             previous = deployments.pop_history(session, tenant, deployment_id)
             if previous is None:
@@ -218,6 +220,19 @@ class Deployments:
             return deployments.set_status(session, owner, deployment_id, status)
 
         return await self._db.write(work)
+
+
+def _lock_with_model(session: Session, tenant: str, deployment_id: str) -> Deployment:
+    """The deployment, row-locked, after a share lock on its model's row.
+
+    Version deletes and archiving lock the model row before the deployments using the
+    version: taking the model first keeps one lock order, so neither waits on the other forever.
+    """
+    model_id = deployments.get(
+        session, tenant, deployment_id
+    ).spec.model_id  # a deployment's model never changes
+    model_rows.find_shared(session, tenant, model_id)
+    return deployments.get(session, tenant, deployment_id, lock=True)
 
 
 def _check_report(report: StatusReport) -> None:

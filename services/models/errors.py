@@ -21,6 +21,7 @@ DEPLOYMENT_NOT_FOUND = "DEPLOYMENT_NOT_FOUND"
 MODEL_IN_USE = "MODEL_IN_USE"
 VERSION_IN_USE = "MODEL_VERSION_IN_USE"
 VERSION_NOT_READY = "MODEL_VERSION_NOT_READY"
+VERSION_ALIASED = "MODEL_VERSION_ALIASED"
 ETAG_MISMATCH = "ETAG_MISMATCH"
 NO_PREVIOUS_TRAFFIC = "NO_PREVIOUS_TRAFFIC"
 ROLLBACK_TARGET_UNAVAILABLE = "ROLLBACK_TARGET_UNAVAILABLE"
@@ -69,12 +70,27 @@ def etag_mismatch(resource: str) -> Aborted:
     )
 
 
-def in_use(resource: str, deployment_ids: Iterable[str], reason: str) -> FailedPrecondition:
+def in_use(
+    resource: str,
+    deployment_ids: Iterable[str],
+    reason: str,
+    remedy: str = "change their traffic first or delete with force",
+) -> FailedPrecondition:
     users = sorted(names.deployment_name(deployment_id) for deployment_id in deployment_ids)
     return FailedPrecondition(
-        f"{resource} is used by {', '.join(users)}; change their traffic first or delete with force",
+        f"{resource} is used by {', '.join(users)}; {remedy}",
         reason=reason,
         metadata={"resource": resource, "deployments": ",".join(users)},
+    )
+
+
+def aliased(resource: str, alias_names: Iterable[str]) -> FailedPrecondition:
+    """Archiving refused: aliases would point at a version that can no longer be served."""
+    pointing = sorted(alias_names)
+    return FailedPrecondition(
+        f"{resource} is the target of {', '.join(pointing)}; point them elsewhere first",
+        reason=VERSION_ALIASED,
+        metadata={"resource": resource, "aliases": ",".join(pointing)},
     )
 
 

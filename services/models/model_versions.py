@@ -129,6 +129,8 @@ class ModelVersions:
                         f"a {current.state.value} version cannot become {changes.state.value}",
                         reason=errors.INVALID_STATE_CHANGE,
                     )
+                if changes.state == VersionState.ARCHIVED:
+                    _check_unreferenced(session, tenant, model_id, number)
                 values["state"] = changes.state
             merged = Violations()
             if mask.touches("labels"):
@@ -169,3 +171,16 @@ class ModelVersions:
         for deployment in changed:
             self._hub.publish(tenant, WatchEventType.UPDATED, deployment)
         await self._artifacts.release([checksum])
+
+
+def _check_unreferenced(session: Session, tenant: str, model_id: str, number: int) -> None:
+    """An archived version is never served: refuse while a deployment or an alias points at it."""
+    # Deployment changes hold a share lock on the model row, which the caller holds exclusively:
+    # a split that adds this version has committed (and is seen here) or waits and then sees ARCHIVED.
+    resource = names.version_name(model_id, number)
+    users = deployments.using_model(session, tenant, model_id, number)
+    if users:
+        raise errors.in_use(resource, users, errors.VERSION_IN_USE, remedy="change their traffic first")
+    pointing = versions.aliases(session, tenant, model_id, number)
+    if pointing:
+        raise errors.aliased(resource, (names.alias_name(model_id, a.alias) for a in pointing))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import json
+import threading
 from collections.abc import Awaitable
+from datetime import datetime
 
 import pytest
 
-from services.models.clock import Clock
+from services.models.clock import Clock, utcnow
 from services.models.core import ModelsCore
 from services.models.deployments import Deployments
 from services.models.domain import (
@@ -379,3 +382,37 @@ async def test_a_split_change_that_waited_for_the_row_lock_records_the_time_afte
 
     lock = functools.partial(deployment_rows.get, tenant=tenant, deployment_id="live", lock=True)
     assert await clock_readings_while_locked(database, lock, change) == [True]
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_archiving_waits_for_a_split_change_in_progress_and_then_refuses(
+    core: ModelsCore, database: Database
+) -> None:
+    await core.deployments.create_deployment("live", draft())
+    inside, go_on = threading.Event(), threading.Event()
+
+    def paused_clock() -> datetime:
+        # Read inside the change's transaction, after its locks: the change is held right there.
+        inside.set()
+        assert go_on.wait(10)
+        return utcnow()
+
+    changing = asyncio.ensure_future(
+        Deployments(database, WatchHub(8), paused_clock).update_deployment(
+            "deployments/live", draft(split=((1, 50), (2, 50))), ["traffic"]
+        )
+    )
+    assert await asyncio.to_thread(inside.wait, 10)
+    archiving = asyncio.ensure_future(
+        core.versions.update_version(
+            "models/fraud/versions/2", ModelVersion("", 0, state=VersionState.ARCHIVED), ["state"]
+        )
+    )
+    await asyncio.sleep(0.2)  # archiving starts and waits for the change's transaction
+    go_on.set()
+    changed = await changing
+    assert [t.version for t in changed.spec.traffic] == [1, 2]
+    with pytest.raises(FailedPrecondition) as refused:
+        await archiving
+    assert refused.value.reason == "MODEL_VERSION_IN_USE"
+    assert (await core.versions.get_version("models/fraud/versions/2")).state == VersionState.READY

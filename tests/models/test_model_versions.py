@@ -102,6 +102,37 @@ async def test_delete_in_use_is_refused_unless_forced(core: ModelsCore) -> None:
         await core.versions.get_version("models/fraud/versions/1")
 
 
+_ARCHIVED = ModelVersion("", 0, state=VersionState.ARCHIVED)
+
+
+async def test_archiving_is_refused_while_a_deployment_or_an_alias_points_at_the_version(
+    core: ModelsCore,
+) -> None:
+    await create_model(core)
+    await upload(core)
+    await upload(core, data=tiny_model(seed=1))
+    await core.aliases.set_alias("models/fraud/aliases/production", "models/fraud/versions/2")
+    await core.deployments.create_deployment("live", draft(split=((1, 50), (2, 50))))
+
+    with pytest.raises(FailedPrecondition) as deployed:
+        await core.versions.update_version("models/fraud/versions/1", _ARCHIVED, ["state"])
+    assert deployed.value.reason == "MODEL_VERSION_IN_USE"
+    assert deployed.value.metadata["deployments"] == "deployments/live"
+    await core.deployments.update_deployment("deployments/live", draft(split=((2, 100),)), ["traffic"])
+    archived = await core.versions.update_version("models/fraud/versions/1", _ARCHIVED, ["state"])
+    assert archived.state == VersionState.ARCHIVED
+
+    await core.deployments.delete_deployment("deployments/live", etag="")
+    with pytest.raises(FailedPrecondition) as aliased:
+        await core.versions.update_version("models/fraud/versions/2", _ARCHIVED, ["state"])
+    assert aliased.value.reason == "MODEL_VERSION_ALIASED"
+    assert aliased.value.metadata["aliases"] == "models/fraud/aliases/production"
+    assert (await core.versions.get_version("models/fraud/versions/2")).state == VersionState.READY
+    await core.aliases.delete_alias("models/fraud/aliases/production")
+    archived = await core.versions.update_version("models/fraud/versions/2", _ARCHIVED, ["state"])
+    assert archived.state == VersionState.ARCHIVED
+
+
 async def test_a_forced_delete_audits_every_split_it_changes(core: ModelsCore) -> None:
     await create_model(core)
     await upload(core)

@@ -74,6 +74,17 @@ def find(session: Session, tenant: str, model_id: str, *, lock: bool = False) ->
     return None if row is None else _model(row)
 
 
+def find_shared(session: Session, tenant: str, model_id: str) -> Model | None:
+    """The model, or None; its row share-locked until the transaction ends (PostgreSQL).
+
+    Deployment changes hold it so that version changes, which lock the row exclusively,
+    never interleave with a change of traffic to the same model.
+    """
+    row = session.execute(sa.select(models).where(_key(tenant, model_id)).with_for_update(read=True))
+    found = row.one_or_none()
+    return None if found is None else _model(found)
+
+
 def get(session: Session, tenant: str, model_id: str, *, lock: bool = False) -> Model:
     """The model; NOT_FOUND when the tenant has none of that id."""
     model = find(session, tenant, model_id, lock=lock)

@@ -199,6 +199,8 @@ class ModelRegistryServiceServicer:
 
     def UpdateModelVersion(self, request, context):
         """Changes the mutable fields of a version (description, labels, metrics, state ARCHIVED).
+        Archiving is FAILED_PRECONDITION while a deployment routes traffic to the version
+        (reason MODEL_VERSION_IN_USE) or an alias points at it (MODEL_VERSION_ALIASED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -63,7 +63,10 @@ class ModelRegistryServiceStub:
     ListModelVersions: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ListModelVersionsRequest, _registry_service_pb2.ListModelVersionsResponse]
     """Lists a model's versions, newest first."""
     UpdateModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.UpdateModelVersionRequest, _model_pb2.ModelVersion]
-    """Changes the mutable fields of a version (description, labels, metrics, state ARCHIVED)."""
+    """Changes the mutable fields of a version (description, labels, metrics, state ARCHIVED).
+    Archiving is FAILED_PRECONDITION while a deployment routes traffic to the version
+    (reason MODEL_VERSION_IN_USE) or an alias points at it (MODEL_VERSION_ALIASED).
+    """
     DeleteModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.DeleteModelVersionRequest, _empty_pb2.Empty]
     """Deletes a version and its artifact. FAILED_PRECONDITION while a
     deployment uses it, unless `force` is set.
@@ -109,7 +112,10 @@ class ModelRegistryServiceAsyncStub(ModelRegistryServiceStub):
     ListModelVersions: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ListModelVersionsRequest, _registry_service_pb2.ListModelVersionsResponse]  # type: ignore[assignment]
     """Lists a model's versions, newest first."""
     UpdateModelVersion: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.UpdateModelVersionRequest, _model_pb2.ModelVersion]  # type: ignore[assignment]
-    """Changes the mutable fields of a version (description, labels, metrics, state ARCHIVED)."""
+    """Changes the mutable fields of a version (description, labels, metrics, state ARCHIVED).
+    Archiving is FAILED_PRECONDITION while a deployment routes traffic to the version
+    (reason MODEL_VERSION_IN_USE) or an alias points at it (MODEL_VERSION_ALIASED).
+    """
     DeleteModelVersion: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.DeleteModelVersionRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Deletes a version and its artifact. FAILED_PRECONDITION while a
     deployment uses it, unless `force` is set.
@@ -218,7 +224,10 @@ class ModelRegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.UpdateModelVersionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_model_pb2.ModelVersion, _abc.Awaitable[_model_pb2.ModelVersion]]:
-        """Changes the mutable fields of a version (description, labels, metrics, state ARCHIVED)."""
+        """Changes the mutable fields of a version (description, labels, metrics, state ARCHIVED).
+        Archiving is FAILED_PRECONDITION while a deployment routes traffic to the version
+        (reason MODEL_VERSION_IN_USE) or an alias points at it (MODEL_VERSION_ALIASED).
+        """
 
     @_abc_1.abstractmethod
     def DeleteModelVersion(
