@@ -29,6 +29,9 @@ _INTERPOLATIONS = {
     deployment_pb2.RESIZE_INTERPOLATION_BILINEAR: Interpolation.BILINEAR,
 }
 
+MAX_CONDITION_MESSAGE = 4096
+"""Model management refuses a report with a longer condition message (its contract says so)."""
+
 
 def _batching(message: deployment_pb2.BatchingConfig) -> BatchingOptions:
     defaults = BatchingOptions()
@@ -99,12 +102,17 @@ def wanted_in(
     )
 
 
+def _clipped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _condition(condition: Condition) -> deployment_pb2.DeploymentCondition:
     message = deployment_pb2.DeploymentCondition(
         type=condition.type,
         status=condition.status,
         reason=condition.reason,
-        message=condition.message,
+        # A load failure quotes ONNX Runtime, whose text has no bound: the whole of it is in the log.
+        message=_clipped(condition.message, MAX_CONDITION_MESSAGE),
         version=condition.version,
     )
     if condition.last_transition_time is not None:

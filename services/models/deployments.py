@@ -24,7 +24,7 @@ from services.models.store import audit, deployments
 from services.models.store import models as model_rows
 from services.models.store.query import SortKey
 from services.models.traffic import traffic_json, write_spec
-from services.models.validation import Violations, check_count, check_printable
+from services.models.validation import Violations, check_count, check_text
 from services.models.watch import WatchHub
 from services.runtime.auth import Role, current_identity
 from services.runtime.errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -42,6 +42,10 @@ _IMMUTABLE = (
 )
 _IMMUTABLE_ETAG = ("etag",)
 MAX_REPORTED_ITEMS = 256
+MAX_REPORTED_PROVIDERS = 16
+MAX_REPORTED_NAME = 256
+"""Condition types and reasons, versions, devices, providers and the reporter."""
+MAX_CONDITION_MESSAGE = 4096
 
 
 class Deployments:
@@ -239,18 +243,24 @@ def _check_report(report: StatusReport) -> None:
     v = Violations()
     if report.generation < 1:
         v.add("generation", "must be the spec generation the report describes")
-    check_printable(v, "reporter", report.reporter)
+    _check_name(v, "reporter", report.reporter)
     if check_count(v, "conditions", report.conditions, MAX_REPORTED_ITEMS, "conditions"):
         for index, condition in enumerate(report.conditions):
             field = f"conditions[{index}]"
             for name in ("type", "reason", "version"):
-                check_printable(v, f"{field}.{name}", getattr(condition, name))
-            check_printable(v, f"{field}.message", condition.message, multiline=True)
+                _check_name(v, f"{field}.{name}", getattr(condition, name))
+            check_text(v, f"{field}.message", condition.message, MAX_CONDITION_MESSAGE)
     if check_count(v, "loaded_versions", report.loaded_versions, MAX_REPORTED_ITEMS, "loaded versions"):
         for index, loaded in enumerate(report.loaded_versions):
             field = f"loaded_versions[{index}]"
-            check_printable(v, f"{field}.version", loaded.version)
-            check_printable(v, f"{field}.device", loaded.device)
-            for position, provider in enumerate(loaded.execution_providers):
-                check_printable(v, f"{field}.execution_providers[{position}]", provider)
+            _check_name(v, f"{field}.version", loaded.version)
+            _check_name(v, f"{field}.device", loaded.device)
+            providers = loaded.execution_providers
+            if check_count(v, f"{field}.execution_providers", providers, MAX_REPORTED_PROVIDERS, "providers"):
+                for position, provider in enumerate(providers):
+                    _check_name(v, f"{field}.execution_providers[{position}]", provider)
     v.raise_if_any()
+
+
+def _check_name(violations: Violations, field: str, value: str) -> None:
+    check_text(violations, field, value, MAX_REPORTED_NAME, multiline=False)

@@ -77,11 +77,13 @@ def check_printable(violations: Violations, field: str, value: str, *, multiline
         violations.add(field, "must not contain control characters")
 
 
-def check_text(violations: Violations, field: str, value: str, max_length: int) -> None:
+def check_text(
+    violations: Violations, field: str, value: str, max_length: int, *, multiline: bool = True
+) -> None:
     if len(value) > max_length:
         violations.add(field, f"at most {max_length} characters, got {len(value)}")
     else:
-        check_printable(violations, field, value, multiline=True)
+        check_printable(violations, field, value, multiline=multiline)
 
 
 def check_count(violations: Violations, field: str, items: Sized, limit: int, what: str) -> bool:

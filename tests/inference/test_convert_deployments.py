@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from aiplat.models.v1 import deployment_pb2, deployment_service_pb2
-from services.inference.convert_deployments import INLINE_RUN_US, wanted_in
+from services.inference.convert_deployments import (
+    INLINE_RUN_US,
+    MAX_CONDITION_MESSAGE,
+    report_request,
+    wanted_in,
+)
+from services.inference.deployment import Condition, DeploymentState, DeploymentStatus
 
 
 def _watched(execution: deployment_pb2.ExecutionConfig) -> deployment_service_pb2.WatchDeploymentsResponse:
@@ -37,3 +43,25 @@ def test_execution_settings_reach_the_sessions() -> None:
 
 def test_threads_do_not_spin_unless_the_deployment_says_so() -> None:
     assert wanted_in(_watched(deployment_pb2.ExecutionConfig())).execution.allow_spinning is False
+
+
+def test_a_long_load_failure_is_reported_clipped_to_what_model_management_accepts() -> None:
+    failure = "onnxruntime says: " + "x" * 20_000
+    status = DeploymentStatus(
+        "deployments/live",
+        "acme",
+        3,
+        DeploymentState.FAILED,
+        (),
+        (
+            Condition("LoadFailed", True, "ARTIFACT_UNREADABLE", failure, "models/m/versions/1"),
+            Condition("Ready", False, "NO_VERSION_LOADED", "deployment is FAILED"),
+        ),
+    )
+    report = report_request(status, "node-a")
+    clipped, short = report.conditions
+    assert len(clipped.message) == MAX_CONDITION_MESSAGE
+    assert clipped.message.startswith("onnxruntime says: xxx")
+    assert clipped.message.endswith("…")
+    assert short.message == "deployment is FAILED"
+    assert (report.generation, report.reporter) == (3, "node-a")

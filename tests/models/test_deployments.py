@@ -336,6 +336,36 @@ async def test_a_report_with_too_many_items_names_the_list(core: ModelsCore) -> 
 
 
 @pytest.mark.usefixtures("two_versions")
+async def test_a_report_with_overlong_strings_names_each_field(core: ModelsCore) -> None:
+    await core.deployments.create_deployment("live", draft())
+    v1 = "models/fraud/versions/1"
+    long_name = "n" * 257
+    bad = StatusReport(
+        1,
+        (Condition("Ready", True, reason=long_name, message="m" * 4097),),
+        (LoadedVersion(v1, ready_instances=1, execution_providers=("CPUExecutionProvider",) * 17),),
+        long_name,
+    )
+    with pytest.raises(InvalidArgument) as raised:
+        await core.deployments.report_status("deployments/live", "", bad)
+    assert {v.field: v.description for v in raised.value.violations} == {
+        "reporter": "at most 256 characters, got 257",
+        "conditions[0].reason": "at most 256 characters, got 257",
+        "conditions[0].message": "at most 4096 characters, got 4097",
+        "loaded_versions[0].execution_providers": "at most 16 providers, got 17",
+    }
+    at_limits = StatusReport(
+        1,
+        (Condition("Ready", True, reason="r" * 256, message="m" * 4096),),
+        (LoadedVersion(v1, ready_instances=1, execution_providers=("CPUExecutionProvider",) * 16),),
+        "n" * 256,
+    )
+    stored = await core.deployments.report_status("deployments/live", "", at_limits)
+    assert stored.status.conditions[0].message == "m" * 4096
+    assert stored.status.reporter == "n" * 256
+
+
+@pytest.mark.usefixtures("two_versions")
 async def test_reporting_for_another_tenant_needs_admin(core: ModelsCore, tenant: str) -> None:
     await core.deployments.create_deployment("live", draft())
     report = StatusReport(1, (Condition("Ready", True),))
