@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from services.launcher.gateway_api import buffer, matcher, pack, previous_hosts, route
+from services.launcher.gateway_api import buffer, core, matcher, pack, previous_hosts, route
 from services.launcher.gateway_model import GatewayConfig, Upstream
 from services.launcher.gateway_rpcs import HttpBinding, Rpc, is_idempotent, rest_bindings, service_rpcs
 
@@ -35,6 +35,12 @@ fall back to it, as grpcurl does."""
 
 BODY_LIMIT_FILTER = "envoy.filters.http.buffer"
 """The HTTP filter that enforces the REST request body limit; off unless a route turns it on."""
+
+VALUELESS_QUERY_PARAMETER = r"[^?]*\?(?:[^&]*&)*(?:[^=&]+|=[^&]*)(?:&.*)?"
+"""A path whose query has a parameter without ``=`` (``?flag``) or without a name (``?=x``).  The
+transcoder skips such a parameter where it refuses an unknown ``name=value`` one, so a misspelt
+flag would be silently ignored; empty parts (``a=1&&b=2``) are harmless and pass."""
+VALUELESS_QUERY_MESSAGE = "every query parameter must be name=value"
 
 RETRY_ON = "reset,connect-failure,refused-stream,unavailable"
 """Unavailable instances and broken connections only: a call that timed out may have done its work."""
@@ -105,6 +111,20 @@ def _rest_route(upstream: Upstream, rpc: Rpc, binding: HttpBinding, config: Gate
     )
 
 
+def _valueless_query_route() -> route.Route:
+    path = route.HeaderMatcher(
+        name=":path",
+        string_match=matcher.StringMatcher(safe_regex=matcher.RegexMatcher(regex=VALUELESS_QUERY_PARAMETER)),
+    )
+    return route.Route(
+        name="refuse query parameter without a value",
+        match=route.RouteMatch(prefix="/", headers=[path]),
+        direct_response=route.DirectResponseAction(
+            status=400, body=core.DataSource(inline_string=VALUELESS_QUERY_MESSAGE)
+        ),
+    )
+
+
 def _health_routes(upstream: Upstream, config: GatewayConfig) -> list[route.Route]:
     """``Watch`` as the stream it is, then every other health method as a unary call."""
     grpc = route.RouteMatchGrpcRouteMatchOptions()
@@ -132,7 +152,8 @@ def _reflection_route(upstream: Upstream) -> route.Route:
 
 
 def routes(config: GatewayConfig) -> list[route.Route]:
-    """Every route: gRPC health and reflection, each service's gRPC methods, then every REST binding."""
+    """Every route: gRPC health and reflection, each service's gRPC methods, then every REST binding
+    (after the refusal of query parameters without a value)."""
     first = config.upstreams[0] if config.upstreams else None
     table = [*_health_routes(first, config), _reflection_route(first)] if first is not None else []
     for upstream in config.upstreams:
@@ -140,6 +161,7 @@ def routes(config: GatewayConfig) -> list[route.Route]:
     # REST routes of all services together, literal paths first, as the transcoder resolves them.
     owner = {name: upstream for upstream in config.upstreams for name in upstream.spec.grpc_services}
     every_rpc = [rpc for upstream in config.upstreams for rpc in service_rpcs(upstream.spec)]
+    table.append(_valueless_query_route())
     table += [
         _rest_route(owner[rpc.service], rpc, binding, config) for rpc, binding in rest_bindings(every_rpc)
     ]

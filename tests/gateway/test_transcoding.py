@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import time
 from collections.abc import Iterator
 
@@ -46,6 +47,16 @@ def test_an_unknown_query_parameter_is_a_bad_request(gateway: Envoy, dev_keys: D
     reply = rest(gateway.address, "GET", "/v1/models?pageSize=5&colour=blue", authorization=token)
     assert reply.status == 400
     assert b"colour" in reply.body
+    # Without "=" the transcoder would skip a parameter, and a misspelt flag would go unnoticed.
+    for query in ("colour", "pageSize=5&colour", "=blue", "pageSize"):
+        reply = rest(gateway.address, "GET", f"/v1/models?{query}", authorization=token)
+        assert (reply.status, json.loads(reply.body)) == (
+            400,
+            {"code": 3, "message": "every query parameter must be name=value"},
+        ), query
+    assert rest(gateway.address, "GET", "/v1/models?pageSize=5&&", authorization=token).status == 200
+    # Identity first: without a token the answer is still 401.
+    assert rest(gateway.address, "GET", "/v1/models?colour").status == 401
 
 
 BODY_LIMIT = 64 * 1024
