@@ -13,7 +13,13 @@ from services.cli import deploy_commands, infer_command, models_commands
 from services.cli.client import CommandError, report
 from services.launcher.catalog import SERVICES
 from services.launcher.settings import LauncherSettings
-from services.runtime.devkeys import DEFAULT_AUDIENCE, DEFAULT_ISSUER, ensure_dev_keys, mint_token
+from services.runtime.devkeys import (
+    DEFAULT_AUDIENCE,
+    DEFAULT_ISSUER,
+    DEV_KEY_FILE,
+    ensure_dev_keys,
+    mint_token,
+)
 
 _ROLES = ("viewer", "editor", "admin")
 
@@ -58,7 +64,16 @@ def _cmd_token(args: argparse.Namespace) -> int:
         print(f"unknown role(s): {', '.join(unknown)}; choose from {', '.join(_ROLES)}", file=sys.stderr)
         return 2
     settings = _launcher_settings(args)
-    keys = ensure_dev_keys(settings.data_dir / "keys")
+    keys_dir = settings.data_dir / "keys"
+    created = not keys_dir.joinpath(DEV_KEY_FILE).exists()
+    keys = ensure_dev_keys(keys_dir)
+    if created:
+        # Run in another folder than `aiplat up`, this makes a key that platform does not know.
+        print(
+            f"created a new signing key in {keys_dir.resolve()}: only a platform started with this "
+            "data directory accepts the token",
+            file=sys.stderr,
+        )
     print(
         mint_token(
             keys,

@@ -23,7 +23,7 @@ from jwt.algorithms import RSAAlgorithm
 
 DEFAULT_ISSUER = "https://aiplat.local/dev-issuer"
 DEFAULT_AUDIENCE = "aiplat"
-_KEY_FILE = "signing-key.pem"
+DEV_KEY_FILE = "signing-key.pem"
 _JWKS_FILE = "jwks.json"
 
 
@@ -44,7 +44,7 @@ def _key_id(public_jwk: dict[str, str]) -> str:
 def ensure_dev_keys(keys_dir: Path) -> DevKeys:
     """Return the development key pair in ``keys_dir``, generating it on first use."""
     keys_dir.mkdir(parents=True, exist_ok=True)
-    key_path = keys_dir / _KEY_FILE
+    key_path = keys_dir / DEV_KEY_FILE
     jwks_path = keys_dir / _JWKS_FILE
     if not key_path.exists():
         new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

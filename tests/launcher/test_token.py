@@ -35,8 +35,10 @@ def test_the_key_is_generated_once_and_kept_private(
 ) -> None:
     main(["--data-dir", str(tmp_path), "token", "--tenant", "a", "--roles", "viewer"])
     first = (tmp_path / "keys" / "jwks.json").read_text()
+    # A new key is announced: a token minted in the wrong folder would otherwise fail unexplained.
+    assert f"created a new signing key in {(tmp_path / 'keys').resolve()}" in capsys.readouterr().err
     main(["--data-dir", str(tmp_path), "token", "--tenant", "b", "--roles", "viewer"])
-    capsys.readouterr()
+    assert capsys.readouterr().err == ""
     assert (tmp_path / "keys" / "jwks.json").read_text() == first
     assert (tmp_path / "keys" / "signing-key.pem").stat().st_mode & 0o077 == 0
 
