@@ -3,7 +3,8 @@
 Rows, measured in one run on this machine:
 - ONNX Runtime called in-process (the limit);
 - the inference service over gRPC, driven by h2load at concurrency 1 and 32;
-- the same through the Envoy gateway, over gRPC and as REST (JSON through the transcoder).
+- the same through the Envoy gateway, over gRPC and as REST (JSON through the transcoder);
+- the reference for the gateway: the same Envoy configuration with only the router filter, over gRPC.
 
 Every h2load response is checked: the bytes received must equal the number of requests times
 the size of a correct response, and a sampled response must equal ONNX Runtime's output.
@@ -35,6 +36,7 @@ from aiplat.models.v1 import (
     registry_service_pb2_grpc,
 )
 from benchmarks import h2load
+from benchmarks.bare_gateway import bare_gateway
 from benchmarks.onnx_models import BenchModel, heavy_mlp, tiny_mlp
 from benchmarks.platform_process import Platform
 from benchmarks.plot import write_plot
@@ -51,6 +53,7 @@ _UNLIMITED = {"inference_requests_per_second": 1e9, "inference_burst": 1_000_000
 DIRECT_GRPC = "inference service, gRPC"
 GATEWAY_GRPC = "gateway, gRPC"
 GATEWAY_REST = "gateway, REST (JSON)"
+BARE_GATEWAY_GRPC = "bare Envoy (router only), gRPC"
 CORRECT = "all responses correct"
 _STREAMS_PER_CONNECTION = 4
 
@@ -204,14 +207,15 @@ def rest_target(name: str, address: str, model: BenchModel, deployment: str, tok
 
 
 def measure(
-    target: Target, model: BenchModel, concurrency: int, seconds: float, platform_pid: int | None = None
+    target: Target, model: BenchModel, concurrency: int, seconds: float, roots: Sequence[int] = ()
 ) -> Row:
-    """One h2load run; with ``platform_pid``, also the CPU per request of the platform and of h2load."""
+    """One h2load run; with ``roots``, also the CPU per request of the processes at and below them
+    (the platform, the bare gateway) and of h2load."""
     urls = target.urls[:concurrency]
     per_url = concurrency // len(urls)
     # Several connections per instance, as clients open them (and as SO_REUSEPORT workers need).
     connections = max(1, per_url // _STREAMS_PER_CONNECTION)
-    before = CpuSnapshot.take(platform_pid) if platform_pid is not None else None
+    before = CpuSnapshot.take(*roots) if roots else None
     result = h2load.run(
         urls,
         target.body,
@@ -220,7 +224,7 @@ def measure(
         streams_per_connection=per_url // connections,
         headers=target.headers,
     )
-    cpu_us = {} if before is None else before.per_request_us(CpuSnapshot.take(before.root), result.requests)
+    cpu_us = {} if before is None else before.per_request_us(CpuSnapshot.take(*roots), result.requests)
     expected_bytes = result.requests * target.answer_bytes
     correct = result.succeeded == result.requests and result.data_bytes == expected_bytes
     return Row(
@@ -242,14 +246,14 @@ def measure_interleaved(
     concurrency: int,
     seconds: float,
     rounds: int,
-    platform_pid: int | None = None,
+    roots: Sequence[int] = (),
 ) -> list[Row]:
     """Each target ``rounds`` times, taking turns, so a slow spell of the machine hits every target alike;
     per target the round with the median throughput is kept."""
     measured: dict[str, list[Row]] = {target.name: [] for target in targets}
     for _ in range(rounds):
         for target in targets:
-            measured[target.name].append(measure(target, model, concurrency, seconds, platform_pid))
+            measured[target.name].append(measure(target, model, concurrency, seconds, roots))
     kept = []
     for runs in measured.values():
         ordered = sorted(runs, key=lambda row: row.requests_per_second)
@@ -262,17 +266,30 @@ def measure_interleaved(
 
 
 def gateway_share(rows: Sequence[Row]) -> list[str]:
-    """Per model and concurrency: gRPC through the gateway as a share of direct gRPC."""
-    by_key = {(r.model, r.target, r.concurrency): r.requests_per_second for r in rows}
+    """Per model and concurrency: gRPC through the gateway, and through the bare Envoy, as a share of
+    direct gRPC, and the gateway CPU per request that the filter chain adds to the bare Envoy's."""
+    by_key = {(r.model, r.target, r.concurrency): r for r in rows}
     lines = []
     for (model, target, concurrency), direct in by_key.items():
-        if target != DIRECT_GRPC or not direct:
+        if target != DIRECT_GRPC or not direct.requests_per_second:
             continue
-        through = by_key.get((model, GATEWAY_GRPC, concurrency), 0.0)
-        lines.append(
-            f"{model} c{concurrency}: gRPC through the gateway = {through / direct:.0%} of direct gRPC"
-        )
+        through = by_key.get((model, GATEWAY_GRPC, concurrency))
+        bare = by_key.get((model, BARE_GATEWAY_GRPC, concurrency))
+        line = f"{model} c{concurrency}: gRPC through the gateway = {_share(through, direct)} of direct gRPC"
+        if bare is not None:
+            line += f", through the bare Envoy = {_share(bare, direct)}"
+            if through is not None and through.cpu_us and bare.cpu_us:
+                envoy_us, filters_us = (
+                    bare.cpu_us["gateway"],
+                    through.cpu_us["gateway"] - bare.cpu_us["gateway"],
+                )
+                line += f"; Envoy CPU/request: {envoy_us:.0f} us proxying + {filters_us:.0f} us filters"
+        lines.append(line)
     return lines
+
+
+def _share(row: Row | None, direct: Row) -> str:
+    return "-" if row is None else f"{row.requests_per_second / direct.requests_per_second:.0%}"
 
 
 def main() -> None:
@@ -304,6 +321,7 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory() as scratch,
         Platform(Path(scratch), env=env, up_args=up_args) as platform,
+        bare_gateway(Path(scratch) / "envoy" / "envoy.json", Path(scratch)) as bare,
     ):
         token = platform.token(BENCH_TENANT)
         inference, gateway = platform.instances["inference"], platform.addresses["gateway"]
@@ -313,10 +331,11 @@ def main() -> None:
                 grpc_target(DIRECT_GRPC, inference, model, deployment, token),
                 grpc_target(GATEWAY_GRPC, [gateway], model, deployment, token),
                 rest_target(GATEWAY_REST, gateway, model, deployment, token),
+                grpc_target(BARE_GATEWAY_GRPC, [bare.address], model, deployment, token),
             ]
             for concurrency in (1, 32):
                 rows += measure_interleaved(
-                    targets, model, concurrency, args.seconds, args.rounds, platform.pid
+                    targets, model, concurrency, args.seconds, args.rounds, (platform.pid, bare.pid)
                 )
     print(table(rows))
     print("\n".join(gateway_share(rows)))

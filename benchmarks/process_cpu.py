@@ -70,14 +70,19 @@ def waited_children_cpu_seconds() -> float:
 
 @dataclass(frozen=True)
 class CpuSnapshot:
-    """CPU seconds by role at one moment, with the load generators' as ``load generator``."""
+    """CPU seconds by role of the processes at and below ``roots`` at one moment, with the load
+    generators' as ``load generator``."""
 
-    root: int
+    roots: tuple[int, ...]
     seconds: Mapping[str, float]
 
     @classmethod
-    def take(cls, root: int) -> CpuSnapshot:
-        return cls(root, {**cpu_by_role(root), "load generator": waited_children_cpu_seconds()})
+    def take(cls, *roots: int) -> CpuSnapshot:
+        totals: dict[str, float] = {}
+        for root in roots:
+            for role, seconds in cpu_by_role(root).items():
+                totals[role] = totals.get(role, 0.0) + seconds
+        return cls(roots, {**totals, "load generator": waited_children_cpu_seconds()})
 
     def per_request_us(self, later: CpuSnapshot, requests: int) -> dict[str, float]:
         """Microseconds of CPU per request, by role, between this snapshot and ``later``."""
