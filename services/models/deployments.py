@@ -232,9 +232,8 @@ def _lock_with_model(session: Session, tenant: str, deployment_id: str) -> Deplo
     Version deletes and archiving lock the model row before the deployments using the
     version: taking the model first keeps one lock order, so neither waits on the other forever.
     """
-    model_id = deployments.get(
-        session, tenant, deployment_id
-    ).spec.model_id  # a deployment's model never changes
+    # A deployment's model never changes, so the unlocked read names the right row.
+    model_id = deployments.get(session, tenant, deployment_id).spec.model_id
     model_rows.find_shared(session, tenant, model_id)
     return deployments.get(session, tenant, deployment_id, lock=True)
 
