@@ -22,6 +22,8 @@ import fsspec
 import fsspec.core
 from fsspec.implementations.local import LocalFileSystem
 
+_STORED = "sha256"
+
 
 class ArtifactStorage:
     """The artifact store at ``url``; created on first use."""
@@ -42,8 +44,14 @@ class ArtifactStorage:
         uri: str = self._fs.unstrip_protocol(self._root)
         return uri
 
+    @property
+    def stored_uri(self) -> str:
+        """The folder of the stored artifacts themselves, shared by every tenant."""
+        uri: str = self._fs.unstrip_protocol(f"{self._root}/{_STORED}")
+        return uri
+
     def _path(self, sha256: str) -> str:
-        return f"{self._root}/sha256/{sha256[:2]}/{sha256}"
+        return f"{self._root}/{_STORED}/{sha256[:2]}/{sha256}"
 
     def uri(self, sha256: str) -> str:
         """Where the artifact with this checksum is (or would be) stored."""
@@ -106,7 +114,7 @@ class ArtifactStorage:
 
     def keys(self) -> list[str]:
         """Checksums of every stored artifact (for tests and consistency checks)."""
-        pattern = f"{self._root}/sha256/*/*"
+        pattern = f"{self._root}/{_STORED}/*/*"
         return sorted(
             path.rsplit("/", 1)[1] for path in self._fs.glob(pattern) if not path.endswith(".partial")
         )

@@ -7,7 +7,9 @@ version READY (with its signature) or FAILED, and the operation done.
 Imports that a restart interrupted are picked up again by :meth:`resume`.
 
 Sources are restricted to the artifact storage root and the configured
-prefixes: an import must not read arbitrary files of the server.
+prefixes: an import must not read arbitrary files of the server.  The stored
+artifacts themselves are no source: they are shared by every tenant, and
+knowing another tenant's checksum must not be enough to copy its model.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class Imports:
         self._allowed = tuple(
             parse_location(prefix) for prefix in (artifacts.storage.root_uri, *allowed_prefixes)
         )
+        self._stored = parse_location(artifacts.storage.stored_uri)
         self._clock = clock
         self._lease = timedelta(seconds=lease_seconds)
         self.runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -111,6 +114,7 @@ class Imports:
         """Imports this process runs, by operation id."""
         self._jobs: dict[str, _Job] = {}
         self._keeper: asyncio.Task[None] | None = None
+        self._stop_keeping = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"Imports(allowed={self._allowed!r}, running={len(self._running)})"
@@ -129,6 +133,14 @@ class Imports:
         if not any(location.is_under(folder) for folder in self._allowed):
             listed = ", ".join(f"{folder.uri}/" for folder in self._allowed)
             violations.add(field, f"must lie under one of {listed}")
+            return ""
+        if location.is_under(self._stored):
+            # Every tenant's artifacts lie there by checksum: reading one needs its bytes, not its hash.
+            violations.add(
+                field,
+                f"must not lie under {self._stored.uri}/, where stored artifacts are kept; "
+                "upload the file, or import it from another folder",
+            )
             return ""
         return location.uri
 
@@ -231,11 +243,14 @@ class Imports:
     def start_keeping(self) -> None:
         """Renew the leases of the imports running here, and take over those whose runner is gone."""
         if self._keeper is None:
-            self._keeper = asyncio.create_task(self._keep(), name="imports-keeper")
+            self._stop_keeping = asyncio.Event()
+            self._keeper = asyncio.create_task(self._keep(self._stop_keeping), name="imports-keeper")
 
-    async def _keep(self) -> None:
+    async def _keep(self, stop: asyncio.Event) -> None:
         while True:
-            await asyncio.sleep(self._lease.total_seconds() / 3)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._lease.total_seconds() / 3)
+                return
             try:
                 await self._renew()
                 await self.resume()
@@ -261,7 +276,13 @@ class Imports:
     async def stop_keeping(self) -> None:
         """Stop renewing leases and taking over imports (part of :meth:`close`)."""
         keeper, self._keeper = self._keeper, None
-        await cancel_and_wait([keeper])
+        if keeper is None:
+            return
+        # A round in progress finishes rather than being cancelled: its renewal, committed by its thread
+        # after :meth:`close` gave the leases back, would hold them again until they ran out.
+        self._stop_keeping.set()
+        _, late = await asyncio.wait({keeper}, timeout=self._lease.total_seconds())
+        await cancel_and_wait(list(late))
 
     async def close(self) -> None:
         """Cancel running imports and give up their leases; they resume on the next start (here or on

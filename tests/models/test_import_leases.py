@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import pytest
@@ -16,6 +17,7 @@ from services.models.core import ModelsCore
 from services.models.domain import VersionFields
 from services.models.enums import ArtifactFormat, VersionState
 from services.models.imports import LEASE_SECONDS, ImportRequest
+from services.models.store import operations as operation_rows
 from services.runtime.store import Database
 
 from .helpers import HeldSource, create_model
@@ -145,13 +147,58 @@ async def test_a_running_import_keeps_its_lease_and_is_taken_over_when_renewals_
 
         await a.imports.stop_keeping()  # A stops renewing, as a process that hangs or dies does
         await asyncio.sleep(1.5 * lease)
-        gate.set()
+        # Taken over while A's copy is still held: let go first, A could finish it before B looks.
         assert await b.imports.resume() == 1
+        gate.set()
         await b.imports.wait_idle()
         done = await b.imports.get_operation(f"models/fraud/operations/{operation.operation_id}")
         assert done.done
         assert done.error is None
     finally:
+        gate.set()
+        await a.close()
+        await b.close()
+
+
+async def test_an_orderly_stop_lets_a_renewal_in_progress_finish_before_giving_the_leases_back(
+    database: Database,
+    second_database: Database,
+    storage: ArtifactStorage,
+    staging_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data, gate = unique_model(), threading.Event()
+    monkeypatch.setattr("services.models.imports.open_source", lambda uri: HeldSource(data, gate))
+    renewing, go_on = threading.Event(), threading.Event()
+    renew = operation_rows.renew
+
+    def held_renewal(*args: Any, **kwargs: Any) -> None:
+        renewing.set()
+        assert go_on.wait(10)
+        renew(*args, **kwargs)
+
+    monkeypatch.setattr(operation_rows, "renew", held_renewal)
+    lease = 0.3
+    a, b = (
+        ModelsCore.build(
+            db, storage, staging_dir=staging_dir, max_upload_bytes=1024 * 1024, import_lease_seconds=lease
+        )
+        for db in (database, second_database)
+    )
+    try:
+        await create_model(a)
+        await a.imports.import_version(_import(storage, data))
+        a.imports.start_keeping()
+        assert await asyncio.to_thread(renewing.wait, 10)
+        closing = asyncio.ensure_future(a.close())
+        await asyncio.sleep(0.1)
+        assert not closing.done(), "close waits for the renewal its keeper has under way"
+        go_on.set()
+        await closing
+        # The leases were given back after the renewal, not overwritten by it: B takes over at once.
+        assert await b.imports.resume() == 1
+    finally:
+        go_on.set()
         gate.set()
         await a.close()
         await b.close()

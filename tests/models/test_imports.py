@@ -16,6 +16,7 @@ from services.models.core import ModelsCore
 from services.models.domain import OperationError, VersionFields
 from services.models.enums import ArtifactFormat, TensorType, VersionState
 from services.models.imports import ImportRequest, _Job
+from services.runtime.auth import Identity, Role, bind_identity
 from services.runtime.errors import Code, InvalidArgument, NotFound
 from services.runtime.store import Database
 
@@ -144,6 +145,28 @@ async def test_a_source_is_judged_on_its_text_before_any_filesystem_is_built(
     [violation] = raised.value.violations
     assert violation.field == "model_version.artifact_uri"
     assert violation.description.startswith(why)
+
+
+async def test_a_stored_artifact_is_no_source_even_for_another_tenant_that_knows_its_checksum(
+    core: ModelsCore, storage: ArtifactStorage, caller: Identity
+) -> None:
+    await create_model(core)
+    data = unique_model()
+    await upload(core, data=data)
+    stored = storage.uri(sha256(data))
+    other = Identity(subject="mallory", tenant=f"{caller.tenant}-other", roles=frozenset({Role.EDITOR}))
+    with bind_identity(other):
+        await create_model(core)
+        for uri in (stored, stored.replace("/sha256/", "//sha256//")):
+            with pytest.raises(InvalidArgument) as raised:
+                await core.imports.import_version(_request(uri, data))
+            [violation] = raised.value.violations
+            assert violation.field == "model_version.artifact_uri"
+            assert violation.description.startswith(f"must not lie under {storage.stored_uri}/")
+        assert (await core.versions.list_versions("models/fraud", 0, "", "")).items == ()
+    # Its owner is refused too: an upload or the original location is the way to a new version.
+    with pytest.raises(InvalidArgument):
+        await core.imports.import_version(_request(stored, data))
 
 
 async def test_a_local_source_may_be_given_as_a_path_under_a_configured_prefix(
