@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import kubernetes_validate
+import pytest
 import yaml
 
 from services.launcher import envoy_config
@@ -101,3 +103,45 @@ def test_the_mesh_lets_the_gateway_call_the_services() -> None:
     (policy,) = [d for d in documents if d["kind"] == "AuthorizationPolicy"]
     principals = policy["spec"]["rules"][0]["from"][0]["source"]["principals"]
     assert "cluster.local/ns/aiplat/sa/aiplat-gateway" in principals
+
+
+OLDEST_KUBERNETES = "1.29.0"
+"""The oldest Kubernetes release the manifests are checked against: the oldest that current Istio
+releases support."""
+ISTIO_GROUPS = ("security.istio.io/", "networking.istio.io/")
+"""Istio's own kinds, whose schemas come with Istio's CRDs rather than with Kubernetes."""
+
+
+def _committed_resources() -> list[tuple[str, dict[str, object]]]:
+    """``(file, resource)`` for every resource the manifests apply."""
+    resources = []
+    for path in sorted(ROOT.rglob("*.yaml")):
+        if path.name == "kustomization.yaml":  # read by kustomize, never applied
+            continue
+        documents = yaml.safe_load_all(path.read_text())
+        resources += [(str(path.relative_to(ROOT)), document) for document in documents if document]
+    return resources
+
+
+@pytest.mark.parametrize("version", [OLDEST_KUBERNETES, kubernetes_validate.latest_version()])
+def test_every_kubernetes_resource_passes_the_api_schema_strictly(version: str) -> None:
+    checked, istio = set(), set()
+    for path, resource in _committed_resources():
+        kind = f"{resource['apiVersion']}/{resource['kind']}"
+        if str(resource["apiVersion"]).startswith(ISTIO_GROUPS):
+            istio.add(kind)
+            continue
+        # Strict: a misspelt field fails here, where the API server would drop it or refuse the file.
+        try:
+            kubernetes_validate.validate(resource, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{path}: {kind} is not valid for Kubernetes {version}: {error}")
+        checked.add(kind)
+    expected = {"v1/Namespace", "v1/ServiceAccount", "v1/Service", "v1/ConfigMap", "apps/v1/Deployment"}
+    assert checked >= expected
+    # What no Kubernetes schema covers is named here, so that a new kind cannot go unchecked unnoticed.
+    assert istio == {
+        "security.istio.io/v1/PeerAuthentication",
+        "security.istio.io/v1/AuthorizationPolicy",
+        "networking.istio.io/v1/DestinationRule",
+    }
