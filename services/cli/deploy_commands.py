@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import re
+from collections.abc import Callable
 
 from google.protobuf import field_mask_pb2
 
 from aiplat.models.v1 import deployment_pb2, deployment_service_pb2, deployment_service_pb2_grpc
 from services.cli.client import LIST_PAGE_SIZE, CommandError, connect, every_page
-from services.cli.output import Column, emit
+from services.cli.output import Column, emit, emit_deleted
 from services.cli.settings import CliSettings
 
 DEPLOYMENT_COLUMNS: list[Column] = [
@@ -19,25 +21,54 @@ DEPLOYMENT_COLUMNS: list[Column] = [
     ("loaded", lambda d: " ".join(f"v{v.version.rsplit('/', 1)[-1]}@{v.device}" for v in d.loaded_versions)),
     ("generation", lambda d: d.generation),
 ]
+_TRAFFIC_PAIR = re.compile(r"([^=]+)=([0-9]{1,3})", re.ASCII)
 
 
-def _traffic(model: str, pairs: list[str]) -> list[deployment_pb2.TrafficTarget]:
-    targets = []
+def _split(pairs: list[str]) -> list[tuple[str, int]]:
+    """The VERSION=PERCENT pairs of a split, refused before any call when malformed."""
+    split = []
     for pair in pairs:
-        version, _, percent = pair.partition("=")
-        if not percent.isdigit():
-            raise CommandError(f"traffic {pair!r}: expected VERSION=PERCENT, e.g. 1=90")
-        targets.append(
-            deployment_pb2.TrafficTarget(version=f"{model}/versions/{version}", percent=int(percent))
-        )
-    return targets
+        # The server checks the split; this keeps each percent encodable, since protobuf refuses
+        # an out-of-range value with a message that names no field.
+        match = _TRAFFIC_PAIR.fullmatch(pair)
+        if match is None or int(match[2]) > 100:
+            raise CommandError(f"traffic {pair!r}: expected VERSION=PERCENT with PERCENT 0-100, e.g. 1=90")
+        split.append((match[1], int(match[2])))
+    return split
+
+
+def _traffic(model: str, split: list[tuple[str, int]]) -> list[deployment_pb2.TrafficTarget]:
+    return [
+        deployment_pb2.TrafficTarget(version=f"{model}/versions/{version}", percent=percent)
+        for version, percent in split
+    ]
+
+
+def _integer(bits: int) -> Callable[[str], int]:
+    """An argument type for an int32 or int64 field.
+
+    A value out of range would otherwise fail in protobuf with a message that
+    names no option; argparse names it.
+    """
+    limit = 2 ** (bits - 1)
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not -limit <= value < limit:
+            raise argparse.ArgumentTypeError(f"{value} is out of range")
+        return value
+
+    return parse
 
 
 def _create(args: argparse.Namespace) -> None:
     model = f"models/{args.model}"
     deployment = deployment_pb2.Deployment(
         model=model,
-        traffic=_traffic(model, args.traffic),
+        traffic=_traffic(model, _split(args.traffic)),
         instances_per_version=args.instances,
         batching=deployment_pb2.BatchingConfig(
             max_batch_size=args.max_batch_size,
@@ -49,24 +80,22 @@ def _create(args: argparse.Namespace) -> None:
             device=f"EXECUTION_DEVICE_{args.device.upper()}", allow_spinning=args.allow_spinning
         ),
     )
-    with connect(CliSettings()) as (channel, metadata):
+    with connect(CliSettings()) as channel:
         stub = deployment_service_pb2_grpc.DeploymentServiceStub(channel)
         created = stub.CreateDeployment(
             deployment_service_pb2.CreateDeploymentRequest(
                 deployment=deployment, deployment_id=args.deployment
             ),
-            metadata=metadata,
         )
     emit(created, DEPLOYMENT_COLUMNS, args.output)
 
 
 def _list(args: argparse.Namespace) -> None:
-    with connect(CliSettings()) as (channel, metadata):
+    with connect(CliSettings()) as channel:
         stub = deployment_service_pb2_grpc.DeploymentServiceStub(channel)
         pages = every_page(
             lambda token: stub.ListDeployments(
                 deployment_service_pb2.ListDeploymentsRequest(page_token=token, page_size=LIST_PAGE_SIZE),
-                metadata=metadata,
             )
         )
         deployments = [deployment for page in pages for deployment in page.deployments]
@@ -74,50 +103,45 @@ def _list(args: argparse.Namespace) -> None:
 
 
 def _get(args: argparse.Namespace) -> None:
-    with connect(CliSettings()) as (channel, metadata):
+    with connect(CliSettings()) as channel:
         stub = deployment_service_pb2_grpc.DeploymentServiceStub(channel)
         found = stub.GetDeployment(
             deployment_service_pb2.GetDeploymentRequest(name=f"deployments/{args.deployment}"),
-            metadata=metadata,
         )
     emit(found, DEPLOYMENT_COLUMNS, args.output)
 
 
 def _set_traffic(args: argparse.Namespace) -> None:
     name = f"deployments/{args.deployment}"
-    with connect(CliSettings()) as (channel, metadata):
+    split = _split(args.traffic)
+    with connect(CliSettings()) as channel:
         stub = deployment_service_pb2_grpc.DeploymentServiceStub(channel)
-        current = stub.GetDeployment(
-            deployment_service_pb2.GetDeploymentRequest(name=name), metadata=metadata
-        )
-        change = deployment_pb2.Deployment(name=name, traffic=_traffic(current.model, args.traffic))
+        current = stub.GetDeployment(deployment_service_pb2.GetDeploymentRequest(name=name))
+        change = deployment_pb2.Deployment(name=name, traffic=_traffic(current.model, split))
         updated = stub.UpdateDeployment(
             deployment_service_pb2.UpdateDeploymentRequest(
                 deployment=change, update_mask=field_mask_pb2.FieldMask(paths=["traffic"])
             ),
-            metadata=metadata,
         )
     emit(updated, DEPLOYMENT_COLUMNS, args.output)
 
 
 def _rollback(args: argparse.Namespace) -> None:
-    with connect(CliSettings()) as (channel, metadata):
+    with connect(CliSettings()) as channel:
         stub = deployment_service_pb2_grpc.DeploymentServiceStub(channel)
         restored = stub.RollbackDeployment(
             deployment_service_pb2.RollbackDeploymentRequest(name=f"deployments/{args.deployment}"),
-            metadata=metadata,
         )
     emit(restored, DEPLOYMENT_COLUMNS, args.output)
 
 
 def _delete(args: argparse.Namespace) -> None:
-    with connect(CliSettings()) as (channel, metadata):
+    with connect(CliSettings()) as channel:
         stub = deployment_service_pb2_grpc.DeploymentServiceStub(channel)
         stub.DeleteDeployment(
             deployment_service_pb2.DeleteDeploymentRequest(name=f"deployments/{args.deployment}"),
-            metadata=metadata,
         )
-    print(f"deleted deployments/{args.deployment}")
+    emit_deleted(f"deployments/{args.deployment}", args.output)
 
 
 def add_commands(
@@ -129,10 +153,10 @@ def add_commands(
     create.add_argument("deployment", help="deployment id, also the inference model_name")
     create.add_argument("--model", required=True, help="model id")
     create.add_argument("--traffic", nargs="+", required=True, metavar="VERSION=PERCENT")
-    create.add_argument("--instances", type=int, default=1, help="instances per version")
-    create.add_argument("--max-batch-size", type=int, default=1)
-    create.add_argument("--max-queue-delay-us", type=int, default=0)
-    create.add_argument("--max-queue-size", type=int, default=1024)
+    create.add_argument("--instances", type=_integer(32), default=1, help="instances per version")
+    create.add_argument("--max-batch-size", type=_integer(32), default=1)
+    create.add_argument("--max-queue-delay-us", type=_integer(64), default=0)
+    create.add_argument("--max-queue-size", type=_integer(32), default=1024)
     create.add_argument(
         "--hold-lone-requests",
         action="store_true",

@@ -27,11 +27,22 @@ def _datatype_of(name: str, array: np.ndarray) -> DataType:
     return found
 
 
+def _load(name: str, path: Path) -> np.ndarray:
+    try:
+        array: np.ndarray = np.load(path, allow_pickle=False)
+    except OSError as error:
+        raise CommandError(f"--input {name}: cannot read {path}: {error.strerror or error}") from error
+    except (ValueError, EOFError) as error:
+        # NumPy's own words mislead: it takes any file it cannot parse for pickled data.
+        raise CommandError(f"--input {name}: {path} is not a .npy file of numbers or strings") from error
+    return array
+
+
 def _input(spec: str) -> tuple[grpc_service_pb2.ModelInferRequest.InferInputTensor, bytes]:
     name, _, source = spec.partition("=@")
-    if not source:
+    if not name or not source:
         raise CommandError(f"--input {spec!r}: expected NAME=@FILE.npy")
-    array = np.load(Path(source), allow_pickle=False)
+    array = _load(name, Path(source))
     datatype = _datatype_of(name, array)
     if datatype.name == "BYTES":
         array = np.vectorize(lambda v: v if isinstance(v, bytes) else str(v).encode(), otypes=[object])(array)
@@ -62,9 +73,9 @@ def _infer(args: argparse.Namespace) -> None:
         inputs=[tensor for tensor, _ in inputs],
         raw_input_contents=[raw for _, raw in inputs],
     )
-    with connect(CliSettings()) as (channel, metadata):
+    with connect(CliSettings()) as channel:
         stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel)
-        response = stub.ModelInfer(request, metadata=metadata)
+        response = stub.ModelInfer(request)
     outputs = {
         tensor.name: {
             "datatype": tensor.datatype,

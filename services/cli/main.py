@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 
 from services.cli import deploy_commands, infer_command, models_commands
-from services.cli.client import CommandError, report
+from services.cli.client import INTERRUPTED_STATUS, CommandError, report
 from services.launcher.catalog import SERVICES
 from services.launcher.settings import LauncherSettings
 from services.runtime.devkeys import (
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated roles: {', '.join(_ROLES)}",
     )
     token.add_argument("--subject", default="dev-user", help="the `sub` claim (default: dev-user)")
-    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.add_argument("--ttl", type=_positive, default=3600, help="lifetime in seconds (default 3600)")
     token.set_defaults(handler=_cmd_token)
 
     common = argparse.ArgumentParser(add_help=False)
@@ -134,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
     try:
         args.handler(args)
+    except KeyboardInterrupt:
+        # Closing the channel on the way out cancels the call under way, an upload included.
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED_STATUS
     except (grpc.RpcError, CommandError, OSError, ValueError) as error:
         return report(error)
     return 0

@@ -8,11 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from aiplat.models.v1 import model_pb2, registry_service_pb2, registry_service_pb2_grpc
-from services.cli.client import LIST_PAGE_SIZE, connect, every_page
-from services.cli.output import Column, emit
+from services.cli.client import LIST_PAGE_SIZE, CommandError, connect, every_page
+from services.cli.output import Column, as_json_with, emit, emit_deleted
 from services.cli.settings import CliSettings
 
 _CHUNK_BYTES = 1 << 20
+_TASK_PREFIX = "MODEL_TASK_"
+_TASKS = [
+    name.removeprefix(_TASK_PREFIX).lower()
+    for name, _ in model_pb2.ModelTask.items()
+    if name != f"{_TASK_PREFIX}UNSPECIFIED"
+]
 
 MODEL_COLUMNS: list[Column] = [
     ("name", lambda m: m.name),
@@ -32,34 +38,37 @@ ALIAS_COLUMNS: list[Column] = [("name", lambda a: a.name), ("version", lambda a:
 
 
 def _labels(pairs: list[str]) -> dict[str, str]:
-    return dict(pair.split("=", 1) for pair in pairs)
+    labels = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator:
+            raise CommandError(f"--label {pair!r}: expected KEY=VALUE, e.g. team=risk")
+        labels[key] = value
+    return labels
 
 
 def _create(args: argparse.Namespace) -> None:
-    task = f"MODEL_TASK_{args.task.upper()}" if args.task else "MODEL_TASK_UNSPECIFIED"
+    task = f"{_TASK_PREFIX}{(args.task or 'unspecified').upper()}"
     model = model_pb2.Model(
         display_name=args.display_name or args.model,
         description=args.description,
         task=task,
         labels=_labels(args.label),
     )
-    with connect(CliSettings()) as (channel, metadata):
+    with connect(CliSettings()) as channel:
         stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
-        created = stub.CreateModel(
-            registry_service_pb2.CreateModelRequest(model=model, model_id=args.model), metadata=metadata
-        )
+        created = stub.CreateModel(registry_service_pb2.CreateModelRequest(model=model, model_id=args.model))
     emit(created, MODEL_COLUMNS, args.output)
 
 
 def _list(args: argparse.Namespace) -> None:
-    with connect(CliSettings()) as (channel, metadata):
+    with connect(CliSettings()) as channel:
         stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
         pages = every_page(
             lambda token: stub.ListModels(
                 registry_service_pb2.ListModelsRequest(
                     filter=args.filter, page_token=token, page_size=LIST_PAGE_SIZE
                 ),
-                metadata=metadata,
             )
         )
         models = [model for page in pages for model in page.models]
@@ -67,57 +76,86 @@ def _list(args: argparse.Namespace) -> None:
 
 
 def _get(args: argparse.Namespace) -> None:
-    with connect(CliSettings()) as (channel, metadata):
+    with connect(CliSettings()) as channel:
         stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
-        model = stub.GetModel(
-            registry_service_pb2.GetModelRequest(name=f"models/{args.model}"), metadata=metadata
+        model = stub.GetModel(registry_service_pb2.GetModelRequest(name=f"models/{args.model}"))
+        pages = every_page(
+            lambda token: stub.ListModelVersions(
+                registry_service_pb2.ListModelVersionsRequest(
+                    parent=model.name, page_token=token, page_size=LIST_PAGE_SIZE
+                )
+            )
         )
-        versions = stub.ListModelVersions(
-            registry_service_pb2.ListModelVersionsRequest(parent=model.name, page_size=1000),
-            metadata=metadata,
-        ).model_versions
+        versions = [version for page in pages for version in page.model_versions]
+    if args.output == "json":
+        print(as_json_with(model, "versions", versions))
+        return
     emit(model, MODEL_COLUMNS, args.output)
-    if args.output == "table" and versions:
+    if versions:
         print()
-        emit(list(versions), VERSION_COLUMNS, args.output)
+        emit(versions, VERSION_COLUMNS, args.output)
 
 
 def _delete(args: argparse.Namespace) -> None:
-    with connect(CliSettings()) as (channel, metadata):
+    name = f"models/{args.model}"
+    with connect(CliSettings()) as channel:
         stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
-        stub.DeleteModel(
-            registry_service_pb2.DeleteModelRequest(name=f"models/{args.model}", force=args.force),
-            metadata=metadata,
-        )
-    print(f"deleted models/{args.model}")
+        stub.DeleteModel(registry_service_pb2.DeleteModelRequest(name=name, force=args.force))
+    emit_deleted(name, args.output)
 
 
-def upload_requests(
-    path: Path, parent: str, description: str = ""
-) -> Iterator[registry_service_pb2.UploadModelVersionRequest]:
-    """The upload stream for a file: metadata with its checksum and size first, then 1 MiB chunks."""
+def _checksum(path: Path) -> tuple[str, int]:
+    """SHA-256 and size of the file.
+
+    Read before the call starts: a file that fails inside the upload stream only
+    cancels the call, and gRPC then reports no more than UNKNOWN.
+    """
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    metadata = registry_service_pb2.UploadModelVersionMetadata(
-        parent=parent,
-        model_version=model_pb2.ModelVersion(description=description),
-        sha256=digest.hexdigest(),
-        size_bytes=path.stat().st_size,
-    )
+    size = 0
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK_BYTES):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror or error}") from error
+    if size == 0:
+        raise CommandError(f"{path} is empty: expected an ONNX model")
+    return digest.hexdigest(), size
+
+
+def _chunks(
+    path: Path, metadata: registry_service_pb2.UploadModelVersionMetadata
+) -> Iterator[registry_service_pb2.UploadModelVersionRequest]:
     yield registry_service_pb2.UploadModelVersionRequest(metadata=metadata)
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK_BYTES):
             yield registry_service_pb2.UploadModelVersionRequest(chunk=chunk)
 
 
+def upload_requests(
+    path: Path, parent: str, description: str = ""
+) -> Iterator[registry_service_pb2.UploadModelVersionRequest]:
+    """The upload stream for a file: metadata with its checksum and size first, then 1 MiB chunks.
+
+    Raises :class:`CommandError` at once when the file is missing, unreadable or empty.
+    """
+    sha256, size = _checksum(path)
+    metadata = registry_service_pb2.UploadModelVersionMetadata(
+        parent=parent,
+        model_version=model_pb2.ModelVersion(description=description),
+        sha256=sha256,
+        size_bytes=size,
+    )
+    return _chunks(path, metadata)
+
+
 def _upload(args: argparse.Namespace) -> None:
-    with connect(CliSettings()) as (channel, metadata):
+    settings = CliSettings()
+    requests = upload_requests(Path(args.file), f"models/{args.model}", args.description)
+    with connect(settings) as channel:
         stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
-        version = stub.UploadModelVersion(
-            upload_requests(Path(args.file), f"models/{args.model}", args.description), metadata=metadata
-        )
+        version = stub.UploadModelVersion(requests, timeout=settings.upload_timeout_seconds)
     emit(version, VERSION_COLUMNS, args.output)
 
 
@@ -126,9 +164,9 @@ def _alias_set(args: argparse.Namespace) -> None:
         name=f"models/{args.model}/aliases/{args.alias}",
         version=f"models/{args.model}/versions/{args.version}",
     )
-    with connect(CliSettings()) as (channel, metadata):
+    with connect(CliSettings()) as channel:
         stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
-        result = stub.SetModelAlias(registry_service_pb2.SetModelAliasRequest(alias=alias), metadata=metadata)
+        result = stub.SetModelAlias(registry_service_pb2.SetModelAliasRequest(alias=alias))
     emit(result, ALIAS_COLUMNS, args.output)
 
 
@@ -143,7 +181,7 @@ def add_commands(
     create.add_argument("model", help="model id (lower-case letters, digits, hyphens)")
     create.add_argument("--display-name", default="")
     create.add_argument("--description", default="")
-    create.add_argument("--task", default="", help="classification, regression, image, text, ...")
+    create.add_argument("--task", choices=_TASKS, default=None, help="what the model does")
     create.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
     create.set_defaults(handler=_create)
 

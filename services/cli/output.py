@@ -19,6 +19,11 @@ def as_json(messages: Sequence[Message] | Message) -> str:
     return json.dumps([MessageToDict(m) for m in messages], indent=2)
 
 
+def as_json_with(message: Message, key: str, children: Sequence[Message]) -> str:
+    """A message with a list of related messages under ``key``, which the message has no field for."""
+    return json.dumps({**MessageToDict(message), key: [MessageToDict(c) for c in children]}, indent=2)
+
+
 def as_table(messages: Sequence[Message], columns: Sequence[Column]) -> str:
     rows = [[str(getter(m)) for _, getter in columns] for m in messages]
     headers = [name for name, _ in columns]
@@ -33,3 +38,11 @@ def emit(messages: Sequence[Message] | Message, columns: Sequence[Column], outpu
         print(as_json(messages))
     else:
         print(as_table([messages] if isinstance(messages, Message) else messages, columns))
+
+
+def emit_deleted(name: str, output: str) -> None:
+    """What a delete prints: the call answers nothing, so this names what is gone."""
+    if output == "json":
+        print(json.dumps({"name": name, "deleted": True}, indent=2))
+    else:
+        print(f"deleted {name}")

@@ -13,4 +13,9 @@ class CliSettings(BaseSettings):
 
     address: str = Field(default="127.0.0.1:8080", description="Gateway (or service) address, host:port.")
     token: str | None = Field(default=None, description="Bearer token; `aiplat token` mints one locally.")
-    timeout_seconds: float = Field(default=30.0, description="Deadline of each call.")
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Deadline of each call, in seconds.")
+    upload_timeout_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Deadline of `models upload`, in seconds: it streams the whole file in one call.",
+    )

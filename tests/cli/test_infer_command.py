@@ -54,9 +54,32 @@ def test_bf16_outputs_are_shown_as_floats() -> None:
 def test_bad_specs_are_refused(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="NAME=@FILE"):
         _input("x")
+    with pytest.raises(CommandError, match="NAME=@FILE"):
+        _input(f"=@{tmp_path / 'x.npy'}")
     np.save(tmp_path / "c.npy", np.array([1 + 2j]))
     with pytest.raises(CommandError, match="not supported"):
         _input(f"c=@{tmp_path / 'c.npy'}")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read {file}: No such file or directory"),
+        (b"", "{file} is not a .npy file of numbers or strings"),
+        (b"\x08\x07\x12\x05onnx", "{file} is not a .npy file of numbers or strings"),
+    ],
+)
+def test_unreadable_files_are_named_with_their_input(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / "x.npy"
+    if content is not None:
+        path.write_bytes(content)
+
+    with pytest.raises(CommandError) as raised:
+        _input(f"x=@{path}")
+
+    assert str(raised.value) == f"--input x: {message.format(file=path)}"
 
 
 @dataclass(frozen=True)
