@@ -16,13 +16,22 @@ while what served before keeps serving.
 ``RepositoryModelUnload`` unloads a deployment locally until its spec next
 changes or it is loaded again (``RepositoryModelLoad``).  A load first asks
 model management for the deployment's current spec (a :class:`~.wanted.SpecSource`),
-so an explicit load never serves a spec the watch has not delivered yet.
+so an explicit load never serves a spec the watch has not delivered yet.  An
+explicit load also retries the versions of the deployment that failed to load,
+which nothing else retries until the spec changes.
+
+A deployment's generations start over when it is deleted and created again;
+its create time tells the two apart, also when the watch was away for both
+changes and its next snapshot lists only the new one.  Once closed (at
+shutdown), the controller takes no more work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from services.inference.deployment import DeploymentSpec, DeploymentState, DeploymentStatus
@@ -34,6 +43,11 @@ from services.runtime.errors import DeadlineExceeded, FailedPrecondition, Unavai
 __all__ = ["DeploymentController", "IndexEntry"]
 
 _log = logging.getLogger(__name__)
+
+
+class _Applied(NamedTuple):
+    wanted: WantedDeployment
+    spec: DeploymentSpec
 
 
 class IndexEntry(NamedTuple):
@@ -72,9 +86,15 @@ class DeploymentController:
         self._wanted: dict[Key, WantedDeployment] = {}
         self._unloaded: dict[Key, int] = {}
         """Generation at which a deployment was unloaded on request."""
-        self._applied: dict[Key, DeploymentSpec] = {}
+        self._applied: dict[Key, _Applied] = {}
         self._dirty: set[Key] = set()
         self._workers: dict[Key, asyncio.Task[None]] = {}
+        self._backing_off: dict[Key, asyncio.Event] = {}
+        """Set to end a worker's wait before retrying, when something changed meanwhile."""
+        self._reload: set[Key] = set()
+        """Deployments to apply again although their spec is unchanged: an explicit load retries the
+        versions that failed to load (an artifact store that was unreachable, say)."""
+        self._closed = False
         self._loads: dict[Key, set[asyncio.Future[Exception]]] = {}
         """Explicit loads waiting on a deployment, told when its versions cannot be resolved."""
         self._snapshot: set[Key] | None = None
@@ -95,25 +115,34 @@ class DeploymentController:
         if self._snapshot is not None:
             self._snapshot.add(key)
         current = self._wanted.get(key)
-        if current is not None and current.generation > wanted.generation:
+        if current is not None and wanted.older_than(current):
             return
         self._wanted[key] = wanted
-        if self._unloaded.get(key, wanted.generation) < wanted.generation:
-            del self._unloaded[key]  # a new spec loads again
+        recreated = current is not None and wanted.recreates(current)
+        if recreated or self._unloaded.get(key, wanted.generation) < wanted.generation:
+            self._unloaded.pop(key, None)  # a new spec loads again
         self._kick(key)
 
-    def delete(self, tenant: str, model_name: str) -> None:
-        """The deployment is gone: drain and unload it."""
+    def delete(self, tenant: str, model_name: str, *, create_time: datetime | None = None) -> None:
+        """The deployment is gone: drain and unload it.
+
+        ``create_time`` is that of the deployment deleted, when known: a late
+        deletion of an earlier incarnation leaves the current one alone.
+        """
         key = (tenant, model_name)
+        current = self._wanted.get(key)
+        if current is not None and current.created_after(create_time):
+            return
         self._wanted.pop(key, None)
         self._unloaded.pop(key, None)
         self._kick(key)
 
     def end_snapshot(self) -> None:
         """Everything is listed: drop what was not, and mark the first sync once all is applied."""
-        listed, self._snapshot = self._snapshot or set(), None
-        for tenant, name in [key for key in self._wanted if key not in listed]:
-            self.delete(tenant, name)
+        listed, self._snapshot = self._snapshot, None
+        if listed is not None:  # a second SYNCED of one session lists nothing: it must not drop everything
+            for tenant, name in [key for key in self._wanted if key not in listed]:
+                self.delete(tenant, name)
         if not self.synced.is_set() and self._settling is None:
             self._settling = asyncio.create_task(self._settle(), name="first-sync")
 
@@ -132,11 +161,15 @@ class DeploymentController:
         asked, the one the watch delivered last.
         """
         key = (tenant, model_name)
+        self._check_open(model_name)
         if self._source is not None and (current := await self._source.current(tenant, model_name)):
             self.put(current)
         if key not in self._wanted:
             raise ModelNotFound(model_name)
+        self._check_open(model_name)  # again: the shutdown may have begun while model management answered
         self._unloaded.pop(key, None)
+        if self._some_version_failed(key):
+            self._reload.add(key)
         self._kick(key)
         await self._applied_or_unresolvable(key, model_name)
         status = self._repository.status(model_name, tenant=tenant)
@@ -155,6 +188,7 @@ class DeploymentController:
         wanted = self._wanted.get(key)
         if wanted is None:
             raise ModelNotFound(model_name)
+        self._check_open(model_name)
         self._unloaded[key] = wanted.generation
         self._kick(key)
         await self._idle(key)
@@ -187,13 +221,32 @@ class DeploymentController:
 
     async def close(self) -> None:
         """Stop reconciling (shutdown); the repository is closed by its owner."""
+        self._closed = True  # a load arriving now would load versions nobody unloads any more
         tasks = [*self._workers.values(), *([self._settling] if self._settling else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _check_open(self, model_name: str) -> None:
+        if self._closed:
+            raise Unavailable(
+                f"model {model_name!r} cannot be loaded or unloaded: the server is shutting down",
+                reason="SHUTTING_DOWN",
+            )
+
+    def _some_version_failed(self, key: Key) -> bool:
+        try:
+            status = self._repository.status(key[1], tenant=key[0])
+        except ModelNotFound:
+            return False
+        return status.state in (DeploymentState.FAILED, DeploymentState.DEGRADED)
+
     def _kick(self, key: Key) -> None:
+        if self._closed:
+            return
         self._dirty.add(key)
+        if (backing_off := self._backing_off.get(key)) is not None:
+            backing_off.set()
         if key not in self._workers:
             self._workers[key] = asyncio.create_task(
                 self._reconcile(key), name=f"reconcile-{key[0]}-{key[1]}"
@@ -235,6 +288,7 @@ class DeploymentController:
                 wanted = self._wanted.get(key)
                 if wanted is None or key in self._unloaded:
                     self._applied.pop(key, None)
+                    self._reload.discard(key)
                     await self._repository.remove(key[1], tenant=key[0])
                     continue
                 try:
@@ -250,17 +304,34 @@ class DeploymentController:
                         extra={"tenant": key[0], "deployment": wanted.name, "retry_in_seconds": delay},
                     )
                     self._dirty.add(key)
-                    await asyncio.sleep(delay)
+                    await self._back_off(key, delay)
                     delay = min(delay * 2, self._retry[1])
                     continue
                 delay = self._retry[0]
-                if self._applied.get(key) != spec:
+                applied = self._applied.get(key)
+                if applied is not None and wanted.recreates(applied.wanted):
+                    # Deleted and created again while the watch was away: its generations start over,
+                    # and the repository would take the new spec for a stale one of the old deployment.
+                    del self._applied[key]
+                    await self._repository.remove(key[1], tenant=key[0])
+                    applied = None
+                if applied is None or applied.spec != spec or key in self._reload:
+                    self._reload.discard(key)
                     await self._repository.apply(spec)
-                    self._applied[key] = spec
+                self._applied[key] = _Applied(wanted, spec)
         except Exception:
             _log.exception("reconciling deployment %s failed", key[1], extra={"tenant": key[0]})
         finally:
             del self._workers[key]
+
+    async def _back_off(self, key: Key, delay: float) -> None:
+        """Wait ``delay`` seconds, or less when the deployment changes, is unloaded or loaded meanwhile."""
+        event = self._backing_off[key] = asyncio.Event()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), delay)
+        finally:
+            del self._backing_off[key]
 
     async def _resolve(self, wanted: WantedDeployment) -> dict[str, Artifact | ArtifactError]:
         versions = [version for version, _ in wanted.targets]

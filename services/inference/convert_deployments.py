@@ -8,6 +8,8 @@ defaults.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from google.protobuf import timestamp_pb2
 
 from aiplat.models.v1 import deployment_pb2, deployment_service_pb2, model_pb2
@@ -17,7 +19,7 @@ from services.inference.preprocessing import Interpolation, Layout, PreprocessSp
 from services.inference.sessions import ExecutionOptions
 from services.inference.wanted import WantedDeployment
 
-__all__ = ["report_request", "wanted_in"]
+__all__ = ["create_time_of", "report_request", "wanted_in"]
 
 _DEVICES = {
     deployment_pb2.EXECUTION_DEVICE_CPU: "cpu",
@@ -99,7 +101,15 @@ def wanted_in(
         batching=_batching(deployment.batching),
         execution=_execution(deployment.execution, default_threads),
         preprocessing=tuple(_preprocessing(step) for step in deployment.preprocessing),
+        create_time=create_time_of(deployment),
     )
+
+
+def create_time_of(deployment: deployment_pb2.Deployment) -> datetime | None:
+    """When model management created the deployment; None when the message does not say."""
+    if not deployment.HasField("create_time"):
+        return None
+    return deployment.create_time.ToDatetime(tzinfo=UTC)
 
 
 def _clipped(text: str, limit: int) -> str:

@@ -29,7 +29,7 @@ from aiplat.models.v1 import (
     registry_service_pb2_grpc,
 )
 from services.inference.controller import DeploymentController
-from services.inference.convert_deployments import wanted_in
+from services.inference.convert_deployments import create_time_of, wanted_in
 from services.inference.errors import ArtifactError, ModelNotFound
 from services.inference.wanted import Artifact, WantedDeployment
 from services.runtime.errors import Unavailable
@@ -207,6 +207,13 @@ class DeploymentFollower:
                 _log.warning(
                     "cannot watch deployments: %s", error, extra={"event": "watch_failed", "retry_in": delay}
                 )
+            except Exception:
+                # Whatever went wrong with one message, ending this task would stop following for good;
+                # the next session's snapshot applies what this one could not.
+                synced = False
+                _log.exception(
+                    "following deployments failed", extra={"event": "watch_failed", "retry_in": delay}
+                )
             delay = self._delays[0] if synced else min(delay * 2, self._delays[1])
             await asyncio.sleep(delay)
 
@@ -223,7 +230,11 @@ class DeploymentFollower:
                 if message.type in _PUT:
                     self._put(message)
                 elif message.type == _Event.WATCH_EVENT_TYPE_DELETED:
-                    self._controller.delete(message.tenant, message.deployment.name.rsplit("/", 1)[-1])
+                    self._controller.delete(
+                        message.tenant,
+                        message.deployment.name.rsplit("/", 1)[-1],
+                        create_time=create_time_of(message.deployment),
+                    )
                 elif message.type == _Event.WATCH_EVENT_TYPE_SYNCED:
                     synced = True
                     self.sessions += 1

@@ -4,7 +4,10 @@ The repository announces every status change synchronously; the reporter
 keeps only the latest status per deployment and sends it from its own task,
 so a slow or unreachable model management never holds up serving.  Failed
 reports are retried with backoff; after the watch reconnects everything is
-reported again, since reports may have been lost meanwhile.
+reported again, since reports may have been lost meanwhile.  A report model
+management refuses for good (the deployment is gone, or the generation is not
+its own), or that cannot be sent at all, is dropped and its status forgotten
+until the deployment's next change.
 
 A deployment being removed is not reported (model management deleted it),
 unless it was unloaded on request: then it is reported as not ready, with
@@ -57,7 +60,15 @@ class StatusReporter:
         """Reports model management accepted."""
 
     def __repr__(self) -> str:
-        return f"StatusReporter(name={self.name!r}, pending={len(self._pending)}, sent={self.sent})"
+        return (
+            f"StatusReporter(name={self.name!r}, tracked={self.tracked}, pending={len(self._pending)}, "
+            f"sent={self.sent})"
+        )
+
+    @property
+    def tracked(self) -> int:
+        """Deployments whose latest status is kept, to be reported again after a reconnect."""
+        return len(self._latest)
 
     def submit(self, status: DeploymentStatus) -> None:
         """Report ``status`` soon; the repository's ``on_status`` callback (never blocks)."""
@@ -90,7 +101,7 @@ class StatusReporter:
                 if status is None:
                     continue
                 try:
-                    await self._send(status)
+                    recorded = await self._send(status)
                 except (grpc.aio.AioRpcError, Unavailable) as error:
                     self._pending.setdefault(key, None)
                     detail = error.code().name if isinstance(error, grpc.aio.AioRpcError) else error.reason
@@ -102,10 +113,24 @@ class StatusReporter:
                     )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self._delays[1])
+                except Exception:
+                    # Sending it again would fail again; ending this task would stop every later report.
+                    _log.exception(
+                        "cannot report the status of %s", status.name, extra={"tenant": status.tenant}
+                    )
+                    self._forget(key, status)
                 else:
                     delay = self._delays[0]
+                    if not recorded:
+                        self._forget(key, status)
 
-    async def _send(self, status: DeploymentStatus) -> None:
+    def _forget(self, key: tuple[str, str], status: DeploymentStatus) -> None:
+        """Stop keeping ``status`` (refused for good), unless a newer one replaced it meanwhile."""
+        if self._latest.get(key) is status:
+            del self._latest[key]
+
+    async def _send(self, status: DeploymentStatus) -> bool:
+        """Whether model management recorded the report; False when it refused it for good."""
         try:
             await self._client.deployments().ReportDeploymentStatus(
                 report_request(status, self.name),
@@ -121,8 +146,9 @@ class StatusReporter:
                 error.details(),
                 extra={"tenant": status.tenant, "code": error.code().name},
             )
-            return
+            return False
         self.sent += 1
+        return True
 
 
 def _unloaded(status: DeploymentStatus) -> DeploymentStatus:

@@ -158,7 +158,7 @@ class ModelRepository:
             failed = {t.version_id: t.unavailable for t in spec.targets if t.unavailable is not None}
             configs = {t.version_id: spec.version_config(t) for t in spec.targets if t.unavailable is None}
             missing = [c for c in configs.values() if c not in reusable]
-            outcomes = await asyncio.gather(*(self._load(c) for c in missing))
+            outcomes = await self._load_all(missing)
             loaded = {c.version: reusable[c] for c in configs.values() if c in reusable}
             for config, outcome in zip(missing, outcomes, strict=True):
                 if isinstance(outcome, ArtifactError):
@@ -202,6 +202,19 @@ class ModelRepository:
         """Remove every deployment (shutdown, after the server stopped taking requests)."""
         for tenant, name in list(self._deployments):
             await self.remove(name, tenant=tenant)
+
+    async def _load_all(self, configs: Sequence[VersionConfig]) -> list[LoadedVersion | ArtifactError]:
+        loads = [asyncio.ensure_future(self._load(c)) for c in configs]
+        try:
+            return await asyncio.gather(*loads)
+        except asyncio.CancelledError:
+            # Versions that loaded before the cancellation (a shutdown) are routed nowhere: unless
+            # retired here, their sessions and batcher threads would live as long as the process.
+            for load in loads:
+                loaded = load.result() if load.done() and not load.cancelled() else None
+                if isinstance(loaded, LoadedVersion):
+                    loaded.retire()
+            raise
 
     async def _load(self, config: VersionConfig) -> LoadedVersion | ArtifactError:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import NamedTuple, Protocol
 
 from services.inference.deployment import DeploymentSpec, TrafficTarget
@@ -64,10 +65,27 @@ class WantedDeployment:
     batching: BatchingOptions = field(default_factory=BatchingOptions)
     execution: ExecutionOptions = field(default_factory=ExecutionOptions)
     preprocessing: tuple[PreprocessSpec, ...] = ()
+    create_time: datetime | None = None
+    """When model management created the deployment: a deployment deleted and created again under
+    the same name has a later one, and its generations start over.  None when unknown."""
 
     @property
     def key(self) -> Key:
         return self.tenant, self.name.rsplit("/", 1)[-1]
+
+    def created_after(self, create_time: datetime | None) -> bool:
+        """Whether this incarnation was created after one created at ``create_time`` (False if unknown)."""
+        return self.create_time is not None and create_time is not None and self.create_time > create_time
+
+    def recreates(self, other: WantedDeployment) -> bool:
+        """Whether this is a later incarnation than ``other``: deleted and created again since."""
+        return self.created_after(other.create_time)
+
+    def older_than(self, other: WantedDeployment) -> bool:
+        """Whether this is an earlier state than ``other``: an earlier incarnation or an earlier spec."""
+        if other.recreates(self):
+            return True
+        return not self.recreates(other) and self.generation < other.generation
 
     def spec(self, artifacts: Mapping[str, Artifact | ArtifactError]) -> DeploymentSpec:
         """The spec to apply, given what each version resolved to."""

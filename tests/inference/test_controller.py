@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -296,3 +298,97 @@ async def test_a_load_of_a_deployment_model_management_no_longer_has_is_not_foun
     controller.put(wanted((registry.add(1), 100)))  # deleted since; the watch has not said so yet
     with pytest.raises(ModelNotFound):
         await controller.load("acme", "scaler")
+
+
+async def test_a_second_synced_in_one_session_drops_nothing(
+    controller: DeploymentController, repository: ModelRepository, registry: Registry
+) -> None:
+    controller.begin_snapshot()
+    controller.put(wanted((registry.add(1), 100)))
+    controller.end_snapshot()
+    await asyncio.wait_for(controller.synced.wait(), 10)
+
+    controller.end_snapshot()  # a duplicate SYNCED: no listing went before it
+    await asyncio.sleep(0.05)
+
+    assert await _answer(repository) == 1.0
+
+
+def _incarnation(minute: int) -> datetime:
+    return datetime(2030, 1, 1, 0, minute, tzinfo=UTC)
+
+
+async def test_a_deployment_created_again_under_its_name_is_served_although_its_generation_is_lower(
+    controller: DeploymentController, repository: ModelRepository, registry: Registry
+) -> None:
+    v1, v2 = registry.add(1), registry.add(2)
+    old = _incarnation(1)
+    controller.put(replace(wanted((v1, 100), generation=3), create_time=old))
+    await eventually(lambda: _served(repository, 3, DeploymentState.READY), what="generation 3")
+    await controller.unload("acme", "scaler")
+
+    # Deleted and created again while the watch was away: the snapshot lists the new one only.
+    controller.put(replace(wanted((v2, 100), generation=1), create_time=_incarnation(2)))
+    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="the new deployment")
+    assert await _answer(repository) == 2.0
+
+    controller.put(replace(wanted((v1, 100), generation=4), create_time=old))  # late news of the old one
+    controller.delete("acme", "scaler", create_time=old)
+    await asyncio.sleep(0.05)
+    assert repository.status("scaler", tenant="acme").generation == 1
+    assert await _answer(repository) == 2.0
+
+
+async def test_an_unload_does_not_wait_out_the_retry_of_an_unresolvable_spec(
+    repository: ModelRepository, registry: Registry
+) -> None:
+    controller = DeploymentController(repository, registry, retry_min_seconds=60, retry_max_seconds=60)
+    try:
+        await _serve(controller, repository, registry.add(1))
+        registry.versions["models/m/versions/2"] = Unavailable("model management is unreachable")
+        controller.put(wanted(("models/m/versions/2", 100), generation=2))
+        await eventually(lambda: _at_least(registry.lookups, 2), what="the failed lookup")
+
+        await asyncio.wait_for(controller.unload("acme", "scaler"), 10)
+
+        assert not repository.loaded()
+    finally:
+        await controller.close()
+
+
+async def _at_least(value: int, floor: int) -> bool:
+    return value >= floor
+
+
+async def test_a_closed_controller_loads_nothing_more(
+    controller: DeploymentController, repository: ModelRepository, registry: Registry
+) -> None:
+    await _serve(controller, repository, registry.add(1))
+    await controller.unload("acme", "scaler")
+    await controller.close()
+
+    # Shutting down: the repository is closed next, so a version loaded now would never be unloaded.
+    with pytest.raises(Unavailable, match="shutting down"):
+        await controller.load("acme", "scaler")
+    await asyncio.sleep(0.05)
+
+    assert not repository.loaded()
+
+
+async def test_an_explicit_load_retries_a_version_whose_artifact_could_not_be_fetched(
+    controller: DeploymentController, repository: ModelRepository, registry: Registry
+) -> None:
+    v1 = registry.add(1)
+    stored = registry.directory / "v1.onnx"
+    held = stored.read_bytes()
+    stored.unlink()  # the artifact store is unreachable for a while
+    controller.put(wanted((v1, 100)))
+    await eventually(lambda: _served(repository, 1, DeploymentState.FAILED), what="FAILED")
+    with pytest.raises(FailedPrecondition):
+        await controller.load("acme", "scaler")
+
+    stored.write_bytes(held)
+    status = await controller.load("acme", "scaler")
+
+    assert status.state == DeploymentState.READY
+    assert await _answer(repository) == 1.0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime
+
 from aiplat.models.v1 import deployment_pb2, deployment_service_pb2
 from services.inference.convert_deployments import (
     INLINE_RUN_US,
@@ -65,3 +68,19 @@ def test_a_long_load_failure_is_reported_clipped_to_what_model_management_accept
     assert clipped.message.endswith("…")
     assert short.message == "deployment is FAILED"
     assert (report.generation, report.reporter) == (3, "node-a")
+
+
+def test_the_create_time_tells_a_deployment_created_again_from_its_earlier_self() -> None:
+    unstamped = wanted_in(_watched(deployment_pb2.ExecutionConfig()))
+    assert unstamped.create_time is None
+    earlier, later = (_watched(deployment_pb2.ExecutionConfig()) for _ in range(2))
+    earlier.deployment.create_time.FromDatetime(datetime(2026, 1, 1, tzinfo=UTC))
+    later.deployment.create_time.FromDatetime(datetime(2026, 1, 2, tzinfo=UTC))
+    first, again = wanted_in(earlier), wanted_in(later)
+    assert again.create_time == datetime(2026, 1, 2, tzinfo=UTC)
+    # Generations start over in the new deployment: its create time, not its generation, decides.
+    again = dataclasses.replace(again, generation=1)
+    assert again.recreates(first)
+    assert first.older_than(again)
+    assert not again.older_than(first)
+    assert not unstamped.recreates(first), "without a create time only generations compare"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import threading
 from collections import Counter
@@ -24,6 +25,7 @@ from services.inference.sessions import ExecutionOptions, ModelSession, create_s
 from services.inference.signature import Signature, TensorSpec
 from services.inference.version import InferenceResult
 
+from .calls import eventually
 from .support import CPU, identity_model, raw_input, scale_model
 
 ONE = np.ones((1, 4), np.float32)
@@ -361,3 +363,35 @@ async def test_a_corrupted_cache_file_is_fetched_again(tmp_path: Path, artifacts
     path.write_bytes(b"corrupt")
     again = await cache.fetch(target.artifact_uri, target.sha256)
     assert hashlib.sha256(again.read_bytes()).hexdigest() == target.sha256
+
+
+async def test_versions_loaded_by_an_apply_cancelled_midway_are_unloaded(
+    tmp_path: Path, artifacts: Artifacts
+) -> None:
+    quick, slow = artifacts.target(1, 50), artifacts.target(2, 50)
+    gate = threading.Event()
+
+    def open_session(path: Path, options: ExecutionOptions) -> ModelSession:
+        if path.stem == slow.sha256:
+            assert gate.wait(10), "test gate never opened"
+        return create_session(path, CPU)
+
+    repo = ModelRepository(ArtifactCache(tmp_path / "cache"), session_factory=open_session)
+    try:
+        applying = asyncio.create_task(repo.apply(spec(quick, slow)))
+        await eventually(lambda: _batchers_running(1), what="version 1 to load")
+
+        applying.cancel()  # shutdown while version 2 still loads
+        with contextlib.suppress(asyncio.CancelledError):
+            await applying
+        gate.set()
+
+        await eventually(lambda: _batchers_running(0), what="version 1 to unload")
+    finally:
+        gate.set()
+        await repo.close()
+
+
+async def _batchers_running(count: int) -> bool:
+    running = [t for t in asyncio.all_tasks() if t.get_name().startswith("batcher-") and not t.done()]
+    return len(running) == count
