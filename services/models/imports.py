@@ -38,7 +38,7 @@ from services.models.domain import ImportOperation, OperationError, VersionField
 from services.models.enums import ArtifactFormat, VersionState
 from services.models.onnx_inspect import inspect_onnx
 from services.models.sources import parse_location
-from services.models.staging import ArtifactWriter, check_size_limit, staging_file
+from services.models.staging import ArtifactWriter, check_size_limit, open_staging_file
 from services.models.store import models as model_rows
 from services.models.store import operations, versions
 from services.models.uploads import check_version_fields, new_version
@@ -46,7 +46,7 @@ from services.models.validation import Violations, check_sha256
 from services.runtime.auth import current_identity
 from services.runtime.errors import Code, DomainError, NotFound
 from services.runtime.store import Database
-from services.runtime.tasks import cancel_and_wait
+from services.runtime.tasks import cancel_and_wait, opened_in_thread
 
 _log = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ class Imports:
         copied = 0
         staged: Path | None = None
         try:
-            out, path = await asyncio.to_thread(staging_file, self._staging_dir, "import-")
+            out, path = await open_staging_file(self._staging_dir, "import-")
             staged = path
             with out:
                 copied = await self._copy(job, out)
@@ -345,7 +345,7 @@ class Imports:
         )
         reported = 0
         try:
-            source = await asyncio.to_thread(open_source, job.source_uri)
+            source = await opened_in_thread(functools.partial(open_source, job.source_uri), _close)
         except OSError as error:
             raise _unreadable(job, error) from error
         try:
@@ -391,6 +391,10 @@ class Imports:
         # While PENDING the row kept the checksum's artifact alive (another version may have stored
         # it); a delete of that version meanwhile left the file to this row, which no longer counts.
         await self._artifacts.release([job.sha256])
+
+
+def _close(source: IO[bytes]) -> None:
+    source.close()
 
 
 async def _read(job: _Job, source: IO[bytes]) -> bytes:

@@ -10,6 +10,7 @@ raise, are spelled once here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import tempfile
@@ -17,8 +18,9 @@ from pathlib import Path
 from typing import IO
 
 from services.models import errors
+from services.runtime.tasks import opened_in_thread
 
-__all__ = ["ArtifactWriter", "check_size_limit", "staging_file"]
+__all__ = ["ArtifactWriter", "check_size_limit", "open_staging_file", "staging_file"]
 
 
 def check_size_limit(size_bytes: int, max_bytes: int, field: str) -> None:
@@ -36,6 +38,17 @@ def staging_file(staging_dir: Path, prefix: str) -> tuple[IO[bytes], Path]:
     staging_dir.mkdir(parents=True, exist_ok=True)
     descriptor, path = tempfile.mkstemp(dir=staging_dir, prefix=prefix, suffix=".partial")
     return os.fdopen(descriptor, "wb"), Path(path)
+
+
+async def open_staging_file(staging_dir: Path, prefix: str) -> tuple[IO[bytes], Path]:
+    """:func:`staging_file`, made in a worker thread; a caller cancelled meanwhile leaves no file."""
+    return await opened_in_thread(functools.partial(staging_file, staging_dir, prefix), _discard)
+
+
+def _discard(staged: tuple[IO[bytes], Path]) -> None:
+    out, path = staged
+    out.close()
+    path.unlink(missing_ok=True)
 
 
 class ArtifactWriter:

@@ -25,7 +25,7 @@ from services.models.clock import Clock, utcnow
 from services.models.domain import ModelVersion, VersionFields
 from services.models.enums import ArtifactFormat, VersionState
 from services.models.onnx_inspect import OnnxInfo, inspect_onnx
-from services.models.staging import ArtifactWriter, check_size_limit, staging_file
+from services.models.staging import ArtifactWriter, check_size_limit, open_staging_file
 from services.models.store import models as model_rows
 from services.models.store import versions
 from services.models.validation import (
@@ -110,7 +110,7 @@ class Uploads:
         tenant = identity.tenant
         # Fail before receiving gigabytes for a model that does not exist.
         await self._db.read(lambda session: model_rows.get(session, tenant, model_id))
-        out, path = await asyncio.to_thread(staging_file, self._staging_dir, "upload-")
+        out, path = await open_staging_file(self._staging_dir, "upload-")
         handed_over = False
         try:
             with out:

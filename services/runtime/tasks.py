@@ -1,11 +1,13 @@
-"""Background tasks of a service: stopping them."""
+"""Background tasks of a service: stopping them, and opening things in worker threads."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any] | None]) -> None:
@@ -16,3 +18,19 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any] | None]) -> None:
     for task in started:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def opened_in_thread(open_: Callable[[], T], close: Callable[[T], object]) -> T:
+    """``open_()`` run in a worker thread.
+
+    A caller cancelled while the thread runs would leave what it opens to nobody
+    (a file never closed, a temporary file never removed): it is waited for and
+    handed to ``close`` before the cancellation goes on.
+    """
+    opening = asyncio.ensure_future(asyncio.to_thread(open_))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            close(await opening)
+        raise

@@ -219,7 +219,7 @@ async def test_a_server_side_failure_is_internal_not_the_sources_fault(
     def full(staging_dir: Path, prefix: str) -> NoReturn:
         raise OSError(errno.ENOSPC, "No space left on device", str(staging_dir))
 
-    monkeypatch.setattr("services.models.imports.staging_file", full)
+    monkeypatch.setattr("services.models.staging.staging_file", full)
     await create_model(core)
     data = unique_model()
     operation = await core.imports.import_version(_request(_place(storage, "m.onnx", data), data))

@@ -1,10 +1,13 @@
-"""Stopping background tasks."""
+"""Stopping background tasks, and opening things in worker threads."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 
-from services.runtime.tasks import cancel_and_wait
+import pytest
+
+from services.runtime.tasks import cancel_and_wait, opened_in_thread
 
 
 async def test_every_task_is_cancelled_and_has_ended_when_it_returns() -> None:
@@ -32,3 +35,29 @@ async def test_a_task_that_already_ended_is_fine() -> None:
     await task
     await cancel_and_wait([task])
     assert task.result() == 1
+
+
+async def test_what_a_thread_opens_for_a_cancelled_caller_is_closed() -> None:
+    started, go_on = threading.Event(), threading.Event()
+    closed: list[str] = []
+
+    def slow_open() -> str:
+        started.set()
+        assert go_on.wait(10)
+        return "handle"
+
+    opening = asyncio.create_task(opened_in_thread(slow_open, closed.append))
+    assert await asyncio.to_thread(started.wait, 10)
+    opening.cancel()
+    await asyncio.sleep(0.05)
+    assert not opening.done(), "the cancellation waits for the thread"
+    go_on.set()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    assert closed == ["handle"]
+
+
+async def test_what_a_thread_opens_is_returned_when_nobody_cancels() -> None:
+    closed: list[str] = []
+    assert await opened_in_thread(lambda: "handle", closed.append) == "handle"
+    assert closed == []
