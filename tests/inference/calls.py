@@ -47,6 +47,11 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
         await asyncio.sleep(0.02)
 
 
+async def at_least(value: int, floor: int) -> bool:
+    """A check for :func:`eventually` on a counter read when the lambda runs."""
+    return value >= floor
+
+
 class Models:
     """Model management as an editor of one tenant uses it."""
 

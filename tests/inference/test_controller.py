@@ -20,7 +20,7 @@ from services.inference.repository import ModelRepository
 from services.inference.wanted import Artifact, WantedDeployment
 from services.runtime.errors import FailedPrecondition, Unavailable
 
-from .calls import eventually
+from .calls import at_least, eventually
 from .support import raw_input, scale_model
 
 ONE = np.ones((1, 4), np.float32)
@@ -347,17 +347,13 @@ async def test_an_unload_does_not_wait_out_the_retry_of_an_unresolvable_spec(
         await _serve(controller, repository, registry.add(1))
         registry.versions["models/m/versions/2"] = Unavailable("model management is unreachable")
         controller.put(wanted(("models/m/versions/2", 100), generation=2))
-        await eventually(lambda: _at_least(registry.lookups, 2), what="the failed lookup")
+        await eventually(lambda: at_least(registry.lookups, 2), what="the failed lookup")
 
         await asyncio.wait_for(controller.unload("acme", "scaler"), 10)
 
         assert not repository.loaded()
     finally:
         await controller.close()
-
-
-async def _at_least(value: int, floor: int) -> bool:
-    return value >= floor
 
 
 async def test_a_closed_controller_loads_nothing_more(

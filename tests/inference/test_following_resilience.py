@@ -13,16 +13,12 @@ from services.inference.wanted import WantedDeployment
 from services.runtime.devkeys import DevKeys
 from tests.grpc_helpers import Metadata
 
-from .calls import Models, auth, eventually, infer_request
+from .calls import Models, at_least, auth, eventually, infer_request
 from .platform import InferenceService, ModelsService
 from .support import mlp_model
 
 X = np.ones((1, 8), np.float32)
 READY = deployment_pb2.DEPLOYMENT_STATE_READY
-
-
-async def _at_least(value: int, floor: int) -> bool:
-    return value >= floor
 
 
 async def test_a_deployment_recreated_while_the_watch_was_away_serves_its_new_spec(
@@ -52,7 +48,7 @@ async def test_a_deployment_recreated_while_the_watch_was_away_serves_its_new_sp
     await models.deploy("scorer", "scorer", [(v2, 100)])
     sessions = inference.app.follower.sessions
     token_file.write_text(token)
-    await eventually(lambda: _at_least(inference.app.follower.sessions, sessions + 1), what="reconnect")
+    await eventually(lambda: at_least(inference.app.follower.sessions, sessions + 1), what="reconnect")
 
     async def new_spec_served() -> bool:
         try:
@@ -134,7 +130,7 @@ async def test_the_status_of_a_deployment_unloaded_then_deleted_is_not_kept_for_
     sessions = inference.app.follower.sessions
     await models_service.stop()
     await models_service.start()
-    await eventually(lambda: _at_least(inference.app.follower.sessions, sessions + 1), what="reconnect")
+    await eventually(lambda: at_least(inference.app.follower.sessions, sessions + 1), what="reconnect")
 
     async def forgotten() -> bool:
         return reporter.tracked == 0

@@ -122,6 +122,19 @@ async def test_an_orderly_stop_gives_the_import_back_at_once(
     assert done.error is None
 
 
+def _leased_replicas(
+    databases: tuple[Database, Database], storage: ArtifactStorage, staging_dir: Path, lease: float
+) -> tuple[ModelsCore, ModelsCore]:
+    """Replicas A and B of model management on one store, whose import leases last ``lease`` seconds."""
+    a, b = (
+        ModelsCore.build(
+            db, storage, staging_dir=staging_dir, max_upload_bytes=1024 * 1024, import_lease_seconds=lease
+        )
+        for db in databases
+    )
+    return a, b
+
+
 async def test_a_running_import_keeps_its_lease_and_is_taken_over_when_renewals_stop(
     database: Database,
     second_database: Database,
@@ -132,12 +145,7 @@ async def test_a_running_import_keeps_its_lease_and_is_taken_over_when_renewals_
     data, gate = unique_model(), threading.Event()
     monkeypatch.setattr("services.models.imports.open_source", lambda uri: HeldSource(data, gate))
     lease = 1.0  # renewed every third of it: room for a busy machine
-    a, b = (
-        ModelsCore.build(
-            db, storage, staging_dir=staging_dir, max_upload_bytes=1024 * 1024, import_lease_seconds=lease
-        )
-        for db in (database, second_database)
-    )
+    a, b = _leased_replicas((database, second_database), storage, staging_dir, lease)
     try:
         await create_model(a)
         operation = await a.imports.import_version(_import(storage, data))
@@ -179,12 +187,7 @@ async def test_an_orderly_stop_lets_a_renewal_in_progress_finish_before_giving_t
 
     monkeypatch.setattr(operation_rows, "renew", held_renewal)
     lease = 0.3
-    a, b = (
-        ModelsCore.build(
-            db, storage, staging_dir=staging_dir, max_upload_bytes=1024 * 1024, import_lease_seconds=lease
-        )
-        for db in (database, second_database)
-    )
+    a, b = _leased_replicas((database, second_database), storage, staging_dir, lease)
     try:
         await create_model(a)
         await a.imports.import_version(_import(storage, data))
