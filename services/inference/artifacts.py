@@ -19,7 +19,7 @@ from pathlib import Path
 
 import fsspec
 
-from services.inference.errors import ArtifactError
+from services.inference.errors import ARTIFACT_UNAVAILABLE, ArtifactError
 
 __all__ = ["ArtifactCache"]
 
@@ -90,7 +90,7 @@ def _download(uri: str, destination: Path) -> str:
     except (OSError, ValueError) as error:
         # fsspec raises OSError subclasses for I/O and ValueError for bad URLs.
         raise ArtifactError(
-            f"artifact {uri} cannot be read: {error}", reason="ARTIFACT_UNAVAILABLE", metadata={"uri": uri}
+            f"artifact {uri} cannot be read: {error}", reason=ARTIFACT_UNAVAILABLE, metadata={"uri": uri}
         ) from error
     return hasher.hexdigest()
 

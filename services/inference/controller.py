@@ -17,8 +17,10 @@ while what served before keeps serving.
 changes or it is loaded again (``RepositoryModelLoad``).  A load first asks
 model management for the deployment's current spec (a :class:`~.wanted.SpecSource`),
 so an explicit load never serves a spec the watch has not delivered yet.  An
-explicit load also retries the versions of the deployment that failed to load,
-which nothing else retries until the spec changes.
+explicit load also retries the versions of the deployment that failed to load.
+Versions that failed because the artifact store could not be read are retried
+on their own, backing off like unresolvable versions; other load failures (a
+checksum mismatch, a model ONNX Runtime refuses) wait for a new spec or a load.
 
 A deployment's generations start over when it is deleted and created again;
 its create time tells the two apart, also when the watch was away for both
@@ -35,7 +37,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from services.inference.deployment import DeploymentSpec, DeploymentState, DeploymentStatus
-from services.inference.errors import ArtifactError, ModelNotFound
+from services.inference.errors import ARTIFACT_UNAVAILABLE, ArtifactError, ModelNotFound
 from services.inference.repository import ModelRepository
 from services.inference.wanted import Artifact, Key, SpecSource, VersionResolver, WantedDeployment
 from services.runtime.errors import DeadlineExceeded, FailedPrecondition, Unavailable
@@ -94,6 +96,10 @@ class DeploymentController:
         self._reload: set[Key] = set()
         """Deployments to apply again although their spec is unchanged: an explicit load retries the
         versions that failed to load (an artifact store that was unreachable, say)."""
+        self._refetch: dict[Key, asyncio.TimerHandle] = {}
+        """Timers that apply a deployment again because the artifact store could not be read."""
+        self._refetch_delay: dict[Key, float] = {}
+        """The wait before the next such retry, doubled up to the longest retry delay."""
         self._closed = False
         self._loads: dict[Key, set[asyncio.Future[Exception]]] = {}
         """Explicit loads waiting on a deployment, told when its versions cannot be resolved."""
@@ -222,6 +228,8 @@ class DeploymentController:
     async def close(self) -> None:
         """Stop reconciling (shutdown); the repository is closed by its owner."""
         self._closed = True  # a load arriving now would load versions nobody unloads any more
+        for key in list(self._refetch):
+            self._cancel_refetch(key)
         tasks = [*self._workers.values(), *([self._settling] if self._settling else [])]
         for task in tasks:
             task.cancel()
@@ -233,6 +241,31 @@ class DeploymentController:
                 f"model {model_name!r} cannot be loaded or unloaded: the server is shutting down",
                 reason="SHUTTING_DOWN",
             )
+
+    def _retry_unreadable_artifacts(self, key: Key) -> None:
+        """After an apply: when a version failed because the artifact store could not be read (a
+        transient fault, unlike a checksum mismatch), apply the deployment again later, backing off."""
+        self._cancel_refetch(key)
+        try:
+            status = self._repository.status(key[1], tenant=key[0])
+        except ModelNotFound:
+            return
+        if not any(c.type == "LoadFailed" and c.reason == ARTIFACT_UNAVAILABLE for c in status.conditions):
+            self._refetch_delay.pop(key, None)
+            return
+        delay = self._refetch_delay.get(key, self._retry[0])
+        self._refetch_delay[key] = min(delay * 2, self._retry[1])
+        self._refetch[key] = asyncio.get_running_loop().call_later(delay, self._refetch_now, key)
+
+    def _refetch_now(self, key: Key) -> None:
+        del self._refetch[key]
+        if key in self._wanted and key not in self._unloaded:
+            self._reload.add(key)
+            self._kick(key)
+
+    def _cancel_refetch(self, key: Key) -> None:
+        if (timer := self._refetch.pop(key, None)) is not None:
+            timer.cancel()
 
     def _some_version_failed(self, key: Key) -> bool:
         try:
@@ -289,6 +322,8 @@ class DeploymentController:
                 if wanted is None or key in self._unloaded:
                     self._applied.pop(key, None)
                     self._reload.discard(key)
+                    self._cancel_refetch(key)
+                    self._refetch_delay.pop(key, None)
                     await self._repository.remove(key[1], tenant=key[0])
                     continue
                 try:
@@ -317,7 +352,9 @@ class DeploymentController:
                     applied = None
                 if applied is None or applied.spec != spec or key in self._reload:
                     self._reload.discard(key)
-                    await self._repository.apply(spec)
+                    # The same spec again only retries what failed: what serves keeps its state meanwhile.
+                    await self._repository.apply(spec, again=applied is not None and applied.spec == spec)
+                    self._retry_unreadable_artifacts(key)
                 self._applied[key] = _Applied(wanted, spec)
         except Exception:
             _log.exception("reconciling deployment %s failed", key[1], extra={"tenant": key[0]})

@@ -132,6 +132,10 @@ class ModelExecutionError(DomainError):
     default_reason: ClassVar[str] = "MODEL_EXECUTION_FAILED"
 
 
+ARTIFACT_UNAVAILABLE = "ARTIFACT_UNAVAILABLE"
+"""The artifact store could not be read: the one load failure that retrying may cure."""
+
+
 class ArtifactError(FailedPrecondition):
     """A version cannot be loaded; its reason becomes the ``LoadFailed`` condition's reason.
 

@@ -141,19 +141,24 @@ class ModelRepository:
     def statuses(self) -> list[DeploymentStatus]:
         return [self._status(d) for d in self._deployments.values()]
 
-    async def apply(self, spec: DeploymentSpec) -> DeploymentStatus:
-        """Make the deployment serve ``spec``; returns the resulting status."""
+    async def apply(self, spec: DeploymentSpec, *, again: bool = False) -> DeploymentStatus:
+        """Make the deployment serve ``spec``; returns the resulting status.
+
+        ``again``: the spec is the one applied last, applied once more to retry the versions that
+        failed to load; the deployment keeps its state until the outcome is known.
+        """
         key = (spec.tenant, spec.model_name)
         deployment = self._deployments.setdefault(key, _Deployment(spec))
         async with deployment.lock:
             if spec.generation < deployment.spec.generation or self._deployments.get(key) is not deployment:
                 return self._status(deployment)  # stale, or removed while waiting
-            deployment.spec = spec
-            deployment.state = DeploymentState.PENDING
             current = self._routes.get(key)
-            # Until the new spec is in place, Ready must not keep vouching for the previous one.
-            self._set_conditions(deployment, current.versions if current else {}, {}, swapped=False)
-            self._report(deployment)
+            if not (again and spec == deployment.spec):
+                deployment.spec = spec
+                deployment.state = DeploymentState.PENDING
+                # Until the new spec is in place, Ready must not keep vouching for the previous one.
+                self._set_conditions(deployment, current.versions if current else {}, {}, swapped=False)
+                self._report(deployment)
             reusable = {v.config: v for v in current.versions.values()} if current else {}
             failed = {t.version_id: t.unavailable for t in spec.targets if t.unavailable is not None}
             configs = {t.version_id: spec.version_config(t) for t in spec.targets if t.unavailable is None}

@@ -388,3 +388,47 @@ async def test_an_explicit_load_retries_a_version_whose_artifact_could_not_be_fe
 
     assert status.state == DeploymentState.READY
     assert await _answer(repository) == 1.0
+
+
+async def test_a_version_whose_artifact_store_was_unreadable_loads_once_it_can_be_read(
+    controller: DeploymentController,
+    repository: ModelRepository,
+    registry: Registry,
+    statuses: list[DeploymentStatus],
+) -> None:
+    v1, v2 = registry.add(1), registry.add(2)
+    stored = registry.directory / "v2.onnx"
+    held = stored.read_bytes()
+    stored.unlink()  # the artifact store cannot serve version 2 for a while
+    controller.put(wanted((v1, 50), (v2, 50)))
+    await eventually(lambda: _served(repository, 1, DeploymentState.DEGRADED), what="DEGRADED")
+    degraded_at = len(statuses)
+
+    stored.write_bytes(held)
+    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="READY with no load asked")
+
+    loaded = {v.version for v in repository.status("scaler", tenant="acme").loaded_versions}
+    assert loaded == {v1, v2}
+    # The retries left version 1 serving and the deployment DEGRADED until version 2 loaded.
+    assert [s.state for s in statuses[degraded_at:-1]] == [DeploymentState.DEGRADED] * (
+        len(statuses) - degraded_at - 1
+    )
+    assert statuses[-1].state == DeploymentState.READY
+
+
+async def test_a_version_whose_artifact_is_wrong_is_not_fetched_again_and_again(
+    controller: DeploymentController,
+    repository: ModelRepository,
+    registry: Registry,
+    statuses: list[DeploymentStatus],
+) -> None:
+    v1 = registry.add(1)
+    (registry.directory / "v1.onnx").write_bytes(b"not the bytes its checksum names")
+    controller.put(wanted((v1, 100)))
+    await eventually(lambda: _served(repository, 1, DeploymentState.FAILED), what="FAILED")
+    reported = len(statuses)
+    # Retries of an unreadable store come every 0.01-0.05 s here; a checksum mismatch is not one.
+    await asyncio.sleep(0.3)
+    assert len(statuses) == reported
+    (failure,) = [c for c in repository.status("scaler", tenant="acme").conditions if c.type == "LoadFailed"]
+    assert failure.reason == "CHECKSUM_MISMATCH"
