@@ -11,8 +11,11 @@ import numpy as np
 
 from inference import grpc_service_pb2, grpc_service_pb2_grpc
 from services.cli.client import CommandError, connect
+from services.cli.output import as_rows
 from services.cli.settings import CliSettings
 from services.inference.tensors import DATATYPES, DataType, bf16_to_float32, decode_raw, encode_raw
+
+_VALUES_SHOWN = 8
 
 # .npy files carry NumPy dtypes; BF16 has none (its bits look like UINT16), so it is never inferred.
 _BY_DTYPE = {dt.dtype: dt for dt in DATATYPES.values() if dt.name not in {"BF16", "BYTES"}}
@@ -84,11 +87,20 @@ def _infer(args: argparse.Namespace) -> None:
         }
         for tensor, raw in zip(response.outputs, response.raw_output_contents, strict=True)
     }
-    print(
-        json.dumps(
-            {"model_name": response.model_name, "model_version": response.model_version, "outputs": outputs}
-        )
-    )
+    if args.output == "json":
+        answer = {"model_name": response.model_name, "model_version": response.model_version}
+        print(json.dumps({**answer, "outputs": outputs}))
+        return
+    print(f"model {response.model_name}, version {response.model_version}")
+    rows = [(name, o["datatype"], o["shape"], _values_shown(o["data"])) for name, o in outputs.items()]
+    print(as_rows(("output", "datatype", "shape", "values"), rows))
+
+
+def _values_shown(data: Any) -> str:
+    """The first values of a tensor, flattened, and how many there are: a table cell, not the data."""
+    values = np.asarray(data, dtype=object).ravel().tolist()
+    shown = " ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in values[:_VALUES_SHOWN])
+    return shown if len(values) <= _VALUES_SHOWN else f"{shown} ... ({len(values)} values; -o json has all)"
 
 
 def add_commands(

@@ -25,8 +25,12 @@ def as_json_with(message: Message, key: str, children: Sequence[Message]) -> str
 
 
 def as_table(messages: Sequence[Message], columns: Sequence[Column]) -> str:
-    rows = [[str(getter(m)) for _, getter in columns] for m in messages]
-    headers = [name for name, _ in columns]
+    return as_rows([name for name, _ in columns], [[getter(m) for _, getter in columns] for m in messages])
+
+
+def as_rows(headers: Sequence[str], cells: Sequence[Sequence[object]]) -> str:
+    """Aligned columns under upper-case headers."""
+    rows = [[str(cell) for cell in row] for row in cells]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]

@@ -123,7 +123,13 @@ async def test_infer_prints_the_outputs_onnx_runtime_computes(
     monkeypatch.setenv("AIPLAT_ADDRESS", f"127.0.0.1:{inference.handle.port}")
 
     assert await _aiplat("infer", "scorer", "--input", f"input=@{tmp_path / 'x.npy'}") == 0
+    header, columns, row = capsys.readouterr().out.splitlines()
+    assert header == "model scorer, version 1"
+    assert columns.split() == ["OUTPUT", "DATATYPE", "SHAPE", "VALUES"]
+    assert row.startswith("output  FP32      [3, 10]  ")
+    assert row.endswith("... (30 values; -o json has all)")
 
+    assert await _aiplat("infer", "scorer", "--input", f"input=@{tmp_path / 'x.npy'}", "-o", "json") == 0
     printed = json.loads(capsys.readouterr().out)
     assert (printed["model_name"], printed["model_version"]) == ("scorer", "1")
     [(name, output)] = printed["outputs"].items()
@@ -131,6 +137,9 @@ async def test_infer_prints_the_outputs_onnx_runtime_computes(
     session = ort.InferenceSession(model.onnx_bytes, providers=["CPUExecutionProvider"])
     expected = session.run(None, {"input": x})[0]
     np.testing.assert_allclose(np.array(output["data"], dtype=np.float32), expected, rtol=1e-5, atol=1e-6)
+    # The table shows the first values, in the order of the flattened tensor.
+    first = [float(v) for v in row[row.index("]") + 1 :].split("...")[0].split()]
+    np.testing.assert_allclose(first, expected.ravel()[:8], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.usefixtures("cli_env")
