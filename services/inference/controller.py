@@ -246,11 +246,9 @@ class DeploymentController:
         """After an apply: when a version failed because the artifact store could not be read (a
         transient fault, unlike a checksum mismatch), apply the deployment again later, backing off."""
         self._cancel_refetch(key)
-        try:
-            status = self._repository.status(key[1], tenant=key[0])
-        except ModelNotFound:
-            return
-        if not any(c.type == "LoadFailed" and c.reason == ARTIFACT_UNAVAILABLE for c in status.conditions):
+        status = self._served_status(key)
+        conditions = status.conditions if status is not None else ()
+        if not any(c.type == "LoadFailed" and c.reason == ARTIFACT_UNAVAILABLE for c in conditions):
             self._refetch_delay.pop(key, None)
             return
         delay = self._refetch_delay.get(key, self._retry[0])
@@ -268,11 +266,15 @@ class DeploymentController:
             timer.cancel()
 
     def _some_version_failed(self, key: Key) -> bool:
+        status = self._served_status(key)
+        return status is not None and status.state in (DeploymentState.FAILED, DeploymentState.DEGRADED)
+
+    def _served_status(self, key: Key) -> DeploymentStatus | None:
+        """The repository's status of the deployment; None when it serves nothing under that name."""
         try:
-            status = self._repository.status(key[1], tenant=key[0])
+            return self._repository.status(key[1], tenant=key[0])
         except ModelNotFound:
-            return False
-        return status.state in (DeploymentState.FAILED, DeploymentState.DEGRADED)
+            return None
 
     def _kick(self, key: Key) -> None:
         if self._closed:

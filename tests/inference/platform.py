@@ -158,6 +158,19 @@ class InferenceService:
         await self.app.close()
         await self.handle.stop(0)
 
+    @property
+    def watch_sessions(self) -> int:
+        """Deployment watch sessions this server has synced so far."""
+        return self.app.follower.sessions
+
+    async def reconnected(self, after: int) -> None:
+        """Wait until the watch has synced a session beyond the first ``after`` (a reconnect)."""
+
+        async def synced_again() -> bool:
+            return self.watch_sessions > after
+
+        await eventually(synced_again, what="the deployment watch to reconnect")
+
     async def serving(self, tenant: str, deployment_id: str, generation: int, timeout: float = 15.0) -> None:
         """Wait until this server serves ``generation`` of the deployment, every version loaded.
 

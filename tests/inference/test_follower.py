@@ -14,7 +14,7 @@ from inference import grpc_service_pb2 as pb
 from services.runtime.devkeys import DevKeys
 from tests.grpc_helpers import Metadata
 
-from .calls import Models, at_least, auth, eventually, infer_request
+from .calls import Models, auth, eventually, infer_request
 from .platform import InferenceService, ModelsService
 from .support import mlp_model
 
@@ -54,9 +54,9 @@ async def test_inference_keeps_answering_while_model_management_is_away_and_catc
     assert ready.ready
     assert await _health(inference) == SERVING
 
-    sessions = inference.app.follower.sessions
+    sessions = inference.watch_sessions
     await models_service.start()  # same port and store
-    await eventually(lambda: at_least(inference.app.follower.sessions, sessions + 1), what="reconnect")
+    await inference.reconnected(after=sessions)
     await _deploy(models, "second", seed=2)
     answer = await inference.stub.ModelInfer(infer_request("second", {"x": X}), metadata=viewer)
     assert answer.model_name == "second"
@@ -142,9 +142,9 @@ async def test_the_service_token_file_is_read_again_on_reconnect(
     await models_service.stop()
     await models_service.start()
     await asyncio.sleep(0.3)  # reconnections are refused with the bad token
-    sessions = inference.app.follower.sessions
+    sessions = inference.watch_sessions
 
     token_file.write_text(
         auth(dev_keys, tenant, "admin", subject="service:inference")[0][1].removeprefix("Bearer ")
     )
-    await eventually(lambda: at_least(inference.app.follower.sessions, sessions + 1), what="reconnect")
+    await inference.reconnected(after=sessions)

@@ -13,7 +13,7 @@ from services.inference.wanted import WantedDeployment
 from services.runtime.devkeys import DevKeys
 from tests.grpc_helpers import Metadata
 
-from .calls import Models, at_least, auth, eventually, infer_request
+from .calls import Models, auth, eventually, infer_request
 from .platform import InferenceService, ModelsService
 from .support import mlp_model
 
@@ -46,9 +46,9 @@ async def test_a_deployment_recreated_while_the_watch_was_away_serves_its_new_sp
     await models_service.start()
     await models.delete("scorer")
     await models.deploy("scorer", "scorer", [(v2, 100)])
-    sessions = inference.app.follower.sessions
+    sessions = inference.watch_sessions
     token_file.write_text(token)
-    await eventually(lambda: at_least(inference.app.follower.sessions, sessions + 1), what="reconnect")
+    await inference.reconnected(after=sessions)
 
     async def new_spec_served() -> bool:
         try:
@@ -127,10 +127,10 @@ async def test_the_status_of_a_deployment_unloaded_then_deleted_is_not_kept_for_
     await eventually(lambda: _none_indexed(inference, tenant), what="the deletion to be followed")
 
     # After a reconnect every kept status is reported again; model management no longer has this one.
-    sessions = inference.app.follower.sessions
+    sessions = inference.watch_sessions
     await models_service.stop()
     await models_service.start()
-    await eventually(lambda: at_least(inference.app.follower.sessions, sessions + 1), what="reconnect")
+    await inference.reconnected(after=sessions)
 
     async def forgotten() -> bool:
         return reporter.tracked == 0
