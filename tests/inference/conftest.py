@@ -80,7 +80,11 @@ async def scorer(models: Models, inference: InferenceService) -> bytes:
         "scorer",
         "scorer",
         [(version, 100)],
-        batching=deployment_pb2.BatchingConfig(max_batch_size=64, max_queue_delay_micros=2000),
+        # Held within the window: a request that finds the instance idle would otherwise run alone,
+        # and on a slow machine every one of a burst can.
+        batching=deployment_pb2.BatchingConfig(
+            max_batch_size=64, max_queue_delay_micros=2000, hold_lone_requests=True
+        ),
         execution=deployment_pb2.ExecutionConfig(intra_op_threads=1, inter_op_threads=1),
     )
     await models.wait_state("scorer", deployment_pb2.DEPLOYMENT_STATE_READY)
