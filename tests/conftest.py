@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import services.runtime.grpc_core  # noqa: F401 - the services' gRPC core options, before grpc loads
 from services.runtime.devkeys import DevKeys, ensure_dev_keys
 
 

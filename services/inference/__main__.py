@@ -6,6 +6,7 @@ processes sharing its port (see :mod:`.workers`); otherwise it serves itself.
 
 from __future__ import annotations
 
+import services.runtime.grpc_core  # noqa: F401 - first: gRPC's core reads its options as grpc loads
 from services.inference.app import serve
 from services.inference.settings import InferenceSettings
 from services.inference.workers import run_workers

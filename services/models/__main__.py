@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import services.runtime.grpc_core  # noqa: F401 - first: gRPC's core reads its options as grpc loads
 from services.models.lifecycle import ModelsApp
 from services.models.servicer import METHOD_ROLES, register
 from services.models.settings import SERVICE_NAME, ModelsSettings
