@@ -12,6 +12,7 @@ import grpc
 from services.cli import deploy_commands, infer_command, models_commands
 from services.cli.client import INTERRUPTED_STATUS, CommandError, report
 from services.launcher.catalog import SERVICES
+from services.launcher.output import OUTPUT_GONE_STATUS, discard_stdout
 from services.launcher.settings import LauncherSettings
 from services.runtime.devkeys import (
     DEFAULT_AUDIENCE,
@@ -128,6 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # The reader of the output has gone (`aiplat models list | head -1`): nothing left to tell.
+        discard_stdout()
+        return OUTPUT_GONE_STATUS
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in {"up", "token"}:
         status: int = args.handler(args)
@@ -138,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Closing the channel on the way out cancels the call under way, an upload included.
         print("interrupted", file=sys.stderr)
         return INTERRUPTED_STATUS
+    except BrokenPipeError:
+        raise  # not a failure of the command: see main()
     except (grpc.RpcError, CommandError, OSError, ValueError) as error:
         return report(error)
     return 0

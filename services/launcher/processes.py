@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+"""Loaded before any fork: the child may only call what is already loaded."""
 
 _CHUNK_BYTES = 64 * 1024
 _LONGEST_LINE_BYTES = 1024 * 1024
@@ -95,6 +100,7 @@ async def start_child(
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_terminate_with_parent(os.getpid()) if _LIBC is not None else None,
     )
     child = Child(name=name, process=process)
     assert process.stdout is not None
@@ -104,6 +110,19 @@ async def start_child(
         asyncio.create_task(_pump(child, process.stderr, write, name_width)),
     ]
     return child
+
+
+def _terminate_with_parent(parent: int) -> Callable[[], None]:
+    """What a child runs between fork and exec so that the kernel sends it SIGTERM when the launcher dies
+    (killed outright, it cannot stop its children itself)."""
+
+    def arrange() -> None:
+        assert _LIBC is not None
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the launcher died before the request took effect
+            os._exit(1)
+
+    return arrange
 
 
 async def stop_children(children: Sequence[Child], grace_seconds: float) -> None:

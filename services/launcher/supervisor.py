@@ -2,6 +2,10 @@
 
 Nothing is restarted behind the user's back: when any process exits on its
 own, the launcher says which and stops the platform with a non-zero status.
+It also stops the platform, cleanly, when its terminal goes away: on SIGHUP, and
+when what reads its output has gone (``aiplat up | head``).  Should the launcher
+itself be killed outright, its children get SIGTERM from the kernel
+(:func:`.processes.start_child`), so no service is left running unsupervised.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import contextlib
 import importlib
 import json
 import signal
-import sys
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.launcher import envoy_config
 from services.launcher.catalog import REPLICA_PORT_STRIDE, ServiceSpec
+from services.launcher.output import OUTPUT_GONE_STATUS, StoppingOutput, discard_stdout
 from services.launcher.processes import Child, python_module_argv, start_child, stop_children
 from services.launcher.settings import LauncherSettings
 from services.runtime.devkeys import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevKeys, ensure_dev_keys, mint_token
@@ -28,6 +32,7 @@ from services.runtime.devkeys import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevKeys, 
 _GATEWAY = "gateway"
 PLATFORM_TENANT = "platform"
 _SERVICE_TOKEN_TTL_SECONDS = 30 * 24 * 3600
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class StartupError(RuntimeError):
@@ -186,12 +191,15 @@ def _banner(
 async def run_platform(
     settings: LauncherSettings, services: Sequence[ServiceSpec], write: Callable[[str], None]
 ) -> int:
-    """Start everything, wait until it serves, and run until a signal or an unexpected exit."""
+    """Start everything, wait until it serves, and run until a signal, an unexpected exit, or the loss of
+    the output (``write`` raising BrokenPipeError)."""
     keys = ensure_dev_keys(settings.data_dir / "keys")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
+    output = StoppingOutput(write, stop.set)
+    write = output.write
     width = max([len(_GATEWAY), *(len(_process_name(s, settings.replicas_of(s.name) - 1)) for s in services)])
     children: list[Child] = []
     status = 0
@@ -250,10 +258,10 @@ async def run_platform(
     finally:
         write("stopping ...")
         await stop_children(children, settings.shutdown_grace_seconds)
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in _STOP_SIGNALS:
             loop.remove_signal_handler(signum)
         write("stopped")
-    return status
+    return OUTPUT_GONE_STATUS if output.gone else status
 
 
 async def _run_until_stopped(
@@ -277,8 +285,9 @@ def up(settings: LauncherSettings, services: Sequence[ServiceSpec]) -> int:
         print(line, flush=True)
 
     try:
-        return asyncio.run(run_platform(settings, services, write))
+        status = asyncio.run(run_platform(settings, services, write))
     except KeyboardInterrupt:
         return 130
-    finally:
-        sys.stdout.flush()
+    if status == OUTPUT_GONE_STATUS:
+        discard_stdout()
+    return status

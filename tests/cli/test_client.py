@@ -16,6 +16,7 @@ from benchmarks.onnx_models import tiny_mlp
 from services.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
+_AIPLAT = (sys.executable, "-m", "services.cli.main")
 
 
 @pytest.fixture
@@ -110,3 +111,25 @@ def test_a_token_cannot_be_minted_already_expired(tmp_path: Path, capsys: pytest
 
     assert exit_info.value.code == 2
     assert "argument --ttl: must be at least 1" in capsys.readouterr().err
+
+
+def test_output_whose_reader_has_gone_ends_quietly(tmp_path: Path) -> None:
+    # As `aiplat token | head -c 0`: the reader exits before the command writes.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [*_AIPLAT, "--data-dir", str(tmp_path), "token", "--tenant", "acme", "--roles", "viewer"],
+            cwd=ROOT,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+    assert result.returncode == 128 + signal.SIGPIPE
+    assert "Traceback" not in result.stderr
+    assert "Exception ignored" not in result.stderr
