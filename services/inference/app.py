@@ -2,7 +2,9 @@
 
 The server starts NOT_SERVING; the service becomes SERVING (and
 ``ServerReady`` true) once the first complete list of deployments from model
-management has been applied, every version loaded or failed.  From then on
+management has been applied, every version loaded or failed (a deployment
+whose versions model management cannot resolve yet is retried in the
+background, answering UNAVAILABLE ``MODEL_NOT_READY`` meanwhile).  From then on
 it stays SERVING, also while model management is unreachable: what is
 loaded keeps serving.
 """

@@ -11,7 +11,9 @@ Resolving can fail in two ways: for good (the registry does not know the
 version, :class:`~.errors.ArtifactError`), which is applied and reported as
 ``LoadFailed``, or for now (the registry is unreachable,
 :class:`~services.runtime.errors.Unavailable`), which is retried with backoff
-while what served before keeps serving.
+while what served before keeps serving.  The first sync is complete once every
+listed deployment has been applied or has failed to resolve once: one that
+cannot be resolved yet does not keep the server from serving the others.
 
 ``RepositoryModelUnload`` unloads a deployment locally until its spec next
 changes or it is loaded again (``RepositoryModelLoad``).  A load first asks
@@ -93,6 +95,8 @@ class DeploymentController:
         self._workers: dict[Key, asyncio.Task[None]] = {}
         self._backing_off: dict[Key, asyncio.Event] = {}
         """Set to end a worker's wait before retrying, when something changed meanwhile."""
+        self._progress = asyncio.Event()
+        """Set when a worker ends or starts backing off: what the first sync waits for."""
         self._reload: set[Key] = set()
         """Deployments to apply again although their spec is unchanged: an explicit load retries the
         versions that failed to load (an artifact store that was unreachable, say)."""
@@ -153,8 +157,9 @@ class DeploymentController:
             self._settling = asyncio.create_task(self._settle(), name="first-sync")
 
     async def _settle(self) -> None:
-        while self._workers:
-            await asyncio.wait(list(self._workers.values()))
+        while any(key not in self._backing_off for key in self._workers):
+            self._progress.clear()
+            await self._progress.wait()
         self.synced.set()
         _log.info(
             "first deployment sync applied", extra={"event": "synced", "deployments": len(self._wanted)}
@@ -201,6 +206,12 @@ class DeploymentController:
 
     def unloaded(self, tenant: str, model_name: str) -> bool:
         return (tenant, model_name) in self._unloaded
+
+    def wanted_here(self, tenant: str, model_name: str) -> bool:
+        """Whether this server should serve the deployment (it exists and was not unloaded here), whether
+        or not a version of it is loaded yet."""
+        key = (tenant, model_name)
+        return key in self._wanted and key not in self._unloaded
 
     def index(self, tenant: str) -> list[IndexEntry]:
         """The tenant's deployments and their versions, in name order."""
@@ -362,10 +373,12 @@ class DeploymentController:
             _log.exception("reconciling deployment %s failed", key[1], extra={"tenant": key[0]})
         finally:
             del self._workers[key]
+            self._progress.set()
 
     async def _back_off(self, key: Key, delay: float) -> None:
         """Wait ``delay`` seconds, or less when the deployment changes, is unloaded or loaded meanwhile."""
         event = self._backing_off[key] = asyncio.Event()
+        self._progress.set()
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), delay)

@@ -30,6 +30,7 @@ __all__ = [
     "InvalidOutput",
     "ModelExecutionError",
     "ModelNotFound",
+    "ModelNotReady",
     "ModelRejectedInput",
     "NotFound",
     "QueueFull",
@@ -78,6 +79,24 @@ class ModelNotFound(NotFound):
 
     def __init__(self, model: str) -> None:
         super().__init__(f"model {model!r} is not loaded", metadata={"model": model})
+
+
+class ModelNotReady(Unavailable):
+    """The deployment exists and this server should serve it, but no version of it is loaded here (yet).
+
+    UNAVAILABLE rather than NOT_FOUND: another server may serve it already, and the gateway retries
+    UNAVAILABLE on another one, as a client should after a moment.
+    """
+
+    default_reason = "MODEL_NOT_READY"
+
+    def __init__(self, model: str, *, retry_after_seconds: float = 1.0) -> None:
+        super().__init__(
+            f"model {model!r} is not ready on this server: none of its versions is loaded here "
+            "(still loading, or failed to load: the deployment's conditions say which)",
+            metadata={"model": model},
+            retry_after_seconds=retry_after_seconds,
+        )
 
 
 class VersionNotFound(NotFound):

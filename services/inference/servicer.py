@@ -1,7 +1,9 @@
 """The Open Inference Protocol servicer: protobuf in, the core's types to the repository, protobuf out.
 
 ``model_name`` is a deployment's name in the caller's tenant (another
-tenant's deployments do not exist for the caller: NOT_FOUND);
+tenant's deployments do not exist for the caller: NOT_FOUND; one of the
+caller's that this server has no version of loaded yet is UNAVAILABLE
+``MODEL_NOT_READY``, which the gateway retries on another server);
 ``model_version`` pins one version and bypasses the traffic split.  The
 repository's methods (``RepositoryModelLoad``/``Unload``) act on deployments
 on this server only; see :mod:`.controller`.
@@ -21,7 +23,7 @@ from inference import grpc_service_pb2 as pb
 from inference import grpc_service_pb2_grpc as pb_grpc
 from services.inference import convert, convert_models
 from services.inference.controller import DeploymentController
-from services.inference.errors import ModelNotFound, VersionNotFound
+from services.inference.errors import ModelNotFound, ModelNotReady, VersionNotFound
 from services.inference.repository import ModelRepository
 from services.inference.telemetry import InferenceTelemetry
 from services.inference.version import InferenceResult, LoadedVersion
@@ -96,15 +98,20 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     async def _infer(self, request: pb.ModelInferRequest, context: Any, tenant: str) -> InferenceResult:
         remaining = context.time_remaining()
-        return await self._repository.infer(
-            request.model_name,
-            request.model_version,
-            convert.request_inputs(request),
-            convert.requested_outputs(request),
-            tenant=tenant,
-            deadline=None if remaining is None else time.monotonic() + remaining,
-            context=self._trace_context(),
-        )
+        try:
+            return await self._repository.infer(
+                request.model_name,
+                request.model_version,
+                convert.request_inputs(request),
+                convert.requested_outputs(request),
+                tenant=tenant,
+                deadline=None if remaining is None else time.monotonic() + remaining,
+                context=self._trace_context(),
+            )
+        except ModelNotFound:
+            if self._controller.wanted_here(tenant, request.model_name):
+                raise ModelNotReady(request.model_name) from None
+            raise
 
     async def ModelInfer(  # noqa: N802 - gRPC method name
         self, request: pb.ModelInferRequest, context: Any

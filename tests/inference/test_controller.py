@@ -12,11 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inference import grpc_service_pb2 as pb
 from services.inference.artifacts import ArtifactCache
 from services.inference.controller import DeploymentController
 from services.inference.deployment import DeploymentState, DeploymentStatus
-from services.inference.errors import ArtifactError, ModelNotFound
+from services.inference.errors import ArtifactError, ModelNotFound, ModelNotReady
 from services.inference.repository import ModelRepository
+from services.inference.servicer import InferenceServicer
+from services.inference.telemetry import InferenceTelemetry
 from services.inference.wanted import Artifact, WantedDeployment
 from services.runtime.errors import FailedPrecondition, Unavailable
 
@@ -432,3 +435,59 @@ async def test_a_version_whose_artifact_is_wrong_is_not_fetched_again_and_again(
     assert len(statuses) == reported
     (failure,) = [c for c in repository.status("scaler", tenant="acme").conditions if c.type == "LoadFailed"]
     assert failure.reason == "CHECKSUM_MISMATCH"
+
+
+async def test_a_deployment_that_cannot_be_resolved_yet_does_not_hold_the_first_sync_back(
+    controller: DeploymentController, repository: ModelRepository, registry: Registry
+) -> None:
+    stuck = "models/m/versions/9"
+    registry.versions[stuck] = Unavailable("the registry is unreachable")
+    controller.begin_snapshot()
+    controller.put(wanted((registry.add(2), 100)))
+    controller.put(wanted((stuck, 100), name="stuck"))
+    controller.end_snapshot()
+
+    await asyncio.wait_for(controller.synced.wait(), 10)
+
+    assert await _answer(repository) == 2.0, "the deployment that could be resolved serves"
+    assert controller.wanted_here("acme", "stuck")
+    with pytest.raises(ModelNotFound):
+        repository.status("stuck", tenant="acme")
+    registry.add(9)  # resolvable from now on
+    await eventually(
+        lambda: _served_named(repository, "stuck"), what="the stuck deployment, once it resolves"
+    )
+
+
+async def _served_named(repository: ModelRepository, name: str) -> bool:
+    try:
+        return repository.status(name, tenant="acme").state == DeploymentState.READY
+    except ModelNotFound:
+        return False
+
+
+class _Context:
+    def time_remaining(self) -> float | None:
+        return None
+
+
+async def test_a_deployment_wanted_here_but_not_loaded_yet_is_unavailable_not_unknown(
+    controller: DeploymentController, repository: ModelRepository, registry: Registry
+) -> None:
+    # UNAVAILABLE is what the gateway retries on another server, which may serve it already.
+    stuck = "models/m/versions/9"
+    registry.versions[stuck] = Unavailable("the registry is unreachable")
+    controller.put(wanted((stuck, 100)))
+    servicer = InferenceServicer(repository, controller, InferenceTelemetry(), version="test")
+    request = pb.ModelInferRequest(model_name="scaler")
+
+    with pytest.raises(ModelNotReady) as not_ready:
+        await servicer._infer(request, _Context(), "acme")
+    with pytest.raises(ModelNotFound):
+        await servicer._infer(request, _Context(), "globex")
+    await controller.unload("acme", "scaler")
+    with pytest.raises(ModelNotFound):
+        await servicer._infer(request, _Context(), "acme")
+
+    assert not_ready.value.reason == "MODEL_NOT_READY"
+    assert not_ready.value.retry_after_seconds is not None
