@@ -46,11 +46,15 @@ class InferenceSettings(ServiceSettings):
     reconnect_max_seconds: float = Field(default=30.0, gt=0)
     """Longest delay between reconnection attempts (the delay doubles up to it), in seconds."""
 
+    cores: int = Field(default=0, ge=0, le=4096)
+    """Cores this replica's model sessions share; 0: every core the process may use (its CPU affinity,
+    within its CPU quota). ``aiplat up --inference-replicas N`` gives each replica 1/N of the machine."""
+
     def session_threads(self) -> int:
-        """Intra-op threads of a session whose deployment leaves them to the service: this machine's
-        cores shared among the workers. ONNX Runtime's own default (every core, per session) has
-        several processes' thread pools fight over the same cores."""
-        return max(1, usable_cores() // self.workers)
+        """Intra-op threads of a session whose deployment leaves them to the service: the replica's cores
+        shared among its workers. ONNX Runtime's own default (every core, per session) has several
+        processes' thread pools fight over the same cores."""
+        return max(1, (self.cores or usable_cores()) // self.workers)
 
     def resolved_cache_dir(self) -> Path:
         """``cache_dir``, or ``inference-cache`` in the data directory."""

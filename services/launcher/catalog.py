@@ -81,6 +81,10 @@ class ServiceSpec:
     replica, so every replica's watchers hear of every change)."""
     cluster_replicas: int = 1
     """Replicas of its Kubernetes Deployment."""
+    splits_cores: bool = False
+    """Whether its replicas on one machine split the machine's cores between them (``<PREFIX>CORES``):
+    a service whose thread pools keep cores busy (model runs), which replicas sized each for the whole
+    machine would oversubscribe."""
 
 
 REPLICA_PORT_STRIDE = 100
@@ -126,6 +130,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         public_methods=OPEN_INFERENCE_PUBLIC,
         scales_out=True,
         cluster_replicas=2,
+        splits_cores=True,
     ),
 )
 

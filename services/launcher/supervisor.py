@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import os
 import signal
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from services.launcher.output import OUTPUT_GONE_STATUS, StoppingOutput, discard
 from services.launcher.processes import Child, python_module_argv, start_child, stop_children
 from services.launcher.settings import LauncherSettings
 from services.runtime.devkeys import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevKeys, ensure_dev_keys, mint_token
+from services.runtime.machine import usable_cores
 
 _GATEWAY = "gateway"
 PLATFORM_TENANT = "platform"
@@ -83,6 +85,8 @@ def _service_env(
         env[f"{prefix}{peer.upper()}_ADDRESS"] = addresses[peer]
     if reflected:
         env[f"{prefix}REFLECT_SERVICES"] = json.dumps(list(reflected))
+    if spec.splits_cores and f"{prefix}CORES" not in os.environ:  # an operator's own share wins
+        env[f"{prefix}CORES"] = str(max(1, usable_cores() // settings.replicas_of(spec.name)))
     if spec.service_token:
         env[f"{prefix}SERVICE_TOKEN_FILE"] = str(_service_token_file(spec, settings, keys).resolve())
     return env

@@ -1,11 +1,17 @@
-"""Launcher settings that are derived from the machine."""
+"""Launcher settings, and what the launcher hands each service, derived from the machine."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from services.inference.settings import InferenceSettings
 from services.launcher import settings as launcher_settings
+from services.launcher import supervisor
+from services.launcher.catalog import SERVICES
 from services.launcher.settings import LauncherSettings
+from services.runtime.devkeys import ensure_dev_keys
 
 
 @pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 1), (8, 2), (64, 16)])
@@ -25,3 +31,30 @@ def test_the_gateway_needs_at_least_one_worker(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("AIPLAT_GATEWAY_WORKERS", "0")
     with pytest.raises(ValueError, match="gateway_workers"):
         LauncherSettings()
+
+
+def _inference_env(tmp_path: Path, replicas: int) -> dict[str, str]:
+    settings = LauncherSettings(data_dir=tmp_path, replicas={"inference": replicas})
+    keys = ensure_dev_keys(tmp_path / "keys")
+    return supervisor._service_env(_INFERENCE, settings, keys, {"models": "127.0.0.1:1"}, replica=0)
+
+
+_INFERENCE = next(spec for spec in SERVICES if spec.name == "inference")
+
+
+@pytest.mark.parametrize(("cores", "replicas", "share"), [(2, 1, "2"), (2, 2, "1"), (8, 3, "2"), (1, 4, "1")])
+def test_inference_replicas_on_one_machine_split_its_cores(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cores: int, replicas: int, share: str
+) -> None:
+    monkeypatch.delenv("AIPLAT_INFERENCE_CORES", raising=False)
+    monkeypatch.setattr(supervisor, "usable_cores", lambda: cores)
+    assert _inference_env(tmp_path, replicas)["AIPLAT_INFERENCE_CORES"] == share
+
+
+def test_an_operators_share_of_cores_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AIPLAT_INFERENCE_CORES", "6")
+    assert "AIPLAT_INFERENCE_CORES" not in _inference_env(tmp_path, 2)
+    inference = InferenceSettings(
+        models_address="m:1", service_token_file=tmp_path / "token", auth_required=False
+    )
+    assert inference.session_threads() == 6
