@@ -8,10 +8,11 @@ other tenants have.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 
 from services.models import names
-from services.runtime.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from services.runtime.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 
 MODEL_NOT_FOUND = "MODEL_NOT_FOUND"
 VERSION_NOT_FOUND = "MODEL_VERSION_NOT_FOUND"
@@ -34,6 +35,21 @@ ARTIFACT_CHECKSUM_MISMATCH = "ARTIFACT_CHECKSUM_MISMATCH"
 ARTIFACT_NOT_ONNX = "ARTIFACT_NOT_ONNX"
 ARTIFACT_UNREADABLE = "ARTIFACT_UNREADABLE"
 VERSION_DELETED = "MODEL_VERSION_DELETED"
+STORAGE_FULL = "STORAGE_FULL"
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def storage_full(error: OSError) -> ResourceExhausted | None:
+    """The error a caller gets when the server's disk or quota is full (nothing of the artifact is kept);
+    None for any other OSError."""
+    if error.errno not in _FULL:
+        return None
+    return ResourceExhausted(
+        "the server has no space left to store the artifact; retry once an operator has freed some",
+        reason=STORAGE_FULL,
+        retry_after_seconds=60.0,
+    )
 
 
 def model_not_found(model_id: str) -> NotFound:

@@ -332,9 +332,16 @@ class Imports:
             await self._artifacts.store(path, job.sha256, commit)
         except DomainError as error:
             await self._fail(job, copied, OperationError(int(error.code), error.reason, error.message))
-        except Exception:
-            _log.exception("import %s failed unexpectedly", job.operation_id)
-            await self._fail(job, copied, OperationError(int(Code.INTERNAL), "INTERNAL", "internal error"))
+        except Exception as error:
+            full = errors.storage_full(error) if isinstance(error, OSError) else None
+            if full is not None:
+                _log.error("import %s: no space left to store it", job.operation_id, exc_info=error)
+                await self._fail(job, copied, OperationError(int(full.code), full.reason, full.message))
+            else:
+                _log.exception("import %s failed unexpectedly", job.operation_id)
+                await self._fail(
+                    job, copied, OperationError(int(Code.INTERNAL), "INTERNAL", "internal error")
+                )
         finally:
             if staged is not None:
                 staged.unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from typing import IO
 
 from sqlalchemy.orm import Session
 
-from services.models import names
+from services.models import errors, names
 from services.models.artifact_refs import ArtifactReferences
 from services.models.clock import Clock, utcnow
 from services.models.domain import ModelVersion, VersionFields
@@ -126,6 +126,10 @@ class Uploads:
 
             handed_over = True
             return await self._artifacts.store(path, metadata.sha256, commit)
+        except OSError as error:
+            if (full := errors.storage_full(error)) is not None:
+                raise full from error
+            raise
         finally:
             if not handed_over:
                 path.unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import threading
 from pathlib import Path
 from typing import NoReturn
@@ -213,19 +214,37 @@ async def test_an_unreadable_source_is_reported_without_server_paths(
     )
 
 
-async def test_a_server_side_failure_is_internal_not_the_sources_fault(
-    core: ModelsCore, storage: ArtifactStorage, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [
+        (errno.EIO, OperationError(13, "INTERNAL", "internal error")),
+        (
+            errno.ENOSPC,
+            OperationError(
+                8,
+                "STORAGE_FULL",
+                "the server has no space left to store the artifact; retry once an operator has freed some",
+            ),
+        ),
+    ],
+)
+async def test_a_server_side_failure_is_the_servers_not_the_sources_fault(
+    core: ModelsCore,
+    storage: ArtifactStorage,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: int,
+    error: OperationError,
 ) -> None:
-    def full(staging_dir: Path, prefix: str) -> NoReturn:
-        raise OSError(errno.ENOSPC, "No space left on device", str(staging_dir))
+    def fails(staging_dir: Path, prefix: str) -> NoReturn:
+        raise OSError(failure, os.strerror(failure), str(staging_dir))
 
-    monkeypatch.setattr("services.models.staging.staging_file", full)
+    monkeypatch.setattr("services.models.staging.staging_file", fails)
     await create_model(core)
     data = unique_model()
     operation = await core.imports.import_version(_request(_place(storage, "m.onnx", data), data))
     await core.imports.wait_idle()
     done = await core.imports.get_operation(f"models/fraud/operations/{operation.operation_id}")
-    assert done.error == OperationError(13, "INTERNAL", "internal error")
+    assert done.error == error
 
 
 async def test_operations_of_another_tenant_are_not_found(core: ModelsCore, storage: ArtifactStorage) -> None:

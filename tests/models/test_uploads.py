@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import IO, NoReturn
 
 import pytest
 
@@ -13,7 +15,7 @@ from services.models.core import ModelsCore
 from services.models.domain import TensorSignature
 from services.models.enums import ArtifactFormat, TensorType, VersionState
 from services.models.uploads import UploadMetadata
-from services.runtime.errors import Code, InvalidArgument, NotFound
+from services.runtime.errors import Code, InvalidArgument, NotFound, ResourceExhausted
 from services.runtime.store import Database, create_database_engine
 
 from .helpers import chunks_of, create_model, upload
@@ -191,3 +193,18 @@ async def test_another_replica_holding_a_checksum_holds_back_its_release(
         assert core.artifacts.storage.keys() == [], "unreferenced once the replica let go"
     finally:
         other.dispose()
+
+
+async def test_a_full_disk_is_resource_exhausted_and_leaves_nothing(
+    core: ModelsCore, staging_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(out: IO[bytes], digest: object, chunk: bytes) -> NoReturn:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("services.models.staging._write", full)
+    await create_model(core)
+    data = tiny_model()
+    with pytest.raises(ResourceExhausted) as raised:
+        await core.uploads.upload(UploadMetadata("models/fraud", sha256(data), len(data)), chunks_of(data))
+    assert raised.value.reason == "STORAGE_FULL"
+    await _nothing_left(core, staging_dir)

@@ -163,6 +163,8 @@ class ModelRegistryServiceServicer:
     def UploadModelVersion(self, request_iterator, context):
         """Uploads a version's artifact as a client stream: the first message
         carries the metadata, every following one a chunk of the file.
+        RESOURCE_EXHAUSTED (reason STORAGE_FULL) when the server has no space left
+        to store it; nothing of the upload is kept.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -170,7 +172,9 @@ class ModelRegistryServiceServicer:
 
     def ImportModelVersion(self, request, context):
         """Registers a version whose artifact already lies in artifact storage; the
-        artifact is verified and inspected in the background.
+        artifact is verified and inspected in the background. The operation ends
+        in RESOURCE_EXHAUSTED (reason STORAGE_FULL) when the server has no space
+        left to store the artifact.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

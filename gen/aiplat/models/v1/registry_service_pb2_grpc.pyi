@@ -51,10 +51,14 @@ class ModelRegistryServiceStub:
     UploadModelVersion: _grpc.StreamUnaryMultiCallable[_registry_service_pb2.UploadModelVersionRequest, _model_pb2.ModelVersion]
     """Uploads a version's artifact as a client stream: the first message
     carries the metadata, every following one a chunk of the file.
+    RESOURCE_EXHAUSTED (reason STORAGE_FULL) when the server has no space left
+    to store it; nothing of the upload is kept.
     """
     ImportModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ImportModelVersionRequest, _operations_pb2.Operation]
     """Registers a version whose artifact already lies in artifact storage; the
-    artifact is verified and inspected in the background.
+    artifact is verified and inspected in the background. The operation ends
+    in RESOURCE_EXHAUSTED (reason STORAGE_FULL) when the server has no space
+    left to store the artifact.
     """
     GetOperation: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.GetOperationRequest, _operations_pb2.Operation]
     """Returns the state of a long-running operation of this service."""
@@ -100,10 +104,14 @@ class ModelRegistryServiceAsyncStub(ModelRegistryServiceStub):
     UploadModelVersion: _aio.StreamUnaryMultiCallable[_registry_service_pb2.UploadModelVersionRequest, _model_pb2.ModelVersion]  # type: ignore[assignment]
     """Uploads a version's artifact as a client stream: the first message
     carries the metadata, every following one a chunk of the file.
+    RESOURCE_EXHAUSTED (reason STORAGE_FULL) when the server has no space left
+    to store it; nothing of the upload is kept.
     """
     ImportModelVersion: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ImportModelVersionRequest, _operations_pb2.Operation]  # type: ignore[assignment]
     """Registers a version whose artifact already lies in artifact storage; the
-    artifact is verified and inspected in the background.
+    artifact is verified and inspected in the background. The operation ends
+    in RESOURCE_EXHAUSTED (reason STORAGE_FULL) when the server has no space
+    left to store the artifact.
     """
     GetOperation: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.GetOperationRequest, _operations_pb2.Operation]  # type: ignore[assignment]
     """Returns the state of a long-running operation of this service."""
@@ -182,6 +190,8 @@ class ModelRegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_model_pb2.ModelVersion, _abc.Awaitable[_model_pb2.ModelVersion]]:
         """Uploads a version's artifact as a client stream: the first message
         carries the metadata, every following one a chunk of the file.
+        RESOURCE_EXHAUSTED (reason STORAGE_FULL) when the server has no space left
+        to store it; nothing of the upload is kept.
         """
 
     @_abc_1.abstractmethod
@@ -191,7 +201,9 @@ class ModelRegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_operations_pb2.Operation, _abc.Awaitable[_operations_pb2.Operation]]:
         """Registers a version whose artifact already lies in artifact storage; the
-        artifact is verified and inspected in the background.
+        artifact is verified and inspected in the background. The operation ends
+        in RESOURCE_EXHAUSTED (reason STORAGE_FULL) when the server has no space
+        left to store the artifact.
         """
 
     @_abc_1.abstractmethod
