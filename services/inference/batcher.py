@@ -14,15 +14,18 @@ every instance is busy, so batches get larger exactly when that pays.  A
 worker takes the whole group up to the maximum size if its delay is over,
 else the largest preferred size that fits.
 
-Expired requests (deadline passed) and cancelled ones are dropped when their
-batch is formed, never run.  The model run happens in a worker thread
-(ONNX Runtime releases the GIL), so the event loop keeps accepting requests.
-When a run fails, the halves of its batch run apart, down to single requests,
-so that one request's bad values never fail its neighbours.  A batch
-whose size has been seen to run in at most ``inline_below_us`` runs on the
-event loop itself instead: handing it to a thread and back would cost more
-than the run.  A lone request of such a model, finding an instance idle,
-runs before ``submit`` returns, without a trip through the queue.
+A request whose caller cancels leaves the queue at once, freeing its place;
+one whose deadline passed is dropped when its batch is formed, never run.
+Ready groups take turns, so one shape that keeps coming cannot starve
+another.  The model run happens in a worker thread (ONNX Runtime releases
+the GIL), so the event loop keeps accepting requests.  When a run fails, the
+halves of its batch run apart, down to single requests, so that one
+request's bad values never fail its neighbours.  A batch whose size has been
+seen to run in at most ``inline_below_us`` runs on the event loop itself
+instead: handing it to a thread and back would cost more than the run (a run
+there that fails slowly counts as slow too).  A lone request of such a
+model, finding an instance idle, runs before ``submit`` returns, without a
+trip through the queue.
 
 All bookkeeping happens on the event loop thread: no locks.
 """
@@ -102,6 +105,10 @@ class Batcher:
         self._ready: dict[Hashable, _Group] = {}
         self._idle: collections.deque[tuple[asyncio.Future[None], BatchRunner]] = collections.deque()
         self._queued = 0
+        self._waiting: dict[asyncio.Future[Outputs], QueuedRequest] = {}
+        """The queued requests, by their future."""
+        self._leave_hook = self._leave
+        """Done-callback of a queued request's future, bound once (removed by identity when it is taken)."""
         self._last_batch_requests = 1
         """Requests of the batch formed last: more than one means callers come in company."""
         self._name = name
@@ -136,9 +143,11 @@ class Batcher:
             if group.timer is not None:
                 group.timer.cancel()
             for request in group.requests:
-                self._fail(request, VersionUnloaded("the model version was unloaded"))
+                if not request.future.done():  # its caller left in this pass of the loop
+                    self._fail(request, VersionUnloaded("the model version was unloaded"))
         self._groups.clear()
         self._ready.clear()
+        self._waiting.clear()
         self._queued = 0
         while self._idle:
             waiter, _ = self._idle.popleft()
@@ -192,9 +201,12 @@ class Batcher:
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group(key)
-        group.requests.append(QueuedRequest(request, future, deadline, arrival, context))
+        queued = QueuedRequest(request, future, deadline, arrival, context)
+        group.requests.append(queued)
         group.size += request.batch_size
         self._queued += 1
+        self._waiting[future] = queued
+        future.add_done_callback(self._leave_hook)
         if key not in self._ready:
             if self._delay_s == 0 or group.size >= self._threshold or self._alone_with_an_idle_instance():
                 self._mark_ready(group)
@@ -247,12 +259,30 @@ class Batcher:
         try:
             results, marks = execute_batch(runner, batch)
         except Exception as exc:
+            self._learn_failed(batch, request.dequeued_ns)
             self._finish_failed(batch, exc)
         else:
             self._finish(batch, results, marks)
 
     def _next_turn(self) -> None:
         self._ran_here_this_turn = False
+
+    def _leave(self, future: asyncio.Future[Outputs]) -> None:
+        """Take a queued request whose caller cancelled out of the queue, so that it holds no place there
+        (nor its inputs' memory) while every instance is busy."""
+        request = self._waiting.pop(future, None)
+        if request is None:  # taken off the queue before this callback ran, or the batcher closed
+            return
+        key = request.key if self._max > 1 else None
+        group = self._groups[key]
+        group.requests.remove(request)
+        group.size -= request.size
+        self._queued -= 1
+        if not group.requests:
+            del self._groups[key]
+            self._ready.pop(key, None)
+            if group.timer is not None:
+                group.timer.cancel()
 
     def _expire(self, group: _Group) -> None:
         group.timer = None
@@ -288,14 +318,18 @@ class Batcher:
         while self._ready:
             group = next(iter(self._ready.values()))
             batch = self._form(group)
+            del self._ready[group.key]
             if not group.requests:
-                del self._ready[group.key], self._groups[group.key]
+                del self._groups[group.key]
                 if group.timer is not None:
                     group.timer.cancel()
-            elif self._delay_s:
-                self._rearm(group)
-                if group.size < self._threshold:
-                    del self._ready[group.key]
+            else:
+                if self._delay_s:
+                    self._rearm(group)
+                if not self._delay_s or group.size >= self._threshold:
+                    # Back in line behind the other ready groups: a shape that keeps coming
+                    # must not starve the others.
+                    self._ready[group.key] = group
             if batch:
                 self._last_batch_requests = len(batch)
                 if self._ready:
@@ -315,14 +349,19 @@ class Batcher:
         batch: list[QueuedRequest] = []
         total = 0
         requests = group.requests
+        waiting = self._waiting
         while requests and total < target:
             request = requests[0]
+            future = request.future
             expired = request.deadline is not None and request.deadline <= now_s
-            if batch and not expired and not request.future.done() and total + request.size > target:
+            if batch and not expired and not future.done() and total + request.size > target:
                 break
             requests.popleft()
             group.size -= request.size
             self._queued -= 1
+            del waiting[future]
+            if not future.done():  # else cancelled: its callback, already scheduled, finds it gone
+                future.remove_done_callback(self._leave_hook)
             if not self._still_awaited(request, now_s, "while it was queued"):
                 continue
             request.dequeued_ns = now_ns
@@ -373,7 +412,12 @@ class Batcher:
         self, runner: BatchRunner, batch: list[QueuedRequest]
     ) -> tuple[list[Outputs], tuple[int, int, int, int]]:
         if self._cheap(batch[0].key, _elements(batch)):
-            return execute_batch(runner, batch)
+            started = time.monotonic_ns()
+            try:
+                return execute_batch(runner, batch)
+            except Exception:
+                self._learn_failed(batch, started)
+                raise
         return await asyncio.get_running_loop().run_in_executor(self._pool, execute_batch, runner, batch)
 
     async def _isolate(self, runner: BatchRunner, batch: list[QueuedRequest], exc: Exception) -> None:
@@ -420,14 +464,25 @@ class Batcher:
             if not request.future.done():
                 request.future.set_result(outputs)
         self._recorder.batch(batch, marks, None)
-        size_class = (batch[0].key, _elements(batch).bit_length())
-        cost = marks[3] - marks[0]
+        self._learn((batch[0].key, _elements(batch).bit_length()), marks[3] - marks[0])
+
+    def _learn(self, size_class: tuple[Hashable, int], cost: int) -> None:
         costs = self._costs
         previous = costs.pop(size_class, None)
         # Re-inserted last, so that the entry dropped when full is the one used longest ago.
         costs[size_class] = cost if previous is None else (3 * previous + cost) // 4
         if len(costs) > MAX_REMEMBERED_COSTS:
             del costs[next(iter(costs))]
+
+    def _learn_failed(self, batch: list[QueuedRequest], started_ns: int) -> None:
+        """Learn the time of a run on the event loop that failed, when it took longer than runs there may.
+
+        Otherwise a model whose runs fail slowly would keep holding up the
+        loop; a quick failure teaches nothing, lest it make a slow model look cheap.
+        """
+        cost = time.monotonic_ns() - started_ns
+        if cost > self._inline_ns:
+            self._learn((batch[0].key, _elements(batch).bit_length()), cost)
 
     def _finish_failed(self, batch: list[QueuedRequest], exc: Exception) -> None:
         if is_run_failure(exc):

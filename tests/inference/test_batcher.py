@@ -542,3 +542,75 @@ async def test_a_request_slow_to_decode_is_decoded_off_the_event_loop(
     np.testing.assert_array_equal(large.outputs[0].data, small.outputs[0].data)
     version.retire()
     await asyncio.wait_for(version.closed.wait(), 2)
+
+
+async def test_a_request_whose_caller_left_frees_its_place_in_the_queue_at_once() -> None:
+    runner = Runner()
+    runner.gate.clear()
+    batcher = await started(Batcher([runner], BatchingOptions(max_batch_size=4, max_queue_size=2)))
+    running = batcher.submit(request(1))
+    await until(lambda: runner.sizes == [1])
+    for left in (batcher.submit(request(2)), batcher.submit(request(3))):
+        left.cancel()
+    await asyncio.sleep(0)
+    assert batcher.queued == 0, "nobody waits for the cancelled requests"
+    waiting = [batcher.submit(request(4)), batcher.submit(request(5))]
+    runner.gate.set()
+    results = await asyncio.gather(running, *waiting)
+    assert [float(r["y"][0, 0]) for r in results] == [2.0, 8.0, 10.0]
+    assert runner.sizes == [1, 2]
+    assert batcher.stats.inference.fail.count == 0
+    await batcher.close()
+
+
+async def test_close_neither_fails_nor_counts_a_request_whose_caller_left() -> None:
+    runner = Runner()
+    runner.gate.clear()
+    observer = Observer()
+    batcher = await started(
+        Batcher([runner], BatchingOptions(max_batch_size=1), recorder=Recorder(observer=observer))
+    )
+    running = batcher.submit(request(1))
+    await until(lambda: runner.sizes == [1])
+    left = batcher.submit(request(2), context="left")
+    waiting = batcher.submit(request(3), context="waiting")
+    left.cancel()
+    runner.gate.set()
+    await batcher.close()  # in the same pass of the loop as the cancellation
+    await running
+    with pytest.raises(VersionUnloaded):
+        await waiting
+    assert observer.rejected == [("", "", "VERSION_UNLOADED", "waiting")]
+    assert batcher.stats.inference.fail.count == 1
+
+
+class Stepper(Runner):
+    """Each run waits for a permit; records the width of each batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.permits = threading.Semaphore(0)
+        self.widths: list[int] = []
+
+    def infer(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+        self.widths.append(feeds["x"].shape[1])
+        assert self.permits.acquire(timeout=5), "test never permitted the run"
+        return super().infer(feeds)
+
+
+async def test_a_shape_that_keeps_coming_does_not_starve_another() -> None:
+    runner = Stepper()
+    batcher = await idle(Batcher([runner], BatchingOptions(max_batch_size=2)))
+    futures = [batcher.submit(request(0))]
+    await until(lambda: len(runner.widths) == 1)  # the instance is busy
+    futures += [batcher.submit(request(v)) for v in (1, 2, 3)]
+    other = batcher.submit(request(9, width=6))
+    for step in range(1, 5):
+        # More of the first shape keeps arriving, faster than one instance runs it.
+        futures += [batcher.submit(request(10 * step + v)) for v in (0, 1)]
+        runner.permits.release()
+        await until(lambda runs=step + 1: len(runner.widths) == runs)
+    runner.permits.release(100)
+    await asyncio.wait_for(asyncio.gather(other, *futures), 2)
+    assert runner.widths.index(6) == 2, "the other shape runs once the first shape's group had its turn"
+    await batcher.close()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import numpy as np
+import pytest
 
 from services.inference.batcher import MAX_REMEMBERED_COSTS, Batcher
+from services.inference.errors import ModelExecutionError
 from services.inference.execution import BatchingOptions
 from services.inference.validation import PreparedRequest
 
@@ -119,3 +122,37 @@ async def test_run_times_are_kept_for_the_shapes_used_last_only() -> None:
         await batcher.close()
     # Clients choose the shapes: the oldest one's cost was forgotten, so it is measured in a thread again.
     assert [thread == loop_thread for thread, _ in runner.runs[-2:]] == [True, False]
+
+
+class FailsSlowly(Runner):
+    """Adds one; once ``failing`` is set, each run fails after 80 ms."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = False
+
+    def infer(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+        if not self.failing:
+            return super().infer(feeds)
+        self.runs.append((threading.get_ident(), len(feeds["x"])))
+        time.sleep(0.08)
+        raise RuntimeError("slow failure")
+
+
+async def test_a_run_on_the_event_loop_that_fails_slowly_sends_its_size_to_a_thread() -> None:
+    runner = FailsSlowly()
+    loop_thread = threading.get_ident()
+    batcher = Batcher([runner], BatchingOptions(max_batch_size=8), inline_below_us=10_000)
+    batcher.start()
+    try:
+        await batcher.submit(_request(1))  # measured in a thread: cheap
+        await asyncio.sleep(0)
+        runner.failing = True
+        for _ in range(2):
+            with pytest.raises(ModelExecutionError):
+                await batcher.submit(_request(2))
+            await asyncio.sleep(0)
+    finally:
+        await batcher.close()
+    # The failure held the event loop for 80 ms: the next run of that size is in a thread.
+    assert [thread == loop_thread for thread, _ in runner.runs] == [False, True, False]
