@@ -3,18 +3,22 @@
 Every process of model management has its own :class:`WatchHub`; a writer
 publishes to its own hub only.  The poller reads a cheap marker of every
 deployment (``(create_time, generation)``) every ``interval`` seconds,
-compares it with its previous view and publishes what changed: CREATED for a
-new deployment, UPDATED for a new generation, DELETED (carrying the
-deployment as last seen) for one that is gone, and DELETED then CREATED for
-one deleted and re-created in between.  The hub drops what this process's
-writers already published, so each watcher hears of each change once.
+compares it with what the hub has delivered (:meth:`WatchHub.known`, taken
+before the read) and publishes what differs: CREATED for a new deployment,
+UPDATED for a new generation, DELETED (carrying the deployment as last
+delivered) for one that is gone, and DELETED then CREATED for one deleted
+and re-created in between.  Comparing with the hub rather than with its own
+previous read, the poller also deletes what this process's writers created
+and another process deleted before the poller saw it.  The hub drops what
+this process's writers already published, so each watcher hears of each
+change once.
 
 On PostgreSQL a :class:`~services.models.store.notifications.ChangeListener`
 wakes the poller as soon as another process commits a change, so watchers
 hear of it within milliseconds rather than at the next tick.
 
 A poll that fails (the store unreachable) is logged and tried again at the
-next tick; the view stays as it was, so nothing is lost, only late.
+next tick; the hub stays as it was, so nothing is lost, only late.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ class ChangePoller:
         self._db = db
         self._hub = hub
         self._interval = interval
-        self._view: dict[Key, Deployment] | None = None
+        self._seeded = False
         self._task: asyncio.Task[None] | None = None
         self._polls = 0
         self._woken = asyncio.Event()
@@ -57,8 +61,7 @@ class ChangePoller:
         """Wakes the poller on the store's change notifications; None on stores without them."""
 
     def __repr__(self) -> str:
-        known = None if self._view is None else len(self._view)
-        return f"ChangePoller(interval={self._interval}, known={known}, running={self.running})"
+        return f"ChangePoller(interval={self._interval}, seeded={self._seeded}, running={self.running})"
 
     @property
     def running(self) -> bool:
@@ -70,14 +73,19 @@ class ChangePoller:
         return self._polls
 
     async def start(self) -> None:
-        """Seed the view and the hub, then poll in a background task until :meth:`stop`.
+        """Seed the hub, then poll in a background task until :meth:`stop`.
 
-        Call it before the process accepts writes, so that the seed cannot
-        miss one of its own changes; a seed that fails is retried by the task.
+        Call it before the process accepts writes and watches.  A seed that
+        fails is retried every ``interval`` until it succeeds: a watch that
+        read its snapshot before the seed would miss what other processes
+        change between the two.
         """
         if self._task is not None:
             raise RuntimeError("the change poller is already started")
         await self._guarded(self.seed)
+        while not self._seeded:
+            await asyncio.sleep(self._interval)
+            await self._guarded(self.seed)
         self._task = asyncio.create_task(self._run(), name="models-change-poller")
         if self.listener is not None:
             self.listener.start()
@@ -90,37 +98,38 @@ class ChangePoller:
         await cancel_and_wait([task])
 
     async def seed(self) -> None:
-        """Read every deployment as the view to compare with, and tell the hub; publishes nothing."""
+        """Read every deployment and tell the hub; publishes nothing."""
         snapshot = await self._db.read(lambda session: deployments.everything(session, None))
-        self._view = {(tenant, deployment.deployment_id): deployment for tenant, deployment in snapshot}
-        self._hub.seed({key: marker(deployment) for key, deployment in self._view.items()})
+        self._hub.seed({(tenant, deployment.deployment_id): deployment for tenant, deployment in snapshot})
+        self._seeded = True
 
     async def poll(self) -> None:
-        """Publish every change since the previous poll (the first call only seeds)."""
-        view = self._view
-        if view is None:
+        """Publish how the store differs from what the hub delivered (the first call only seeds)."""
+        if not self._seeded:
             await self.seed()
             return
+        # Taken before the read: what the hub learns while it runs (from this process's writers) may
+        # be newer than what it reads, and must not be taken back.
+        known = self._hub.known()
         checkpoint = self._hub.checkpoint()
 
         def work(session: Session) -> tuple[Collection[Key], dict[Key, Deployment]]:
             current = deployments.markers(session)
-            changed = [key for key, seen in current.items() if key not in view or marker(view[key]) != seen]
+            changed = [key for key, seen in current.items() if key not in known or marker(known[key]) != seen]
             return current.keys(), deployments.find_many(session, changed)
 
         present, fetched = await self._db.read(work)
-        for key in sorted(view.keys() - set(present)):
-            self._hub.publish(key[0], WatchEventType.DELETED, view.pop(key))
+        for key in sorted(known.keys() - set(present)):
+            self._hub.publish(key[0], WatchEventType.DELETED, known[key])
         # A key that changed and was deleted between the two reads is not fetched; the next poll
         # finds it missing and publishes its deletion.
         for key in sorted(fetched):
-            self._publish_change(view, key, fetched[key])
+            self._publish_change(known.get(key), key, fetched[key])
         self._hub.forget_deleted(checkpoint)
         self._polls += 1
 
-    def _publish_change(self, view: dict[Key, Deployment], key: Key, deployment: Deployment) -> None:
+    def _publish_change(self, previous: Deployment | None, key: Key, deployment: Deployment) -> None:
         tenant = key[0]
-        previous = view.get(key)
         if previous is None:
             self._hub.publish(tenant, WatchEventType.CREATED, deployment)
         elif previous.create_time != deployment.create_time:
@@ -128,7 +137,6 @@ class ChangePoller:
             self._hub.publish(tenant, WatchEventType.CREATED, deployment)
         elif previous.generation != deployment.generation:
             self._hub.publish(tenant, WatchEventType.UPDATED, deployment)
-        view[key] = deployment
 
     async def _run(self) -> None:
         while True:
@@ -148,7 +156,7 @@ class ChangePoller:
                 extra={"event": "watch_poll_failed"},
             )
         except Exception:
-            # A bug here must not end the task: the next tick compares with the view and catches up.
+            # A bug here must not end the task: the next tick compares with the hub and catches up.
             _log.exception(
                 "reading deployment changes from the store failed", extra={"event": "watch_poll_failed"}
             )

@@ -33,7 +33,10 @@ class Feeds:
 
         The subscription starts before the snapshot is read, so no change
         falls between the two; a change the snapshot already contains is not
-        sent again.
+        sent again.  Once a poller has seeded the hub, the snapshot keeps only
+        the deployments the hub knows: one written by another process that
+        the poller has not seen yet comes as CREATED when it does, and if it
+        is deleted first, never comes (were it sent, its deletion could not be).
         """
         identity = current_identity()
         if all_tenants and not identity.has_role(Role.ADMIN):
@@ -42,6 +45,12 @@ class Feeds:
         subscription = self._hub.subscribe(scope)
         try:
             snapshot = await self._db.read(lambda session: deployments.everything(session, scope))
+            if self._hub.seeded:
+                snapshot = [
+                    (tenant, d)
+                    for tenant, d in snapshot
+                    if self._hub.knows((tenant, d.deployment_id), d.create_time)
+                ]
             seen = {(tenant, d.deployment_id): marker(d) for tenant, d in snapshot}
             for tenant, deployment in snapshot:
                 yield WatchEvent(WatchEventType.EXISTING, tenant, deployment.deployment_id, deployment)

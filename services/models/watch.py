@@ -10,8 +10,15 @@ A change reaches the hub twice in a process that runs a
 :class:`~services.models.change_poller.ChangePoller`: at once from the
 writer, when it was written here, and again when the poller finds it in the
 store (the only way to hear of a change written by another process).  The
-hub remembers the :func:`marker` it last delivered per deployment and drops
-what is not newer, so each change is delivered once, whichever comes first.
+hub remembers the deployment it last delivered for each key and drops what
+is not newer, so each change is delivered once, whichever comes first.
+
+What the hub remembers is what its watchers have been told exists: the
+poller compares the store with it (:meth:`WatchHub.known`), so that a
+deployment a watcher heard of is deleted for it even when the poller never
+saw it, and a watch's snapshot keeps only what the hub knows
+(:meth:`WatchHub.knows`), so that it holds nothing whose deletion the hub
+could miss.
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ from datetime import datetime
 
 from services.models.domain import Deployment, WatchEvent
 from services.models.enums import WatchEventType
-from services.runtime.errors import ResourceExhausted
+from services.runtime.errors import ResourceExhausted, Unavailable
 
 WATCHER_TOO_SLOW = "WATCHER_TOO_SLOW"
+SERVICE_STOPPING = "SERVICE_STOPPING"
 
 Key = tuple[str, str]
 """``(tenant, deployment_id)``."""
@@ -98,7 +106,8 @@ class WatchHub:
     late) and is dropped.  Once :meth:`seed` has told the hub every
     deployment in the store, a DELETED is delivered only for a deployment it
     knows; the deleted marker is then kept until :meth:`forget_deleted`, so
-    that a late event about the deleted deployment does not bring it back.
+    that a late event about the deleted incarnation, of whatever generation,
+    does not bring it back.
     """
 
     def __init__(self, queue_size: int) -> None:
@@ -106,10 +115,11 @@ class WatchHub:
             raise ValueError("queue_size must be at least 1")
         self._queue_size = queue_size
         self._subscribers: set[Subscription] = set()
-        self._delivered: dict[Key, Marker] = {}
+        self._delivered: dict[Key, Deployment] = {}
         self._deleted: dict[Key, tuple[Marker, int]] = {}
         self._deletions = 0
         self._seeded = False
+        self._closed = False
 
     def __repr__(self) -> str:
         return (
@@ -121,8 +131,18 @@ class WatchHub:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def seeded(self) -> bool:
+        """Whether :meth:`seed` told the hub every deployment in the store (a poller runs)."""
+        return self._seeded
+
     def subscribe(self, tenant: str | None) -> Subscription:
-        """A new subscription to ``tenant``'s changes, or to every tenant's when None."""
+        """A new subscription to ``tenant``'s changes, or to every tenant's when None.
+
+        UNAVAILABLE once :meth:`close` has ended the streams: nothing would end this one.
+        """
+        if self._closed:
+            raise Unavailable("the model service is stopping; watch again", reason=SERVICE_STOPPING)
         subscription = Subscription(self, tenant, self._queue_size)
         self._subscribers.add(subscription)
         return subscription
@@ -130,21 +150,34 @@ class WatchHub:
     def discard(self, subscription: Subscription) -> None:
         self._subscribers.discard(subscription)
 
-    def seed(self, markers: Mapping[Key, Marker]) -> None:
-        """Learn the marker of every deployment in the store, read before anything is published from it.
+    def seed(self, found: Mapping[Key, Deployment]) -> None:
+        """Learn every deployment in the store, read before anything is published from it.
 
         Until then the hub has a single source (the writers of this process)
         and delivers a DELETED even for a deployment it never heard of.
         """
-        for key, seen in markers.items():
+        for key, deployment in found.items():
             known = self._delivered.get(key)
-            if known is None or seen > known:
-                self._delivered[key] = seen
+            if known is None or marker(deployment) > marker(known):
+                self._delivered[key] = deployment
         self._seeded = True
+
+    def known(self) -> dict[Key, Deployment]:
+        """Every deployment as last delivered: what the watchers have been told exists (a copy)."""
+        return dict(self._delivered)
+
+    def knows(self, key: Key, create_time: datetime) -> bool:
+        """Whether the watchers have been told of this incarnation of the deployment (any generation).
+
+        Once seeded, the hub delivers the deletion of what it knows and of
+        nothing else, so a watch's snapshot must not hold anything it does not.
+        """
+        known = self._delivered.get(key)
+        return known is not None and known.create_time == create_time
 
     def publish(self, tenant: str, event_type: WatchEventType, deployment: Deployment) -> None:
         """Announce a committed change; DELETED carries the deployment as it was.  Duplicates are dropped."""
-        if not self._admit((tenant, deployment.deployment_id), event_type, marker(deployment)):
+        if not self._admit((tenant, deployment.deployment_id), event_type, deployment):
             return
         event = WatchEvent(event_type, tenant, deployment.deployment_id, deployment)
         for subscription in list(self._subscribers):
@@ -166,8 +199,10 @@ class WatchHub:
             if position < before:
                 del self._deleted[key]
 
-    def _admit(self, key: Key, event_type: WatchEventType, seen: Marker) -> bool:
-        known = self._delivered.get(key)
+    def _admit(self, key: Key, event_type: WatchEventType, deployment: Deployment) -> bool:
+        seen = marker(deployment)
+        last = self._delivered.get(key)
+        known = None if last is None else marker(last)
         if event_type == WatchEventType.DELETED:
             if known is None:
                 return not self._seeded
@@ -179,13 +214,18 @@ class WatchHub:
                 self._deletions += 1
             return True
         gone = self._deleted.get(key)
-        if (known is not None and seen <= known) or (gone is not None and seen <= gone[0]):
+        # A deleted incarnation has no later generation: whatever still arrives about it is late.
+        if (known is not None and seen <= known) or (gone is not None and seen[0] <= gone[0][0]):
             return False
-        self._delivered[key] = seen
+        self._delivered[key] = deployment
         self._deleted.pop(key, None)
         return True
 
     def close(self) -> None:
-        """End every subscription (on shutdown), so that watch streams finish instead of hanging."""
+        """End every subscription (on shutdown), so that watch streams finish instead of hanging.
+
+        Later subscriptions are refused: a watch that arrives while the server drains goes elsewhere.
+        """
+        self._closed = True
         for subscription in list(self._subscribers):
             subscription.close()

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -24,6 +25,7 @@ from services.models.change_poller import ChangePoller
 from services.models.core import ModelsCore
 from services.models.domain import WatchEvent
 from services.models.enums import WatchEventType
+from services.models.feeds import Feeds
 from services.models.store.notifications import ChangeListener, announce_change
 from services.models.watch import WatchHub
 from services.runtime.auth import Identity, Role, bind_identity
@@ -91,7 +93,45 @@ async def _watching(core: ModelsCore, tenant: str, admin: Identity | None = None
         await watcher.close()
 
 
-async def _fence(writer: ModelsCore, poller: ChangePoller, watcher: _Watcher) -> None:
+class _Mirror:
+    """What a watcher believes exists, built from every event as the inference service builds it."""
+
+    def __init__(self, core: ModelsCore) -> None:
+        self.synced = False
+        self.events: list[WatchEvent] = []
+        self.deployments: dict[str, int] = {}
+        """``deployment_id -> generation`` of what the watcher was told exists."""
+        self._task = asyncio.create_task(self._run(core.feeds.watch(all_tenants=False)))
+
+    async def _run(self, stream: AsyncIterator[WatchEvent]) -> None:
+        async for event in stream:
+            if event.type == WatchEventType.SYNCED:
+                self.synced = True
+                continue
+            self.events.append(event)
+            if event.type == WatchEventType.DELETED:
+                self.deployments.pop(event.deployment_id, None)
+            elif event.deployment is not None:
+                self.deployments[event.deployment_id] = event.deployment.generation
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+@contextlib.asynccontextmanager
+async def _mirroring(core: ModelsCore) -> AsyncIterator[_Mirror]:
+    """Follow the caller's deployments through ``core`` from its snapshot on."""
+    mirror = _Mirror(core)
+    try:
+        await _eventually(lambda: mirror.synced)
+        yield mirror
+    finally:
+        await mirror.close()
+
+
+async def _fence(writer: ModelsCore, poller: ChangePoller, watcher: _Watcher | _Mirror) -> None:
     """Create deployment ``fence`` through ``writer``, poll, and wait for it: what came before has arrived."""
     await writer.deployments.create_deployment("fence", draft())
     await poller.poll()
@@ -264,7 +304,7 @@ async def test_the_poller_survives_failing_reads_and_catches_up(
     flaky.failures = 1
     with caplog.at_level(logging.WARNING, logger="services.models.change_poller"):
         try:
-            await poller.start()  # the seed fails: the task seeds at its first tick instead
+            await poller.start()  # the seed fails once: start tries again until it succeeds
             await _eventually(lambda: poller.polls >= 1)
             flaky.failures = 2
             await core.deployments.create_deployment("live", draft())
@@ -364,3 +404,113 @@ async def test_a_listener_that_cannot_connect_says_so_and_keeps_trying(
         assert woken == []
     finally:
         await listener.stop()
+
+
+async def test_a_deployment_created_and_deleted_elsewhere_as_a_watcher_connects_does_not_linger(
+    two_cores: tuple[ModelsCore, ModelsCore],
+) -> None:
+    core_a, core_b = two_cores
+    await create_model(core_a)
+    await upload(core_a)
+    await core_b.poller.seed()
+    # B's poller has not seen "ghost" yet when B's watcher reads its snapshot, and never will.
+    await core_a.deployments.create_deployment("ghost", draft())
+    async with _mirroring(core_b) as mirror:
+        await core_a.deployments.delete_deployment("deployments/ghost", etag="")
+        await _fence(core_a, core_b.poller, mirror)
+    assert mirror.deployments == {"fence": 1}
+
+
+async def test_a_local_deletion_of_a_deployment_the_poller_has_not_seen_yet_reaches_watchers(
+    two_cores: tuple[ModelsCore, ModelsCore],
+) -> None:
+    core_a, core_b = two_cores
+    await create_model(core_a)
+    await upload(core_a)
+    await core_b.poller.seed()
+    await core_a.deployments.create_deployment("ghost", draft())
+    async with _mirroring(core_b) as mirror:
+        await core_b.deployments.delete_deployment("deployments/ghost", etag="")
+        await _fence(core_a, core_b.poller, mirror)
+    assert mirror.deployments == {"fence": 1}
+
+
+async def test_a_local_creation_deleted_elsewhere_before_the_next_poll_is_deleted_for_watchers(
+    two_cores: tuple[ModelsCore, ModelsCore],
+) -> None:
+    core_a, core_b = two_cores
+    await create_model(core_a)
+    await upload(core_a)
+    await core_b.poller.seed()
+    async with _mirroring(core_b) as mirror:
+        await core_b.deployments.create_deployment("ghost", draft())  # B's watchers hear of it at once
+        await core_a.deployments.delete_deployment("deployments/ghost", etag="")
+        await _fence(core_a, core_b.poller, mirror)
+    assert mirror.deployments == {"fence": 1}
+    assert [(event.type, event.deployment_id) for event in mirror.events] == [
+        (WatchEventType.CREATED, "ghost"),
+        (WatchEventType.DELETED, "ghost"),
+        (WatchEventType.CREATED, "fence"),
+    ]
+
+
+async def test_a_change_made_elsewhere_while_the_first_seed_fails_still_reaches_watchers(
+    database: Database, core: ModelsCore, tenant: str
+) -> None:
+    await create_model(core)
+    await upload(core)
+    await core.deployments.create_deployment("live", draft())
+    # This process: its poller's first seed fails, then its watchers connect and read their snapshots.
+    flaky = _FlakyDatabase(database)
+    hub = WatchHub(queue_size=8)
+    poller = ChangePoller(flaky, hub, 0.3)
+    poller.listener = None  # the timer alone, on every store: a notification could hide the gap
+    flaky.failures = 1
+    try:
+        await poller.start()
+        mirror = _Mirror(dataclasses.replace(core, feeds=Feeds(database, hub)))
+        try:
+            await _eventually(lambda: mirror.synced)
+            assert mirror.deployments == {"live": 1}
+            renamed = dataclasses.replace(draft(), display_name="Live")
+            await core.deployments.update_deployment("deployments/live", renamed, ["display_name"])
+            await _eventually(lambda: mirror.deployments == {"live": 2})
+        finally:
+            await mirror.close()
+    finally:
+        await poller.stop()
+
+
+async def test_a_deployment_recreated_by_a_replica_whose_clock_is_behind_reaches_watchers(
+    database: Database,
+    second_database: Database,
+    storage: ArtifactStorage,
+    staging_dir: Path,
+    two_cores: tuple[ModelsCore, ModelsCore],
+) -> None:
+    core_a, core_b = two_cores
+    behind = ModelsCore.build(
+        second_database,
+        storage,
+        staging_dir=staging_dir,
+        max_upload_bytes=1024 * 1024,
+        clock=lambda: datetime.now(UTC) - timedelta(seconds=5),
+    )
+    try:
+        await create_model(core_a)
+        await upload(core_a)
+        await core_a.deployments.create_deployment("live", draft())
+        await core_b.poller.seed()
+        async with _mirroring(core_b) as mirror:
+            await core_a.deployments.delete_deployment("deployments/live", etag="")
+            # The new incarnation's create time is earlier than the deleted one's.
+            recreated = await behind.deployments.create_deployment("live", draft())
+            for _ in range(3):
+                await core_b.poller.poll()
+            await _fence(core_a, core_b.poller, mirror)
+            assert mirror.deployments == {"live": 1, "fence": 1}
+            current = [e.deployment for e in mirror.events if e.deployment_id == "live"][-1]
+            assert current is not None
+            assert current.create_time == recreated.create_time
+    finally:
+        await behind.close()

@@ -14,7 +14,7 @@ from services.models.core import ModelsCore
 from services.models.domain import WatchEvent
 from services.models.enums import WatchEventType
 from services.runtime.auth import Identity, Role, bind_identity
-from services.runtime.errors import InvalidArgument, PermissionDenied
+from services.runtime.errors import InvalidArgument, PermissionDenied, Unavailable
 
 from .helpers import create_model, draft, upload
 
@@ -107,6 +107,20 @@ async def test_all_tenants_needs_admin_and_names_the_tenant(core: ModelsCore, te
             while event.tenant != tenant:
                 event = await _next(stream)
             assert (event.type, event.deployment_id) == (WatchEventType.CREATED, "live")
+
+
+async def test_a_watch_that_begins_after_the_streams_were_ended_for_shutdown_is_unavailable(
+    core: ModelsCore,
+) -> None:
+    # Shutdown ends the watch streams before the server stops taking calls: a watcher that reconnects
+    # in between must be told to go elsewhere, not left waiting for changes until the grace period ends.
+    await core.close()
+    stream = core.feeds.watch(all_tenants=False)
+    async with contextlib.aclosing(stream):
+        with pytest.raises(Unavailable) as raised:
+            await _next(stream)
+    assert raised.value.reason == "SERVICE_STOPPING"
+    assert core.hub.subscriber_count == 0
 
 
 async def test_audit_events_page_and_filter_by_time(core: ModelsCore) -> None:

@@ -9,7 +9,7 @@ import pytest
 from services.models.domain import Deployment, DeploymentSpec, DeploymentStatus
 from services.models.enums import WatchEventType
 from services.models.watch import Subscription, WatchHub
-from services.runtime.errors import ResourceExhausted
+from services.runtime.errors import ResourceExhausted, Unavailable
 
 CREATED, UPDATED, DELETED = WatchEventType.CREATED, WatchEventType.UPDATED, WatchEventType.DELETED
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -87,7 +87,7 @@ async def test_the_same_id_in_another_tenant_is_another_deployment() -> None:
 
 async def test_once_seeded_a_deletion_is_delivered_only_for_a_known_deployment() -> None:
     unseeded, seeded = WatchHub(queue_size=16), WatchHub(queue_size=16)
-    seeded.seed({("acme", "known"): (T0, 2)})
+    seeded.seed({("acme", "known"): _deployment("known", 2, T0)})
     to_unseeded, to_seeded = unseeded.subscribe("acme"), seeded.subscribe("acme")
     # Without a poller the writers are the only source: a deployment older than the hub is still deleted.
     unseeded.publish("acme", DELETED, _deployment("older-than-the-hub", 1, T0))
@@ -116,7 +116,7 @@ async def test_a_late_change_to_a_deleted_deployment_does_not_bring_it_back() ->
 
 async def test_a_deleted_deployment_recreated_is_delivered_while_its_deletion_is_remembered() -> None:
     hub = WatchHub(queue_size=16)
-    hub.seed({("acme", "d"): (T0, 4)})
+    hub.seed({("acme", "d"): _deployment("d", 4, T0)})
     subscription = hub.subscribe("acme")
     later = T0 + timedelta(seconds=1)
     hub.publish("acme", DELETED, _deployment("d", 4, T0))
@@ -142,8 +142,28 @@ async def test_seeding_never_forgets_a_newer_change() -> None:
     hub = WatchHub(queue_size=16)
     subscription = hub.subscribe("acme")
     hub.publish("acme", UPDATED, _deployment("d", 3, T0))
-    hub.seed({("acme", "d"): (T0, 2), ("acme", "e"): (T0, 1)})
+    hub.seed({("acme", "d"): _deployment("d", 2, T0), ("acme", "e"): _deployment("e", 1, T0)})
     hub.publish("acme", UPDATED, _deployment("d", 3, T0))
     hub.publish("acme", UPDATED, _deployment("e", 1, T0))
     hub.publish("acme", UPDATED, _deployment("e", 2, T0))
     assert await _delivered(subscription) == [(UPDATED, "d", 3), (UPDATED, "e", 2)]
+
+
+async def test_a_late_change_to_a_deleted_incarnation_is_dropped_whatever_its_generation() -> None:
+    hub = WatchHub(queue_size=16)
+    hub.seed({("acme", "d"): _deployment("d", 2, T0)})
+    subscription = hub.subscribe("acme")
+    # The poller, its view at generation 2, finds the deployment deleted elsewhere; the writer here
+    # that committed generation 3 just before that deletion publishes after the poller.
+    hub.publish("acme", DELETED, _deployment("d", 2, T0))
+    hub.publish("acme", UPDATED, _deployment("d", 3, T0))
+    assert await _delivered(subscription) == [(DELETED, "d", 2)]
+
+
+async def test_a_subscription_after_close_is_refused_rather_than_left_open() -> None:
+    hub = WatchHub(queue_size=2)
+    hub.close()
+    with pytest.raises(Unavailable) as raised:
+        hub.subscribe("acme")
+    assert raised.value.reason == "SERVICE_STOPPING"
+    assert hub.subscriber_count == 0
