@@ -205,6 +205,9 @@ def watch_out(event: WatchEvent, *, with_tenant: bool) -> deployment_service_pb2
     )
     if event.type == WatchEventType.DELETED:
         response.deployment.name = names.deployment_name(event.deployment_id)
+        # The incarnation deleted: a watcher that already serves a re-created one keeps it.
+        if event.deployment is not None and (created := time_out(event.deployment.create_time)) is not None:
+            response.deployment.create_time.CopyFrom(created)
     elif event.deployment is not None:
         response.deployment.CopyFrom(deployment_out(event.deployment))
     return response

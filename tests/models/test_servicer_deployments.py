@@ -207,6 +207,9 @@ async def test_watch_sees_existing_synced_created_updated_deleted(running: Runni
     ]
     assert events[1].deployment.generation == 2
     assert events[1].deployment.traffic[0].version.endswith("/2")
+    # A deletion names the incarnation it ends, so a watcher can tell it from a re-created one.
+    assert events[2].deployment.create_time == existing.deployment.create_time
+    assert not events[2].deployment.traffic
 
 
 @pytest.mark.usefixtures("fraud")
