@@ -118,8 +118,16 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         writer = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        # A read of several statements sees one state of the store, as on SQLite: at PostgreSQL's
+        # default level each statement sees what was committed when it began (rows from one commit,
+        # their children from the next).
+        reader = (
+            engine.execution_options(isolation_level="REPEATABLE READ")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
         # expire_on_commit=False: objects returned from a transaction stay readable after it.
-        self._read_sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(bind=reader, expire_on_commit=False)
         self._write_sessions = sessionmaker(bind=writer, expire_on_commit=False)
 
     def __repr__(self) -> str:

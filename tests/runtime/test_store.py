@@ -125,3 +125,25 @@ async def test_postgres_round_trip(postgres_url: str) -> None:
         await _round_trip(database)
     finally:
         database.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_postgres_read_sees_one_state_of_the_store_across_its_statements(postgres_url: str) -> None:
+    database = open_database(postgres_url, MIGRATIONS)
+
+    def count(session: Session) -> int:
+        return int(session.execute(text("SELECT count(*) FROM notes")).scalar_one())
+
+    def insert(session: Session) -> None:
+        session.execute(text("INSERT INTO notes (tenant, body) VALUES ('acme', 'meanwhile')"))
+
+    def read_twice_around_a_commit(session: Session) -> tuple[int, int]:
+        before = count(session)
+        database.write_sync(insert)  # another transaction commits between the two statements
+        return before, count(session)
+
+    try:
+        assert await database.read(read_twice_around_a_commit) == (0, 0)
+        assert await database.read(count) == 1
+    finally:
+        database.dispose()
