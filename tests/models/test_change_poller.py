@@ -406,31 +406,19 @@ async def test_a_listener_that_cannot_connect_says_so_and_keeps_trying(
         await listener.stop()
 
 
-async def test_a_deployment_created_and_deleted_elsewhere_as_a_watcher_connects_does_not_linger(
-    two_cores: tuple[ModelsCore, ModelsCore],
+@pytest.mark.parametrize("deleted_by", ["another replica", "the watched replica"])
+async def test_a_deployment_listed_before_the_poller_saw_it_and_then_deleted_does_not_linger(
+    two_cores: tuple[ModelsCore, ModelsCore], deleted_by: str
 ) -> None:
     core_a, core_b = two_cores
     await create_model(core_a)
     await upload(core_a)
     await core_b.poller.seed()
-    # B's poller has not seen "ghost" yet when B's watcher reads its snapshot, and never will.
+    # B's poller has not seen "ghost" yet when B's watcher reads its snapshot.
     await core_a.deployments.create_deployment("ghost", draft())
+    deleter = core_a if deleted_by == "another replica" else core_b
     async with _mirroring(core_b) as mirror:
-        await core_a.deployments.delete_deployment("deployments/ghost", etag="")
-        await _fence(core_a, core_b.poller, mirror)
-    assert mirror.deployments == {"fence": 1}
-
-
-async def test_a_local_deletion_of_a_deployment_the_poller_has_not_seen_yet_reaches_watchers(
-    two_cores: tuple[ModelsCore, ModelsCore],
-) -> None:
-    core_a, core_b = two_cores
-    await create_model(core_a)
-    await upload(core_a)
-    await core_b.poller.seed()
-    await core_a.deployments.create_deployment("ghost", draft())
-    async with _mirroring(core_b) as mirror:
-        await core_b.deployments.delete_deployment("deployments/ghost", etag="")
+        await deleter.deployments.delete_deployment("deployments/ghost", etag="")
         await _fence(core_a, core_b.poller, mirror)
     assert mirror.deployments == {"fence": 1}
 
