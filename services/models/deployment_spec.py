@@ -35,6 +35,7 @@ from services.models.validation import (
     check_count,
     check_labels,
     check_text,
+    has_control_characters,
     shown,
 )
 from services.runtime.errors import InvalidArgument
@@ -86,8 +87,10 @@ def _traffic(draft: DeploymentDraft, model_id: str, v: Violations) -> tuple[Traf
             v.add(f"{field}.version", error.violations[0].description)
             continue
         if version_model != model_id:
+            # Not a duplicate of this model's version with the same number: that one is fine.
             v.add(f"{field}.version", f"must be a version of {names.model_name(model_id)}")
-        elif number in seen:
+            continue
+        if number in seen:
             v.add(f"{field}.version", f"{target.version} appears more than once")
         seen.add(number)
         targets.append(TrafficTarget(number, target.percent))
@@ -164,6 +167,9 @@ def _preprocessing(draft: tuple[Preprocessing, ...], v: Violations) -> tuple[Pre
         field = f"{_PREFIX}.preprocessing[{index}]"
         if not step.input:
             v.add(f"{field}.input", "is required")
+        elif has_control_characters(step.input):
+            # Model input names never hold them (see onnx_inspect), and PostgreSQL refuses NUL.
+            v.add(f"{field}.input", "must not contain control characters")
         elif any(other.input == step.input for other in draft[:index]):
             v.add(f"{field}.input", f"{shown(step.input)} already has preprocessing; at most one per input")
         for name in ("resize_height", "resize_width"):

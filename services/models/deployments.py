@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from services.models import errors, filtering, names, paging
 from services.models.clock import Clock, utcnow
 from services.models.deployment_spec import SPEC_FIELDS, build_spec, check_references
-from services.models.domain import Deployment, DeploymentDraft, Page, StatusReport
+from services.models.domain import Deployment, DeploymentDraft, Page, StatusReport, TrafficTarget
 from services.models.enums import AuditAction, WatchEventType
 from services.models.masks import resolve_mask
 from services.models.status import next_status
@@ -174,6 +174,7 @@ class Deployments:
                     f"{names.deployment_name(deployment_id)} has no earlier traffic split to restore",
                     reason=errors.NO_PREVIOUS_TRAFFIC,
                 )
+            _check_restorable(deployment_id, previous)
             spec = dataclasses.replace(current.spec, traffic=previous)
             try:
                 check_references(session, tenant, spec, ("traffic", "preprocessing"))
@@ -236,6 +237,27 @@ def _lock_with_model(session: Session, tenant: str, deployment_id: str) -> Deplo
     model_id = deployments.get(session, tenant, deployment_id).spec.model_id
     model_rows.find_shared(session, tenant, model_id)
     return deployments.get(session, tenant, deployment_id, lock=True)
+
+
+def _check_restorable(deployment_id: str, previous: Sequence[TrafficTarget]) -> None:
+    """Refuse a previous split that an update would refuse: forced deletes leave such splits behind.
+
+    A forced version delete keeps the other targets' percentages (the split may fall short of 100,
+    or be empty), and a forced model delete leaves an empty split as the only history.
+    """
+    name = names.deployment_name(deployment_id)
+    if not previous:
+        raise FailedPrecondition(
+            f"{name} has no earlier traffic split to restore (the previous one served no version)",
+            reason=errors.NO_PREVIOUS_TRAFFIC,
+        )
+    total = sum(target.percent for target in previous)
+    if total != 100:
+        raise FailedPrecondition(
+            f"the previous split cannot be restored: its percentages sum to {total}, not 100 "
+            "(a forced delete took versions out of it); set the traffic instead",
+            reason=errors.ROLLBACK_TARGET_UNAVAILABLE,
+        )
 
 
 def _check_report(report: StatusReport) -> None:

@@ -446,3 +446,69 @@ async def test_archiving_waits_for_a_split_change_in_progress_and_then_refuses(
         await archiving
     assert refused.value.reason == "MODEL_VERSION_IN_USE"
     assert (await core.versions.get_version("models/fraud/versions/2")).state == VersionState.READY
+
+
+async def _audited_actions(core: ModelsCore, resource: str) -> list[AuditAction]:
+    page = await core.feeds.list_audit_events(0, "", resource=resource, start_time=None, end_time=None)
+    return [event.action for event in page.items]
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_rollback_never_restores_the_empty_split_a_forced_model_delete_left(core: ModelsCore) -> None:
+    await core.deployments.create_deployment("live", draft())
+    await core.registry.delete_model("models/fraud", force=True, etag="")
+    await create_model(core)
+    await upload(core)
+    served = await core.deployments.update_deployment("deployments/live", draft(), ["traffic"])
+
+    with pytest.raises(FailedPrecondition) as refused:
+        await core.deployments.rollback_deployment("deployments/live")
+    assert refused.value.reason == "NO_PREVIOUS_TRAFFIC"
+    # Still serving the re-created model's version 1; nothing was recorded for the refused rollback.
+    assert await core.deployments.get_deployment("deployments/live") == served
+    assert AuditAction.ROLLED_BACK not in await _audited_actions(core, "deployments/live")
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_rollback_refuses_a_split_that_a_forced_delete_left_short_of_100(core: ModelsCore) -> None:
+    await core.deployments.create_deployment("live", draft(split=((1, 50), (2, 50))))
+    await core.versions.delete_version("models/fraud/versions/2", force=True)
+    served = await core.deployments.update_deployment("deployments/live", draft(), ["traffic"])
+
+    with pytest.raises(FailedPrecondition) as refused:
+        await core.deployments.rollback_deployment("deployments/live")
+    assert refused.value.reason == "ROLLBACK_TARGET_UNAVAILABLE"
+    assert "sum to 50" in refused.value.message
+    assert await core.deployments.get_deployment("deployments/live") == served
+    assert AuditAction.ROLLED_BACK not in await _audited_actions(core, "deployments/live")
+    # The refusal kept the history: a second try is refused the same way, not one split further back.
+    with pytest.raises(FailedPrecondition) as again:
+        await core.deployments.rollback_deployment("deployments/live")
+    assert again.value.reason == "ROLLBACK_TARGET_UNAVAILABLE"
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_a_version_of_another_model_is_not_also_called_a_duplicate(core: ModelsCore) -> None:
+    mixed = dataclasses.replace(
+        draft(),
+        traffic=(TrafficInput("models/other/versions/1", 50), TrafficInput("models/fraud/versions/1", 50)),
+    )
+    assert await _violations(core, mixed) == {
+        "deployment.traffic[0].version": "must be a version of models/fraud"
+    }
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_a_preprocessed_input_with_control_characters_is_invalid_even_without_traffic(
+    core: ModelsCore,
+) -> None:
+    await core.deployments.create_deployment("live", draft())
+    # A forced delete leaves the split empty: no version's inputs to check the name against.
+    await core.versions.delete_version("models/fraud/versions/1", force=True)
+    candidate = dataclasses.replace(draft(), preprocessing=(Preprocessing(input="pixel\x00s"),))
+    with pytest.raises(InvalidArgument) as raised:
+        await core.deployments.update_deployment("deployments/live", candidate, ["preprocessing"])
+    assert raised.value.violations == (
+        FieldViolation("deployment.preprocessing[0].input", "must not contain control characters"),
+    )
+    assert (await core.deployments.get_deployment("deployments/live")).spec.preprocessing == ()
