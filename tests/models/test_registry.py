@@ -199,10 +199,13 @@ async def test_a_rollback_after_a_forced_delete_never_reaches_a_recreated_models
     deployment = await core.deployments.get_deployment("deployments/fraud-live")
     assert deployment.spec.traffic == ()
 
-    # Splits set after the delete are history again; rolling back the first one restores the empty split.
+    # Splits set after the delete are history again, but the empty split before them is not restored:
+    # no update could set it, and the deployment would serve nothing.
     await core.deployments.update_deployment("deployments/fraud-live", draft(), ["traffic"])
-    back = await core.deployments.rollback_deployment("deployments/fraud-live")
-    assert back.spec.traffic == ()
+    with pytest.raises(FailedPrecondition) as empty:
+        await core.deployments.rollback_deployment("deployments/fraud-live")
+    assert empty.value.reason == "NO_PREVIOUS_TRAFFIC"
+    assert (await core.deployments.get_deployment("deployments/fraud-live")).spec.traffic != ()
 
 
 async def test_a_forced_delete_audits_the_splits_it_empties(core: ModelsCore) -> None:

@@ -127,7 +127,10 @@ class DeploymentServiceServicer:
 
     def RollbackDeployment(self, request, context):
         """Restores the traffic split in force before the last change.
-        FAILED_PRECONDITION when there is no earlier split.
+        FAILED_PRECONDITION when there is no earlier split (NO_PREVIOUS_TRAFFIC,
+        also when it was empty), or when it can no longer be served: a version is
+        gone or not READY, or forced deletes left it short of 100 %
+        (ROLLBACK_TARGET_UNAVAILABLE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -49,7 +49,10 @@ class DeploymentServiceStub:
     """Deletes a deployment; the inference service drains and unloads it."""
     RollbackDeployment: _grpc.UnaryUnaryMultiCallable[_deployment_service_pb2.RollbackDeploymentRequest, _deployment_pb2.Deployment]
     """Restores the traffic split in force before the last change.
-    FAILED_PRECONDITION when there is no earlier split.
+    FAILED_PRECONDITION when there is no earlier split (NO_PREVIOUS_TRAFFIC,
+    also when it was empty), or when it can no longer be served: a version is
+    gone or not READY, or forced deletes left it short of 100 %
+    (ROLLBACK_TARGET_UNAVAILABLE).
     """
     WatchDeployments: _grpc.UnaryStreamMultiCallable[_deployment_service_pb2.WatchDeploymentsRequest, _deployment_service_pb2.WatchDeploymentsResponse]
     """Streams every deployment of the caller's scope once, then each change as
@@ -79,7 +82,10 @@ class DeploymentServiceAsyncStub(DeploymentServiceStub):
     """Deletes a deployment; the inference service drains and unloads it."""
     RollbackDeployment: _aio.UnaryUnaryMultiCallable[_deployment_service_pb2.RollbackDeploymentRequest, _deployment_pb2.Deployment]  # type: ignore[assignment]
     """Restores the traffic split in force before the last change.
-    FAILED_PRECONDITION when there is no earlier split.
+    FAILED_PRECONDITION when there is no earlier split (NO_PREVIOUS_TRAFFIC,
+    also when it was empty), or when it can no longer be served: a version is
+    gone or not READY, or forced deletes left it short of 100 %
+    (ROLLBACK_TARGET_UNAVAILABLE).
     """
     WatchDeployments: _aio.UnaryStreamMultiCallable[_deployment_service_pb2.WatchDeploymentsRequest, _deployment_service_pb2.WatchDeploymentsResponse]  # type: ignore[assignment]
     """Streams every deployment of the caller's scope once, then each change as
@@ -142,7 +148,10 @@ class DeploymentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_deployment_pb2.Deployment, _abc.Awaitable[_deployment_pb2.Deployment]]:
         """Restores the traffic split in force before the last change.
-        FAILED_PRECONDITION when there is no earlier split.
+        FAILED_PRECONDITION when there is no earlier split (NO_PREVIOUS_TRAFFIC,
+        also when it was empty), or when it can no longer be served: a version is
+        gone or not READY, or forced deletes left it short of 100 %
+        (ROLLBACK_TARGET_UNAVAILABLE).
         """
 
     @_abc_1.abstractmethod
