@@ -159,14 +159,19 @@ class Deployments:
         deleted = await self._db.write(work)
         self._hub.publish(tenant, WatchEventType.DELETED, deleted)
 
-    async def rollback_deployment(self, name: str) -> Deployment:
-        """Restore the split before the newest one; repeated rollbacks walk further back."""
+    async def rollback_deployment(self, name: str, *, etag: str = "") -> Deployment:
+        """Restore the split before the newest one; repeated rollbacks walk further back.
+
+        ``etag``, when set, must be the deployment's current one.
+        """
         deployment_id = names.parse_deployment_name(name, "name")
         identity = current_identity()
         tenant = identity.tenant
 
         def work(session: Session) -> tuple[Deployment, bool]:
             current = _lock_with_model(session, tenant, deployment_id)
+            if etag and etag != current.etag:
+                raise errors.etag_mismatch(names.deployment_name(deployment_id))
             now = self._clock()
             previous = deployments.pop_history(session, tenant, deployment_id)
             if previous is None:

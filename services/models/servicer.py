@@ -252,7 +252,7 @@ class DeploymentServicer(deployment_service_pb2_grpc.DeploymentServiceServicer):
         self, request: deployment_service_pb2.RollbackDeploymentRequest, context: Any
     ) -> deployment_pb2.Deployment:
         return convert_deployments.deployment_out(
-            await self._app.core.deployments.rollback_deployment(request.name)
+            await self._app.core.deployments.rollback_deployment(request.name, etag=request.etag)
         )
 
     async def WatchDeployments(  # noqa: N802 - gRPC method name

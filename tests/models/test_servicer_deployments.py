@@ -107,8 +107,14 @@ async def test_rollback_and_the_audit_trail(running: Running, token: Token) -> N
     assert moved.generation == 2
     assert moved.etag != created.etag
 
+    # A rollback that names the etag its caller saw never undoes a change the caller has not seen.
+    with pytest.raises(grpc.aio.AioRpcError) as stale:
+        await running.deployments.RollbackDeployment(
+            pb.RollbackDeploymentRequest(name="deployments/live", etag=created.etag), metadata=auth
+        )
+    assert (stale.value.code(), error_details(stale.value)[0]) == (grpc.StatusCode.ABORTED, "ETAG_MISMATCH")
     rolled = await running.deployments.RollbackDeployment(
-        pb.RollbackDeploymentRequest(name="deployments/live"), metadata=auth
+        pb.RollbackDeploymentRequest(name="deployments/live", etag=moved.etag), metadata=auth
     )
     assert [(t.version, t.percent) for t in rolled.traffic] == [("models/fraud/versions/1", 100)]
     assert rolled.generation == 3
