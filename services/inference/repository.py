@@ -173,7 +173,7 @@ class ModelRepository:
             weights = {t.version_id: t.percent for t in spec.targets if t.version_id in loaded}
             swapped = any(weights.values())
             if swapped:
-                self._routes[key] = _Routes(loaded, TrafficSplitter(weights, rng=self._rng))
+                self._routes[key] = _Routes(loaded, self._splitter(current, weights))
                 keep = set(loaded.values())
                 retired = [v for v in current.versions.values() if v not in keep] if current else []
                 state = DeploymentState.DEGRADED if failed else DeploymentState.READY
@@ -207,6 +207,17 @@ class ModelRepository:
         """Remove every deployment (shutdown, after the server stopped taking requests)."""
         for tenant, name in list(self._deployments):
             await self.remove(name, tenant=tenant)
+
+    def _splitter(self, current: _Routes | None, weights: dict[str, int]) -> TrafficSplitter:
+        """The split for ``weights``: the current one when they are unchanged.
+
+        A fresh splitter starts its cycle over, and the light versions of a split come late in a
+        cycle: re-applying the same split (a retry, a version added at 0%, a reload) every few
+        requests would starve them.
+        """
+        if current is not None and current.splitter.weights == {k: w for k, w in weights.items() if w > 0}:
+            return current.splitter
+        return TrafficSplitter(weights, rng=self._rng)
 
     async def _load_all(self, configs: Sequence[VersionConfig]) -> list[LoadedVersion | ArtifactError]:
         loads = [asyncio.ensure_future(self._load(c)) for c in configs]

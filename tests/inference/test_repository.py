@@ -171,6 +171,22 @@ async def test_traffic_split_is_exact_and_pinning_bypasses_it(
     assert {factor_of(await infer(repository, "2")) for _ in range(5)} == {2.0}
 
 
+async def test_re_applying_an_unchanged_split_keeps_its_shares(
+    repository: ModelRepository, artifacts: Artifacts
+) -> None:
+    stable, canary = artifacts.target(1, 90), artifacts.target(2, 10)
+    await repository.apply(spec(stable, canary))
+    served: Counter[float] = Counter()
+    for generation in range(2, 6):
+        for _ in range(5):
+            served[factor_of(await infer(repository))] += 1
+        # A change that leaves the split alone (a version added at 0%), then a retry of that spec.
+        changed = spec(stable, canary, artifacts.target(generation + 1, 0), generation=generation)
+        await repository.apply(changed)
+        await repository.apply(changed, again=True)
+    assert served == {1.0: 18, 2.0: 2}, "the canary gets its 10% although the split is re-applied often"
+
+
 async def test_redeploys_under_concurrent_load_fail_no_request(
     repository: ModelRepository, artifacts: Artifacts
 ) -> None:
