@@ -109,8 +109,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 context=self._trace_context(),
             )
         except ModelNotFound:
-            if self._controller.wanted_here(tenant, request.model_name):
-                raise ModelNotReady(request.model_name) from None
+            self._raise_if_not_ready(tenant, request.model_name)
             raise
 
     async def ModelInfer(  # noqa: N802 - gRPC method name
@@ -181,7 +180,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     ) -> pb.ModelReadyResponse:
         try:
             self._version_of(request.name, request.version)
-        except (ModelNotFound, VersionNotFound):
+        except (ModelNotFound, ModelNotReady, VersionNotFound):
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=True)
 
@@ -189,7 +188,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.ModelMetadataRequest, context: Any
     ) -> pb.ModelMetadataResponse:
         shown = self._version_of(request.name, request.version)
-        versions = self._repository.versions(request.name, tenant=current_identity().tenant)
+        versions = self._versions(request.name, current_identity().tenant)
         return convert_models.model_metadata(request.name, versions, shown)
 
     async def ModelConfig(  # noqa: N802 - gRPC method name
@@ -203,7 +202,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     ) -> pb.ModelStatisticsResponse:
         tenant = current_identity().tenant
         if request.name:
-            versions = self._repository.versions(request.name, tenant=tenant)
+            versions = self._versions(request.name, tenant)
             if request.version:
                 versions = [self._version_of(request.name, request.version)]
         else:
@@ -236,8 +235,25 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         """The pinned version, or the deployment's first (never a pick: that would shift the split)."""
         tenant = current_identity().tenant
         if model_version:
-            return self._repository.route(model_name, model_version, tenant=tenant)
-        return self._repository.versions(model_name, tenant=tenant)[0]
+            try:
+                return self._repository.route(model_name, model_version, tenant=tenant)
+            except ModelNotFound:
+                self._raise_if_not_ready(tenant, model_name)
+                raise
+        return self._versions(model_name, tenant)[0]
+
+    def _versions(self, model_name: str, tenant: str) -> list[LoadedVersion]:
+        try:
+            return self._repository.versions(model_name, tenant=tenant)
+        except ModelNotFound:
+            self._raise_if_not_ready(tenant, model_name)
+            raise
+
+    def _raise_if_not_ready(self, tenant: str, model_name: str) -> None:
+        """A deployment this server should serve but has no version of loaded yet is UNAVAILABLE
+        (the gateway retries it on another server), not NOT_FOUND."""
+        if self._controller.wanted_here(tenant, model_name):
+            raise ModelNotReady(model_name) from None
 
 
 def register(servicer: InferenceServicer) -> Register:

@@ -54,8 +54,9 @@ async def test_a_deployment_recreated_while_the_watch_was_away_serves_its_new_sp
         try:
             answer = await inference.stub.ModelInfer(infer_request("scorer", {"x": X}), metadata=viewer)
         except grpc.aio.AioRpcError as error:
-            # The old deployment goes before the new one loads, as when the watch sees both changes.
-            if error.code() != grpc.StatusCode.NOT_FOUND:
+            # The old deployment goes before the new one loads, as when the watch sees both changes:
+            # meanwhile the deployment is not ready here (or, between the two, not known).
+            if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
                 raise
             return False
         return answer.model_version == "2"

@@ -252,6 +252,38 @@ async def test_server_and_model_metadata(
     assert (ready.ready, not_ready.ready, elsewhere.ready) == (True, False, False)
 
 
+async def test_a_deployment_not_loaded_here_yet_is_unavailable_to_every_model_call(
+    inference: InferenceService, viewer: Metadata, dev_keys: DevKeys, tenant: str
+) -> None:
+    # As while this server still loads a new deployment: wanted here, no version loaded. UNAVAILABLE is
+    # what the gateway retries on another server; NOT_FOUND would tell the client it does not exist.
+    await inference.app.repository.remove("scorer", tenant=tenant)
+    stub = inference.stub
+    calls = {
+        "ModelInfer": stub.ModelInfer(infer_request("scorer", {"x": X}), metadata=viewer),
+        "ModelMetadata": stub.ModelMetadata(pb.ModelMetadataRequest(name="scorer"), metadata=viewer),
+        "pinned ModelMetadata": stub.ModelMetadata(
+            pb.ModelMetadataRequest(name="scorer", version="1"), metadata=viewer
+        ),
+        "ModelConfig": stub.ModelConfig(pb.ModelConfigRequest(name="scorer"), metadata=viewer),
+        "ModelStatistics": stub.ModelStatistics(pb.ModelStatisticsRequest(name="scorer"), metadata=viewer),
+    }
+    for call, answer in calls.items():
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await answer
+        assert (call, raised.value.code(), error_details(raised.value)[0]) == (
+            call,
+            grpc.StatusCode.UNAVAILABLE,
+            "MODEL_NOT_READY",
+        )
+    ready = await stub.ModelReady(pb.ModelReadyRequest(name="scorer"), metadata=viewer)
+    assert not ready.ready
+    elsewhere = auth(dev_keys, "globex", "viewer")
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.ModelMetadata(pb.ModelMetadataRequest(name="scorer"), metadata=elsewhere)
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 async def test_model_config_reads_like_tritons(inference: InferenceService, viewer: Metadata) -> None:
     response = await inference.stub.ModelConfig(pb.ModelConfigRequest(name="scorer"), metadata=viewer)
 
