@@ -12,6 +12,7 @@ loaded keeps serving.
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 from collections.abc import Callable
 
@@ -50,6 +51,8 @@ class InferenceApp:
             session_factory=session_factory,
             observer=self.telemetry,
             on_status=lambda status: self.reporter.submit(status),
+            # Each replica and worker starts a new split at its own point of the cycle.
+            rng=random.Random(),
         )
         low, high = settings.reconnect_min_seconds, settings.reconnect_max_seconds
         self.controller = DeploymentController(
