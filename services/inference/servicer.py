@@ -28,7 +28,7 @@ from services.inference.repository import ModelRepository
 from services.inference.telemetry import InferenceTelemetry
 from services.inference.version import InferenceResult, LoadedVersion
 from services.runtime.auth import Role, current_identity
-from services.runtime.errors import DomainError
+from services.runtime.errors import DomainError, InvalidArgument
 from services.runtime.server import Register
 from services.runtime.transport.errors import INTERNAL_MESSAGE
 
@@ -72,6 +72,8 @@ clients ask before anything else, and which say nothing about any tenant."""
 HOT_METHODS = (f"/{SERVICE}/ModelInfer",)
 """Called at high rates: traced only while spans are exported (see ``create_server``)."""
 
+NAME_REQUIRED = "MODEL_NAME_REQUIRED"
+
 _STREAM_WINDOW = 64
 """Requests of one ModelStreamInfer stream in flight at once (answered in order)."""
 
@@ -97,6 +99,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return trace.get_current_span().get_span_context() if self._telemetry.tracing else None
 
     async def _infer(self, request: pb.ModelInferRequest, context: Any, tenant: str) -> InferenceResult:
+        if not request.model_name:
+            raise InvalidArgument.for_field("model_name", "is required", reason=NAME_REQUIRED)
         remaining = context.time_remaining()
         try:
             return await self._repository.infer(
@@ -233,6 +237,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     def _version_of(self, model_name: str, model_version: str) -> LoadedVersion:
         """The pinned version, or the deployment's first (never a pick: that would shift the split)."""
+        if not model_name:
+            raise InvalidArgument.for_field("name", "is required", reason=NAME_REQUIRED)
         tenant = current_identity().tenant
         if model_version:
             try:

@@ -399,3 +399,25 @@ async def test_two_tenants_on_one_server_see_only_their_own_deployments(
             await call()
         assert raised.value.code() == grpc.StatusCode.NOT_FOUND, method
     assert (await stub.ModelReady(pb.ModelReadyRequest(name="private"), metadata=their_viewer)).ready
+
+
+async def test_a_call_without_a_model_name_is_invalid_naming_the_field(
+    inference: InferenceService, viewer: Metadata
+) -> None:
+    stub = inference.stub
+    calls = {
+        "model_name": stub.ModelInfer(pb.ModelInferRequest(), metadata=viewer),
+        "name": stub.ModelMetadata(pb.ModelMetadataRequest(), metadata=viewer),
+    }
+    for field, answer in calls.items():
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await answer
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error_details(raised.value) == ("MODEL_NAME_REQUIRED", [field])
+    for other in (
+        stub.ModelReady(pb.ModelReadyRequest(), metadata=viewer),
+        stub.ModelConfig(pb.ModelConfigRequest(), metadata=viewer),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await other
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
