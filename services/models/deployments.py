@@ -24,7 +24,7 @@ from services.models.store import audit, deployments
 from services.models.store import models as model_rows
 from services.models.store.query import SortKey
 from services.models.traffic import traffic_json, write_spec
-from services.models.validation import Violations, check_count, check_text
+from services.models.validation import Violations, check_count, check_text, is_label_key
 from services.models.watch import WatchHub
 from services.runtime.auth import Role, current_identity
 from services.runtime.errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -109,7 +109,11 @@ class Deployments:
         """Apply the masked fields of ``draft``; a change bumps the generation, a no-op does not."""
         deployment_id = names.parse_deployment_name(name, "deployment.name")
         mask = resolve_mask(
-            update_mask, mutable=SPEC_FIELDS, immutable=_IMMUTABLE + _IMMUTABLE_ETAG, maps=("labels",)
+            update_mask,
+            mutable=SPEC_FIELDS,
+            immutable=_IMMUTABLE + _IMMUTABLE_ETAG,
+            maps=("labels",),
+            key_rules={"labels": is_label_key},
         )
         touched = [field for field in SPEC_FIELDS if mask.touches(field)]
         identity = current_identity()

@@ -1,14 +1,16 @@
 """Update masks (AIP-134): which fields an Update call changes.
 
 ``*`` means every mutable field.  A map field may also be named per key
-(``labels.team``): that key is set from the request, or removed when the
-request does not have it.  Naming an unknown, immutable or output-only
-field is INVALID_ARGUMENT naming the offending path.
+(``labels.team``, or quoted as AIP-161 writes a key that is not an
+identifier: ``labels.`cost-center` ``): that key is set from the request, or
+removed when the request does not have it.  Naming an unknown, immutable or
+output-only field, or a key its map cannot hold, is INVALID_ARGUMENT naming
+the offending path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -40,14 +42,24 @@ class Mask:
         return merged
 
 
+def _unquote_key(key: str) -> str:
+    """A map key without the backticks AIP-161 puts around one that is not an identifier."""
+    if len(key) >= 2 and key[0] == key[-1] == "`":
+        return key[1:-1]
+    return key
+
+
 def resolve_mask(
     paths: Sequence[str],
     *,
     mutable: Collection[str],
     immutable: Collection[str],
     maps: Collection[str] = (),
+    key_rules: Mapping[str, Callable[[str], bool]] | None = None,
 ) -> Mask:
-    """Check ``paths`` against the resource's fields; ``maps`` are the mutable map fields."""
+    """Check ``paths`` against the resource's fields; ``maps`` are the mutable map fields, and
+    ``key_rules`` tell, per map, which keys it can hold."""
+    rules = key_rules or {}
     violations = Violations()
     if not paths:
         violations.add("update_mask", "name at least one field to change, or '*' for every mutable field")
@@ -61,7 +73,13 @@ def resolve_mask(
         elif path in mutable:
             fields.add(path)
         elif head in maps and key:
-            map_keys.setdefault(head, set()).add(key)
+            key = _unquote_key(key)
+            valid = rules.get(head)
+            if key and (valid is None or valid(key)):
+                map_keys.setdefault(head, set()).add(key)
+            else:
+                # Without this the key is removed if present, which it never is: a silent no-op.
+                violations.add(field, f"{shown(path)} does not name a key that {head} can hold")
         elif path in immutable or head in immutable:
             violations.add(field, f"{shown(path)} cannot be changed (immutable or output only)")
         else:

@@ -20,7 +20,15 @@ from services.models.store import deployments, operations, versions
 from services.models.store import models as model_rows
 from services.models.store.query import SortKey
 from services.models.traffic import detach_versions
-from services.models.validation import MAX_DESCRIPTION, Violations, check_labels, check_metrics, check_text
+from services.models.validation import (
+    MAX_DESCRIPTION,
+    Violations,
+    check_labels,
+    check_metrics,
+    check_text,
+    is_label_key,
+    is_metric_name,
+)
 from services.models.watch import WatchHub
 from services.runtime.auth import Role, current_identity
 from services.runtime.errors import FailedPrecondition, PermissionDenied
@@ -107,7 +115,13 @@ class ModelVersions:
         self, name: str, changes: ModelVersion, update_mask: Sequence[str]
     ) -> ModelVersion:
         model_id, number = names.parse_numbered_version(name, "model_version.name")
-        mask = resolve_mask(update_mask, mutable=_MUTABLE, immutable=_IMMUTABLE, maps=("labels", "metrics"))
+        mask = resolve_mask(
+            update_mask,
+            mutable=_MUTABLE,
+            immutable=_IMMUTABLE,
+            maps=("labels", "metrics"),
+            key_rules={"labels": is_label_key, "metrics": is_metric_name},
+        )
         violations = Violations()
         if "description" in mask.fields:
             check_text(violations, "model_version.description", changes.description, MAX_DESCRIPTION)
@@ -151,7 +165,7 @@ class ModelVersions:
         tenant = identity.tenant
 
         def work(session: Session) -> tuple[str, list[Deployment]]:
-            model_rows.get(session, tenant, model_id, lock=True)
+            model = model_rows.get(session, tenant, model_id, lock=True)
             now = self._clock()
             current = versions.get(session, tenant, model_id, number)
             users = deployments.using_model(session, tenant, model_id, number)
@@ -162,9 +176,11 @@ class ModelVersions:
                 delete_alias_audited(session, tenant, alias, actor=identity.subject, now=now)
             operations.delete_for_version(session, tenant, model_id, number)
             versions.delete(session, tenant, model_id, number)
-            model_rows.set_latest_version(
-                session, tenant, model_id, versions.newest(session, tenant, model_id)
-            )
+            latest = versions.newest(session, tenant, model_id)
+            if latest != model.latest_version:
+                # The latest version is part of the model: a new revision, so that its etag changes
+                # (and its update time), as when a version is added.
+                model_rows.update(session, tenant, model_id, {"latest_version": latest}, now)
             return current.sha256, changed
 
         checksum, changed = await self._db.write(work)

@@ -24,6 +24,7 @@ from services.models.validation import (
     Violations,
     check_labels,
     check_text,
+    is_label_key,
 )
 from services.models.watch import WatchHub
 from services.runtime.auth import current_identity
@@ -94,7 +95,13 @@ class Registry:
     async def update_model(self, name: str, changes: Model, update_mask: Sequence[str]) -> Model:
         """Apply the masked fields of ``changes``; its ``etag``, when set, must be current."""
         model_id = names.parse_model_name(name, "model.name")
-        mask = resolve_mask(update_mask, mutable=_MUTABLE, immutable=_IMMUTABLE, maps=("labels",))
+        mask = resolve_mask(
+            update_mask,
+            mutable=_MUTABLE,
+            immutable=_IMMUTABLE,
+            maps=("labels",),
+            key_rules={"labels": is_label_key},
+        )
         violations = Violations()
         _check_model_fields(
             violations, "model", changes, [field for field in _MUTABLE if mask.touches(field)]

@@ -94,12 +94,22 @@ def check_count(violations: Violations, field: str, items: Sized, limit: int, wh
     return False
 
 
+def is_label_key(key: str) -> bool:
+    """Whether ``key`` is a valid label key."""
+    return _LABEL_KEY.fullmatch(key) is not None
+
+
+def is_metric_name(name: str) -> bool:
+    """Whether ``name`` is a valid metric name."""
+    return _METRIC_NAME.fullmatch(name) is not None
+
+
 def check_labels(violations: Violations, field: str, labels: Mapping[str, str]) -> None:
     if not check_count(violations, field, labels, MAX_LABELS, "labels"):
         return
     for key, value in labels.items():
         # Keys appear in filters as `labels.<key>`, so they are restricted to filter-safe characters.
-        if not _LABEL_KEY.fullmatch(key):
+        if not is_label_key(key):
             violations.add(
                 f"{field}[{shown(key)}]",
                 "keys are 1-63 lower-case letters, digits, '_' or '-', starting with a letter",
@@ -112,7 +122,7 @@ def check_metrics(violations: Violations, field: str, metrics: Mapping[str, floa
     if not check_count(violations, field, metrics, MAX_METRICS, "metrics"):
         return
     for name, value in metrics.items():
-        if not _METRIC_NAME.fullmatch(name):
+        if not is_metric_name(name):
             violations.add(f"{field}[{shown(name)}]", "names are 1-63 letters, digits, '_', '.' or '-'")
         # JSON (and so the store) has no NaN or infinity.
         if not math.isfinite(value):

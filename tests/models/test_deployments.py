@@ -512,3 +512,13 @@ async def test_a_preprocessed_input_with_control_characters_is_invalid_even_with
         FieldViolation("deployment.preprocessing[0].input", "must not contain control characters"),
     )
     assert (await core.deployments.get_deployment("deployments/live")).spec.preprocessing == ()
+
+
+async def test_a_mask_naming_a_label_key_no_deployment_can_have_is_invalid_argument(core: ModelsCore) -> None:
+    await create_model(core)
+    await upload(core)
+    created = await core.deployments.create_deployment("fraud-live", draft())
+    with pytest.raises(InvalidArgument) as raised:
+        await core.deployments.update_deployment("deployments/fraud-live", draft(), ["labels.Team"])
+    assert [v.field for v in raised.value.violations] == ["update_mask.paths[0]"]
+    assert await core.deployments.get_deployment("deployments/fraud-live") == created

@@ -125,7 +125,8 @@ def insert(session: Session, tenant: str, model: Model, now: datetime) -> Model:
 
 
 def update(session: Session, tenant: str, model_id: str, values: Mapping[str, Any], now: datetime) -> Model:
-    """Change the given columns (``display_name``, ``description``, ``labels``, ``task``)."""
+    """Change the given columns (``display_name``, ``description``, ``labels``, ``task``, and
+    ``latest_version`` once the newest version is deleted) as a new revision."""
     changes = {key: value.value if isinstance(value, ModelTask) else value for key, value in values.items()}
     session.execute(
         sa.update(models)
@@ -151,11 +152,6 @@ def allocate_version(session: Session, tenant: str, model_id: str, now: datetime
         )
     )
     return number
-
-
-def set_latest_version(session: Session, tenant: str, model_id: str, latest: int | None) -> None:
-    """Record which version is now the newest (after the previous newest was deleted)."""
-    session.execute(sa.update(models).where(_key(tenant, model_id)).values(latest_version=latest))
 
 
 def delete(session: Session, tenant: str, model_id: str) -> None:
