@@ -6,15 +6,22 @@ registry recorded, and is hashed again before every load, so neither a
 tampered source nor a corrupted cache file is ever handed to ONNX Runtime.
 Once cached, loading needs no network: versions keep loading and serving
 while the artifact store is unreachable.
+
+Several worker processes may share the directory: a download runs under an
+``flock`` of ``<sha256>.onnx.lock``, so each artifact is downloaded once, and
+the partial files a crashed download left are removed by the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -60,24 +67,64 @@ class ArtifactCache:
 
     def _fetch(self, uri: str, sha256: str) -> Path:
         target = self.path_for(sha256)
-        if target.exists():
-            if _file_digest(target) == sha256:
-                return target
-            target.unlink()  # corrupted in place: fetch it again
+        if _verified(target, sha256):
+            return target
         self.directory.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
-        try:
-            digest = _download(uri, partial)
-            if digest != sha256:
-                raise ArtifactError(
-                    f"artifact {uri} has SHA-256 {digest}, the registry recorded {sha256}",
-                    reason="CHECKSUM_MISMATCH",
-                    metadata={"uri": uri, "expected": sha256, "actual": digest},
-                )
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
+        with _locked(target.with_name(f"{target.name}.lock")):
+            # Another process may have fetched it while this one waited.
+            if _verified(target, sha256):
+                return target
+            # Whoever wrote these held this lock and is gone (a crash): they are garbage.
+            for stale in self.directory.glob(f"{target.name}.*.part"):
+                stale.unlink(missing_ok=True)
+            partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
+            try:
+                digest = _download(uri, partial)
+                if digest != sha256:
+                    raise ArtifactError(
+                        f"artifact {uri} has SHA-256 {digest}, the registry recorded {sha256}",
+                        reason="CHECKSUM_MISMATCH",
+                        metadata={"uri": uri, "expected": sha256, "actual": digest},
+                    )
+                # Replaces a corrupted copy in one step: a reader sees the old file or the new one.
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
         return target
+
+
+def _verified(path: Path, sha256: str) -> bool:
+    try:
+        return _file_digest(path) == sha256
+    except FileNotFoundError:
+        return False
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` of ``path`` against every process; the file goes when released."""
+    descriptor = _lock(path)
+    try:
+        yield
+    finally:
+        # Unlinked while still held: a waiter that then gets the old file sees it is gone (see _lock).
+        path.unlink(missing_ok=True)
+        os.close(descriptor)
+
+
+def _lock(path: Path) -> int:
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(path).st_ino == os.fstat(descriptor).st_ino:
+                    return descriptor
+        except BaseException:
+            os.close(descriptor)
+            raise
+        # Its holder unlinked it before this process got it: lock the file that now has the name.
+        os.close(descriptor)
 
 
 def _download(uri: str, destination: Path) -> str:
