@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,7 +24,10 @@ import fsspec
 import fsspec.core
 from fsspec.implementations.local import LocalFileSystem
 
+from services.models.sources import Location, is_inside
+
 _STORED = "sha256"
+_COPY_CHUNK = 1 << 20
 
 
 class ArtifactStorage:
@@ -72,17 +77,22 @@ class ArtifactStorage:
         """Store ``local_file`` (already verified to hash to ``sha256``) and return its URI.
 
         The file appears under its key in one step (a rename) or not at all,
-        so readers never see a partial artifact.  ``local_file`` may be
-        consumed (moved) by the call.
+        so readers never see a partial artifact, and on a local directory it
+        is on disk (its bytes and every directory entry leading to it) when
+        the call returns.  ``local_file`` may be consumed (moved) by the call.
         """
         target = self._path(sha256)
         if self._fs.exists(target):
             return self.uri(sha256)
         parent = target.rsplit("/", 1)[0]
-        self._fs.makedirs(parent, exist_ok=True)
-        if self._local and self._rename_local(local_file, target):
-            return self.uri(sha256)
         partial = f"{parent}/.{sha256}.{uuid.uuid4().hex}.partial"
+        if self._local:
+            _makedirs_durably(parent)
+            if not _renamed(local_file, target):
+                _store_copy(local_file, partial, target)
+            _fsync_directory(parent)
+            return self.uri(sha256)
+        self._fs.makedirs(parent, exist_ok=True)
         try:
             self._fs.put_file(str(local_file), partial)
             self._fs.mv(partial, target)
@@ -91,21 +101,6 @@ class ArtifactStorage:
                 self._fs.rm_file(partial)
             raise
         return self.uri(sha256)
-
-    def _rename_local(self, local_file: Path, target: str) -> bool:
-        try:
-            os.replace(local_file, target)
-        except OSError as error:
-            if error.errno == errno.EXDEV:
-                return False
-            raise
-        # The rename is only durable once the directory entry is on disk.
-        directory = os.open(os.path.dirname(target), os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-        return True
 
     def delete(self, sha256: str) -> None:
         """Remove the artifact; absent is fine (a retried delete)."""
@@ -120,11 +115,75 @@ class ArtifactStorage:
         )
 
 
-def open_source(uri: str) -> IO[bytes]:
+def _renamed(local_file: Path, target: str) -> bool:
+    """Move ``local_file`` to ``target``; False when they lie on different filesystems."""
+    try:
+        os.replace(local_file, target)
+    except OSError as error:
+        if error.errno == errno.EXDEV:
+            return False
+        raise
+    return True
+
+
+def _store_copy(local_file: Path, partial: str, target: str) -> None:
+    """Copy ``local_file`` to ``partial``, flush it to disk, then rename it to ``target``."""
+    try:
+        with local_file.open("rb") as source, open(partial, "xb") as sink:
+            shutil.copyfileobj(source, sink, _COPY_CHUNK)
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+
+
+def _makedirs_durably(directory: str) -> None:
+    """Create ``directory`` and its missing parents, each entry flushed to disk in its own parent."""
+    missing = []
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    for created in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(created)
+        _fsync_directory(os.path.dirname(created))
+
+
+def _fsync_directory(directory: str) -> None:
+    """A new or renamed entry is only durable once its directory is on disk."""
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def open_source(uri: str, *, allowed: Sequence[Location] = (), refused: Sequence[Location] = ()) -> IO[bytes]:
     """Open an import's source, a plain location (see :mod:`services.models.sources`), for reading.
 
-    Opened through its filesystem rather than ``fsspec.open``, which would expand wildcards.
+    Opened through its filesystem rather than ``fsspec.open``, which would expand wildcards.  A local
+    file is judged again once open, by the path it really has: a symbolic link under one of the
+    ``allowed`` folders must not lead out of them, or into a ``refused`` one (PermissionError).
     """
     fs, path = fsspec.core.url_to_fs(uri)
     opened: IO[bytes] = fs.open(path, "rb")
+    if allowed and isinstance(fs, LocalFileSystem):
+        try:
+            real = _real_path(opened, path)
+            if not is_inside(real, allowed) or is_inside(real, refused):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), uri)
+        except BaseException:
+            opened.close()
+            raise
     return opened
+
+
+def _real_path(opened: IO[bytes], path: str) -> str:
+    """The path of the file ``opened`` names, every link resolved: the file itself, not its name now."""
+    try:
+        return os.readlink(f"/proc/self/fd/{opened.fileno()}")
+    except OSError:
+        return os.path.realpath(path)

@@ -352,7 +352,10 @@ class Imports:
         )
         reported = 0
         try:
-            source = await opened_in_thread(functools.partial(open_source, job.source_uri), _close)
+            opening = functools.partial(
+                open_source, job.source_uri, allowed=self._allowed, refused=(self._stored,)
+            )
+            source = await opened_in_thread(opening, _close)
         except OSError as error:
             raise _unreadable(job, error) from error
         try:

@@ -12,7 +12,9 @@ by the import's worker thread, when it opens the source.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.models.validation import has_control_characters
@@ -73,3 +75,21 @@ def parse_location(uri: str) -> Location:
     if not segments:
         raise ValueError("names no file")
     return Location(scheme, segments)
+
+
+def is_inside(real_path: str, folders: Sequence[Location]) -> bool:
+    """Whether the local ``real_path`` (links resolved) lies inside one of the local ``folders``.
+
+    Each folder is compared by its own resolved path, so a folder configured through a link still holds.
+    """
+    try:
+        found = parse_location(real_path)
+    except ValueError:
+        return False
+    for folder in folders:
+        if folder.scheme != "file":
+            continue
+        resolved = parse_location(os.path.realpath("/" + "/".join(folder.segments)))
+        if found.is_under(resolved):
+            return True
+    return False

@@ -143,7 +143,7 @@ async def test_a_running_import_keeps_its_lease_and_is_taken_over_when_renewals_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data, gate = unique_model(), threading.Event()
-    monkeypatch.setattr("services.models.imports.open_source", lambda uri: HeldSource(data, gate))
+    monkeypatch.setattr("services.models.imports.open_source", lambda uri, **where: HeldSource(data, gate))
     lease = 1.0  # renewed every third of it: room for a busy machine
     a, b = _leased_replicas((database, second_database), storage, staging_dir, lease)
     try:
@@ -176,7 +176,7 @@ async def test_an_orderly_stop_lets_a_renewal_in_progress_finish_before_giving_t
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data, gate = unique_model(), threading.Event()
-    monkeypatch.setattr("services.models.imports.open_source", lambda uri: HeldSource(data, gate))
+    monkeypatch.setattr("services.models.imports.open_source", lambda uri, **where: HeldSource(data, gate))
     renewing, go_on = threading.Event(), threading.Event()
     renew = operation_rows.renew
 

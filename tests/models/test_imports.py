@@ -170,6 +170,39 @@ async def test_a_stored_artifact_is_no_source_even_for_another_tenant_that_knows
         await core.imports.import_version(_request(stored, data))
 
 
+async def test_a_link_under_an_allowed_folder_to_a_stored_artifact_is_unreadable(
+    database: Database, tmp_path: Path, staging_dir: Path, caller: Identity
+) -> None:
+    # Who may write into an incoming folder must not reach, through a link, what the text check refuses:
+    # another tenant's stored artifact, known by its checksum.
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    storage = ArtifactStorage(str(tmp_path / "artifacts"))
+    local = ModelsCore.build(
+        database,
+        storage,
+        staging_dir=staging_dir,
+        max_upload_bytes=1024 * 1024,
+        import_uri_prefixes=(str(incoming),),
+    )
+    try:
+        await create_model(local)
+        data = unique_model()
+        await upload(local, data=data)
+        (incoming / "m.onnx").symlink_to(storage.uri(sha256(data)).removeprefix("file://"))
+        other = Identity(subject="mallory", tenant=f"{caller.tenant}-other", roles=frozenset({Role.EDITOR}))
+        with bind_identity(other):
+            await create_model(local)
+            operation = await local.imports.import_version(_request(str(incoming / "m.onnx"), data))
+            await local.imports.wait_idle()
+            done = await local.imports.get_operation(f"models/fraud/operations/{operation.operation_id}")
+    finally:
+        await local.close()
+    assert done.error is not None
+    assert (done.error.code, done.error.reason) == (3, "ARTIFACT_UNREADABLE")
+    assert "Permission denied" in done.error.message
+
+
 async def test_a_local_source_may_be_given_as_a_path_under_a_configured_prefix(
     database: Database, tmp_path: Path, staging_dir: Path
 ) -> None:
@@ -199,7 +232,7 @@ async def test_a_local_source_may_be_given_as_a_path_under_a_configured_prefix(
 async def test_an_unreadable_source_is_reported_without_server_paths(
     core: ModelsCore, storage: ArtifactStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(uri: str) -> NoReturn:
+    def refuse(uri: str, **where: object) -> NoReturn:
         raise FileNotFoundError(errno.ENOENT, "/srv/aiplat/mnt/incoming/m.onnx")
 
     monkeypatch.setattr("services.models.imports.open_source", refuse)
@@ -294,7 +327,7 @@ async def test_a_failed_import_releases_the_artifact_a_deleted_version_left_to_i
     await upload(core, data=data)
     gate = threading.Event()
     wrong = bytes(len(data))
-    monkeypatch.setattr("services.models.imports.open_source", lambda uri: HeldSource(wrong, gate))
+    monkeypatch.setattr("services.models.imports.open_source", lambda uri, **where: HeldSource(wrong, gate))
     try:
         operation = await core.imports.import_version(_request(f"{storage.root_uri}/incoming/m.onnx", data))
         await core.versions.delete_version("models/fraud/versions/1", force=False)
