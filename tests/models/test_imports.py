@@ -170,21 +170,27 @@ async def test_a_stored_artifact_is_no_source_even_for_another_tenant_that_knows
         await core.imports.import_version(_request(stored, data))
 
 
+def _local_core(database: Database, tmp_path: Path, staging_dir: Path) -> tuple[ModelsCore, Path]:
+    """A core storing artifacts in a local folder, which imports from the folder ``incoming`` it returns."""
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    core = ModelsCore.build(
+        database,
+        ArtifactStorage(str(tmp_path / "artifacts")),
+        staging_dir=staging_dir,
+        max_upload_bytes=1024 * 1024,
+        import_uri_prefixes=(str(incoming),),
+    )
+    return core, incoming
+
+
 async def test_a_link_under_an_allowed_folder_to_a_stored_artifact_is_unreadable(
     database: Database, tmp_path: Path, staging_dir: Path, caller: Identity
 ) -> None:
     # Who may write into an incoming folder must not reach, through a link, what the text check refuses:
     # another tenant's stored artifact, known by its checksum.
-    incoming = tmp_path / "incoming"
-    incoming.mkdir()
-    storage = ArtifactStorage(str(tmp_path / "artifacts"))
-    local = ModelsCore.build(
-        database,
-        storage,
-        staging_dir=staging_dir,
-        max_upload_bytes=1024 * 1024,
-        import_uri_prefixes=(str(incoming),),
-    )
+    local, incoming = _local_core(database, tmp_path, staging_dir)
+    storage = local.artifacts.storage
     try:
         await create_model(local)
         data = unique_model()
@@ -206,15 +212,7 @@ async def test_a_link_under_an_allowed_folder_to_a_stored_artifact_is_unreadable
 async def test_a_local_source_may_be_given_as_a_path_under_a_configured_prefix(
     database: Database, tmp_path: Path, staging_dir: Path
 ) -> None:
-    incoming = tmp_path / "incoming"
-    incoming.mkdir()
-    local = ModelsCore.build(
-        database,
-        ArtifactStorage(str(tmp_path / "artifacts")),
-        staging_dir=staging_dir,
-        max_upload_bytes=1024 * 1024,
-        import_uri_prefixes=(str(incoming),),
-    )
+    local, incoming = _local_core(database, tmp_path, staging_dir)
     try:
         await create_model(local)
         data = unique_model()
