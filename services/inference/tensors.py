@@ -136,7 +136,8 @@ def decode_raw(
 ) -> np.ndarray:
     """Decode one tensor of ``raw_input_contents`` into an array of ``shape``.
 
-    Fixed-size types are a read-only view of ``raw`` (no copy).  BYTES become
+    Fixed-size types are a read-only view of ``raw`` (no copy); BOOL bytes
+    must be 0 or 1.  BYTES become
     an object array of ``bytes``, or of ``str`` with ``text`` (ONNX string
     tensors are UTF-8 text and ONNX Runtime accepts only ``str``).
     """
@@ -149,7 +150,12 @@ def decode_raw(
             f"holds {len(raw)} bytes, shape {list(shape)} of {dt.name} needs {expected}",
             "BYTE_SIZE_MISMATCH",
         )
-    return np.frombuffer(raw, dtype=dt.dtype).reshape(shape)
+    array = np.frombuffer(raw, dtype=dt.dtype).reshape(shape)
+    # NumPy reads any nonzero byte as True, but ONNX Runtime computes on the byte itself (Not(0x02)
+    # is 0x03, still true): only 0 and 1 encode a BOOL.
+    if dt.name == "BOOL" and count and int(array.view(np.uint8).max()) > 1:
+        raise CodecError("holds bytes other than 0 and 1, the only encodings of BOOL", "VALUE_OUT_OF_RANGE")
+    return array
 
 
 def _split_bytes(raw: bytes | memoryview, count: int, text: bool) -> np.ndarray:

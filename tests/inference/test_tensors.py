@@ -23,7 +23,7 @@ from services.inference.tensors import (
     float32_to_bf16,
 )
 
-from .support import identity_model, open_session
+from .support import identity_model, open_session, serialize
 
 NUMERIC = [name for name in DATATYPES if name not in ("BYTES", "BF16")]
 
@@ -101,6 +101,37 @@ def test_malformed_bytes_are_refused(raw: bytes, count: int, reason: str) -> Non
     with pytest.raises(CodecError) as caught:
         decode_raw(DATATYPES["BYTES"], raw, (count,))
     assert caught.value.reason == reason
+
+
+def _bool_logic_model() -> bytes:
+    """x [B] BOOL -> y = Not(x), n = Cast(x, INT32)."""
+    return serialize(
+        [
+            helper.make_node("Not", ["x"], ["y"]),
+            helper.make_node("Cast", ["x"], ["n"], to=TensorProto.INT32),
+        ],
+        [helper.make_tensor_value_info("x", TensorProto.BOOL, ["batch"])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.BOOL, ["batch"]),
+            helper.make_tensor_value_info("n", TensorProto.INT32, ["batch"]),
+        ],
+    )
+
+
+def test_bool_raw_decodes_canonical_bytes_and_onnx_runtime_computes_on_them() -> None:
+    decoded = decode_raw(DATATYPES["BOOL"], b"\x01\x00", (2,))
+    result = open_session(_bool_logic_model()).run({"x": decoded})
+    assert encode_raw(DATATYPES["BOOL"], result["y"]) == b"\x00\x01"
+    assert result["n"].tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("raw", [b"\x02", b"\x00\xff", b"\x01\x80\x00"])
+def test_bool_raw_bytes_other_than_0_and_1_are_refused(raw: bytes) -> None:
+    # NumPy reads such a byte as True, but ONNX Runtime computes on the byte itself:
+    # Not(0x02) is 0x03 (True again) and Cast(0x02, INT32) is 2.
+    with pytest.raises(CodecError) as caught:
+        decode_raw(DATATYPES["BOOL"], raw, (len(raw),))
+    assert caught.value.reason == "VALUE_OUT_OF_RANGE"
 
 
 def test_raw_length_must_match_the_shape() -> None:

@@ -216,3 +216,14 @@ def test_an_unbatched_model_keys_requests_by_their_whole_shapes() -> None:
     assert large.key == ((1, 30, 30),), (
         "a run's cost is learnt per shape, so a large one is not taken as cheap"
     )
+
+
+def test_bool_raw_bytes_other_than_0_and_1_name_the_input() -> None:
+    signature = Signature((TensorSpec("flags", "BOOL", (-1, 2)),), (TensorSpec("y", "BOOL", (-1, 2)),))
+    validator = RequestValidator(signature)
+    good = validator.validate([InputTensor("flags", "BOOL", [1, 2], raw=b"\x01\x00")])
+    assert good.feeds["flags"].tolist() == [[True, False]]
+    with pytest.raises(InvalidInput) as caught:
+        validator.validate([InputTensor("flags", "BOOL", [1, 2], raw=b"\x01\x02")])
+    error = caught.value
+    assert (error.code, error.reason, error.field) == (Code.INVALID_ARGUMENT, "VALUE_OUT_OF_RANGE", "flags")
