@@ -8,6 +8,7 @@ defaults.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
@@ -112,8 +113,17 @@ def create_time_of(deployment: deployment_pb2.Deployment) -> datetime | None:
     return deployment.create_time.ToDatetime(tzinfo=UTC)
 
 
+# Model management refuses control characters other than tabs and line breaks in a condition message.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _clipped(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _printable(text: str) -> str:
+    """``text`` with each control character model management refuses spelled out as ``\\xNN``."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def _condition(condition: Condition) -> deployment_pb2.DeploymentCondition:
@@ -121,8 +131,9 @@ def _condition(condition: Condition) -> deployment_pb2.DeploymentCondition:
         type=condition.type,
         status=condition.status,
         reason=condition.reason,
-        # A load failure quotes ONNX Runtime, whose text has no bound: the whole of it is in the log.
-        message=_clipped(condition.message, MAX_CONDITION_MESSAGE),
+        # A load failure quotes ONNX Runtime, whose text has no bound and may quote the model's own
+        # names (any characters): the whole of it is in the log.
+        message=_clipped(_printable(condition.message), MAX_CONDITION_MESSAGE),
         version=condition.version,
     )
     if condition.last_transition_time is not None:

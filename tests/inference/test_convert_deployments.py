@@ -13,6 +13,7 @@ from services.inference.convert_deployments import (
     wanted_in,
 )
 from services.inference.deployment import Condition, DeploymentState, DeploymentStatus
+from services.models.validation import has_control_characters
 
 
 def _watched(execution: deployment_pb2.ExecutionConfig) -> deployment_service_pb2.WatchDeploymentsResponse:
@@ -84,3 +85,21 @@ def test_the_create_time_tells_a_deployment_created_again_from_its_earlier_self(
     assert first.older_than(again)
     assert not again.older_than(first)
     assert not unstamped.recreates(first), "without a create time only generations compare"
+
+
+def test_a_load_failure_quoting_control_characters_is_reported_in_a_form_model_management_accepts() -> None:
+    # ONNX Runtime quotes the model's own node and input names, which may hold any character;
+    # model management refuses a report with control characters (INVALID_ARGUMENT), and the
+    # reporter drops a refused report, so the failure would never show on the deployment.
+    failure = "node 'conv\x00\x1b[31m' has no input\r\n\tat graph\x7f"
+    status = DeploymentStatus(
+        "deployments/live",
+        "acme",
+        3,
+        DeploymentState.FAILED,
+        (),
+        (Condition("LoadFailed", True, "MODEL_INVALID", failure, "models/m/versions/1"),),
+    )
+    (condition,) = report_request(status, "node-a").conditions
+    assert not has_control_characters(condition.message, multiline=True)
+    assert condition.message == "node 'conv\\x00\\x1b[31m' has no input\r\n\tat graph\\x7f"
