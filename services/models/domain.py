@@ -233,14 +233,27 @@ class LoadedVersion:
 
 
 @dataclass(frozen=True)
+class ReplicaReport:
+    """What one inference replica last reported about a deployment."""
+
+    reporter: str
+    generation: int
+    conditions: tuple[Condition, ...] = ()
+    loaded_versions: tuple[LoadedVersion, ...] = ()
+
+
+@dataclass(frozen=True)
 class DeploymentStatus:
-    """What the inference service last reported, for the generation it describes."""
+    """What the inference replicas reported, for the generation it describes: each replica's last report
+    (``reports``) and their combination (the state, conditions and loaded versions shown)."""
 
     state: DeploymentState = DeploymentState.PENDING
     conditions: tuple[Condition, ...] = ()
     loaded_versions: tuple[LoadedVersion, ...] = ()
     generation: int = 0
     reporter: str = ""
+    """The replica that reported last."""
+    reports: tuple[ReplicaReport, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,20 +9,39 @@ Per version of the split (a condition without a version applies to all):
 The deployment is READY when every version is loaded, FAILED when every
 version failed, DEGRADED when some are loaded and others failed, and PENDING
 otherwise (nothing reported yet, or versions still loading).
+
+Several inference replicas report each deployment, each under its own
+reporter name.  Each replica's last report for the current generation is
+kept, and the state is computed from all of them together: a version is
+loaded when any replica serves it, and failed only when none does and one
+reports the failure.  So a replica still loading (or one that failed) does
+not take READY away from the others; the conditions shown name their replica.
+A report of a newer generation drops the reports of older ones.  A replica
+that went away keeps its last report until the next generation.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from services.models import names
-from services.models.domain import Condition, DeploymentSpec, DeploymentStatus, StatusReport
+from services.models.domain import (
+    Condition,
+    DeploymentSpec,
+    DeploymentStatus,
+    LoadedVersion,
+    ReplicaReport,
+    StatusReport,
+)
 from services.models.enums import DeploymentState
 
 LOADED_TYPES = frozenset({"Ready", "Loaded"})
 FAILED_TYPE = "LoadFailed"
+MAX_REPORTERS = 32
+"""Replicas whose reports a deployment keeps (reporter names come from callers: they must be bounded);
+past it, the one that reported longest ago goes."""
 
 
 def compute_state(spec: DeploymentSpec, report: StatusReport) -> DeploymentState:
@@ -72,11 +91,53 @@ def _with_transition_times(
 def next_status(
     spec: DeploymentSpec, previous: DeploymentStatus, report: StatusReport, now: datetime
 ) -> DeploymentStatus:
-    """The status to store for ``report`` (which describes the current generation)."""
+    """The status to store for ``report`` (which describes the current generation), combined with the
+    other replicas' reports of that generation."""
+    earlier = next((r for r in previous.reports if r.reporter == report.reporter), None)
+    latest = ReplicaReport(
+        report.reporter,
+        report.generation,
+        _with_transition_times(report.conditions, earlier.conditions if earlier else (), now),
+        report.loaded_versions,
+    )
+    others = [
+        r for r in previous.reports if r.reporter != report.reporter and r.generation == report.generation
+    ]
+    reports = (*others[-(MAX_REPORTERS - 1) :], latest)
+    conditions = _named_conditions(reports)
+    loaded = _merged_loaded(r.loaded_versions for r in reports)
     return DeploymentStatus(
-        state=compute_state(spec, report),
-        conditions=_with_transition_times(report.conditions, previous.conditions, now),
-        loaded_versions=report.loaded_versions,
+        state=compute_state(spec, StatusReport(report.generation, conditions, loaded)),
+        conditions=conditions,
+        loaded_versions=loaded,
         generation=report.generation,
         reporter=report.reporter,
+        reports=reports,
     )
+
+
+def _named_conditions(reports: Sequence[ReplicaReport]) -> tuple[Condition, ...]:
+    """Every replica's conditions; with several replicas, each message names its replica."""
+    if len(reports) == 1:
+        return reports[0].conditions
+    return tuple(
+        dataclasses.replace(c, message=f"[{r.reporter}] {c.message}" if c.message else f"[{r.reporter}]")
+        for r in reports
+        for c in r.conditions
+    )
+
+
+def _merged_loaded(per_replica: Iterable[Sequence[LoadedVersion]]) -> tuple[LoadedVersion, ...]:
+    """Loaded versions over all replicas: ready instances added up per version and device."""
+    merged: dict[tuple[str, str], LoadedVersion] = {}
+    for loaded in per_replica:
+        for entry in loaded:
+            key = (entry.version, entry.device)
+            seen = merged.get(key)
+            if seen is None:
+                merged[key] = entry
+                continue
+            providers = tuple(dict.fromkeys((*seen.execution_providers, *entry.execution_providers)))
+            instances = seen.ready_instances + entry.ready_instances
+            merged[key] = dataclasses.replace(seen, ready_instances=instances, execution_providers=providers)
+    return tuple(merged.values())

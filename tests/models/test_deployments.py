@@ -274,13 +274,16 @@ async def test_reported_status_sets_the_state_for_the_current_generation(
     assert ready.status.reporter == "node-a"
     assert ready.status.conditions[0].last_transition_time is not None
 
+    # Later reports of the same replica replace its earlier one.
     half = StatusReport(
-        1, (Condition("Ready", True, version=v1), Condition("LoadFailed", True, "OOM", version=v2))
+        1,
+        (Condition("Ready", True, version=v1), Condition("LoadFailed", True, "OOM", version=v2)),
+        reporter="node-a",
     )
     assert (
         await core.deployments.report_status("deployments/live", tenant, half)
     ).status.state == DeploymentState.DEGRADED
-    failed = StatusReport(1, (Condition("LoadFailed", True, "BAD_FILE"),))
+    failed = StatusReport(1, (Condition("LoadFailed", True, "BAD_FILE"),), reporter="node-a")
     assert (
         await core.deployments.report_status("deployments/live", "", failed)
     ).status.state == DeploymentState.FAILED

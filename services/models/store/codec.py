@@ -14,6 +14,7 @@ from services.models.domain import (
     Execution,
     LoadedVersion,
     Preprocessing,
+    ReplicaReport,
     TrafficTarget,
 )
 from services.models.enums import (
@@ -116,61 +117,103 @@ def _time(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def _parsed_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _conditions_to_json(conditions: Iterable[Condition]) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": c.type,
+            "status": c.status,
+            "reason": c.reason,
+            "message": c.message,
+            "version": c.version,
+            "last_transition_time": _time(c.last_transition_time),
+        }
+        for c in conditions
+    ]
+
+
+def _loaded_to_json(loaded: Iterable[LoadedVersion]) -> list[dict[str, Any]]:
+    return [
+        {
+            "version": v.version,
+            "ready_instances": v.ready_instances,
+            "device": v.device,
+            "execution_providers": list(v.execution_providers),
+        }
+        for v in loaded
+    ]
+
+
 def status_to_json(status: DeploymentStatus) -> dict[str, Any]:
     """The reported status; its state has a column of its own, for filters."""
     return {
         "generation": status.generation,
         "reporter": status.reporter,
-        "conditions": [
+        "conditions": _conditions_to_json(status.conditions),
+        "loaded_versions": _loaded_to_json(status.loaded_versions),
+        "reports": [
             {
-                "type": c.type,
-                "status": c.status,
-                "reason": c.reason,
-                "message": c.message,
-                "version": c.version,
-                "last_transition_time": _time(c.last_transition_time),
+                "reporter": r.reporter,
+                "generation": r.generation,
+                "conditions": _conditions_to_json(r.conditions),
+                "loaded_versions": _loaded_to_json(r.loaded_versions),
             }
-            for c in status.conditions
-        ],
-        "loaded_versions": [
-            {
-                "version": v.version,
-                "ready_instances": v.ready_instances,
-                "device": v.device,
-                "execution_providers": list(v.execution_providers),
-            }
-            for v in status.loaded_versions
+            for r in status.reports
         ],
     }
 
 
+def _conditions(data: Iterable[Mapping[str, Any]]) -> tuple[Condition, ...]:
+    return tuple(
+        Condition(
+            type=c["type"],
+            status=bool(c["status"]),
+            reason=c["reason"],
+            message=c["message"],
+            version=c["version"],
+            last_transition_time=_parsed_time(c["last_transition_time"]),
+        )
+        for c in data
+    )
+
+
+def _loaded(data: Iterable[Mapping[str, Any]]) -> tuple[LoadedVersion, ...]:
+    return tuple(
+        LoadedVersion(
+            version=v["version"],
+            ready_instances=int(v["ready_instances"]),
+            device=v["device"],
+            execution_providers=tuple(v["execution_providers"]),
+        )
+        for v in data
+    )
+
+
 def status_from_json(data: Mapping[str, Any], state: DeploymentState) -> DeploymentStatus:
+    conditions, loaded = _conditions(data["conditions"]), _loaded(data["loaded_versions"])
+    generation, reporter = int(data["generation"]), data["reporter"]
+    if "reports" in data:
+        reports = tuple(
+            ReplicaReport(
+                reporter=r["reporter"],
+                generation=int(r["generation"]),
+                conditions=_conditions(r["conditions"]),
+                loaded_versions=_loaded(r["loaded_versions"]),
+            )
+            for r in data["reports"]
+        )
+    else:
+        # Stored before replicas' reports were kept apart: the one report there was.
+        has_report = bool(conditions or loaded)
+        reports = (ReplicaReport(reporter, generation, conditions, loaded),) if has_report else ()
     return DeploymentStatus(
         state=state,
-        generation=int(data["generation"]),
-        reporter=data["reporter"],
-        conditions=tuple(
-            Condition(
-                type=c["type"],
-                status=bool(c["status"]),
-                reason=c["reason"],
-                message=c["message"],
-                version=c["version"],
-                last_transition_time=(
-                    None
-                    if c["last_transition_time"] is None
-                    else datetime.fromisoformat(c["last_transition_time"])
-                ),
-            )
-            for c in data["conditions"]
-        ),
-        loaded_versions=tuple(
-            LoadedVersion(
-                version=v["version"],
-                ready_instances=int(v["ready_instances"]),
-                device=v["device"],
-                execution_providers=tuple(v["execution_providers"]),
-            )
-            for v in data["loaded_versions"]
-        ),
+        generation=generation,
+        reporter=reporter,
+        conditions=conditions,
+        loaded_versions=loaded,
+        reports=reports,
     )
