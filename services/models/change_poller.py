@@ -53,7 +53,6 @@ class ChangePoller:
         self._db = db
         self._hub = hub
         self._interval = interval
-        self._seeded = False
         self._task: asyncio.Task[None] | None = None
         self._polls = 0
         self._woken = asyncio.Event()
@@ -61,7 +60,7 @@ class ChangePoller:
         """Wakes the poller on the store's change notifications; None on stores without them."""
 
     def __repr__(self) -> str:
-        return f"ChangePoller(interval={self._interval}, seeded={self._seeded}, running={self.running})"
+        return f"ChangePoller(interval={self._interval}, seeded={self._hub.seeded}, running={self.running})"
 
     @property
     def running(self) -> bool:
@@ -83,7 +82,7 @@ class ChangePoller:
         if self._task is not None:
             raise RuntimeError("the change poller is already started")
         await self._guarded(self.seed)
-        while not self._seeded:
+        while not self._hub.seeded:
             await asyncio.sleep(self._interval)
             await self._guarded(self.seed)
         self._task = asyncio.create_task(self._run(), name="models-change-poller")
@@ -101,11 +100,10 @@ class ChangePoller:
         """Read every deployment and tell the hub; publishes nothing."""
         snapshot = await self._db.read(lambda session: deployments.everything(session, None))
         self._hub.seed({(tenant, deployment.deployment_id): deployment for tenant, deployment in snapshot})
-        self._seeded = True
 
     async def poll(self) -> None:
         """Publish how the store differs from what the hub delivered (the first call only seeds)."""
-        if not self._seeded:
+        if not self._hub.seeded:
             await self.seed()
             return
         # Taken before the read: what the hub learns while it runs (from this process's writers) may

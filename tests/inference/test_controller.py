@@ -81,9 +81,11 @@ def wanted(*split: tuple[str, int], generation: int = 1, name: str = "scaler") -
     return WantedDeployment(f"deployments/{name}", "acme", generation, tuple(split))
 
 
-async def _served(repository: ModelRepository, generation: int, state: DeploymentState) -> bool:
+async def _served(
+    repository: ModelRepository, generation: int, state: DeploymentState, name: str = "scaler"
+) -> bool:
     try:
-        status = repository.status("scaler", tenant="acme")
+        status = repository.status(name, tenant="acme")
     except ModelNotFound:
         return False
     return status.generation == generation and status.state == state
@@ -455,15 +457,9 @@ async def test_a_deployment_that_cannot_be_resolved_yet_does_not_hold_the_first_
         repository.status("stuck", tenant="acme")
     registry.add(9)  # resolvable from now on
     await eventually(
-        lambda: _served_named(repository, "stuck"), what="the stuck deployment, once it resolves"
+        lambda: _served(repository, 1, DeploymentState.READY, "stuck"),
+        what="the stuck deployment, once it resolves",
     )
-
-
-async def _served_named(repository: ModelRepository, name: str) -> bool:
-    try:
-        return repository.status(name, tenant="acme").state == DeploymentState.READY
-    except ModelNotFound:
-        return False
 
 
 class _Context:
