@@ -19,6 +19,11 @@ LIST_PAGE_SIZE = 200
 """Items asked for per page when a command lists everything."""
 INTERRUPTED_STATUS = 130
 """Exit status after Ctrl-C, as shells report a process ended by SIGINT."""
+_CHANNEL_OPTIONS = [
+    # gRPC's default refuses answers over 4 MiB, when the platform's servers send up to 16 MiB
+    # (an inference output of a few million values): the servers and the gateway set the limit.
+    ("grpc.max_receive_message_length", -1),
+]
 
 
 class _Page(Protocol):
@@ -91,7 +96,7 @@ def connect(settings: CliSettings) -> Iterator[grpc.Channel]:
     """A channel to the configured address whose calls carry the token and a deadline."""
     if not settings.token:
         raise CommandError("no token: export AIPLAT_TOKEN=$(aiplat token --tenant <tenant> --roles editor)")
-    with grpc.insecure_channel(settings.address) as channel:
+    with grpc.insecure_channel(settings.address, options=_CHANNEL_OPTIONS) as channel:
         yield grpc.intercept_channel(channel, _CallDefaults(settings.token, settings.timeout_seconds))
 
 

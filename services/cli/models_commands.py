@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from aiplat.models.v1 import model_pb2, registry_service_pb2, registry_service_pb2_grpc
 from services.cli.client import LIST_PAGE_SIZE, CommandError, connect, every_page
@@ -104,8 +108,8 @@ def _delete(args: argparse.Namespace) -> None:
     emit_deleted(name, args.output)
 
 
-def _checksum(path: Path) -> tuple[str, int]:
-    """SHA-256 and size of the file.
+def _checksum(handle: BinaryIO, path: Path) -> tuple[str, int]:
+    """SHA-256 and size of what ``handle`` holds from where it stands.
 
     Read before the call starts: a file that fails inside the upload stream only
     cancels the call, and gRPC then reports no more than UNKNOWN.
@@ -113,10 +117,9 @@ def _checksum(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(_CHUNK_BYTES):
-                digest.update(chunk)
-                size += len(chunk)
+        while chunk := handle.read(_CHUNK_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
     except OSError as error:
         raise CommandError(f"cannot read {path}: {error.strerror or error}") from error
     if size == 0:
@@ -124,13 +127,55 @@ def _checksum(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _metadata(
+    handle: BinaryIO, path: Path, parent: str, description: str
+) -> registry_service_pb2.UploadModelVersionMetadata:
+    sha256, size = _checksum(handle, path)
+    return registry_service_pb2.UploadModelVersionMetadata(
+        parent=parent,
+        model_version=model_pb2.ModelVersion(description=description),
+        sha256=sha256,
+        size_bytes=size,
+    )
+
+
 def _chunks(
-    path: Path, metadata: registry_service_pb2.UploadModelVersionMetadata
+    handle: BinaryIO, metadata: registry_service_pb2.UploadModelVersionMetadata
 ) -> Iterator[registry_service_pb2.UploadModelVersionRequest]:
     yield registry_service_pb2.UploadModelVersionRequest(metadata=metadata)
+    while chunk := handle.read(_CHUNK_BYTES):
+        yield registry_service_pb2.UploadModelVersionRequest(chunk=chunk)
+
+
+def _reopened_chunks(
+    path: Path, metadata: registry_service_pb2.UploadModelVersionMetadata
+) -> Iterator[registry_service_pb2.UploadModelVersionRequest]:
     with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK_BYTES):
-            yield registry_service_pb2.UploadModelVersionRequest(chunk=chunk)
+        yield from _chunks(handle, metadata)
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[BinaryIO]:
+    """The file at ``path``, open to be read, then rewound, and read again.
+
+    What cannot be read twice (a pipe: ``/dev/stdin``, ``<(curl ...)``) is first copied to a
+    temporary file, so its checksum and size are known before the upload starts.
+    """
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror or error}") from error
+    with handle:
+        if handle.seekable():
+            yield handle
+            return
+        with tempfile.TemporaryFile() as copy:
+            try:
+                shutil.copyfileobj(handle, copy, _CHUNK_BYTES)
+            except OSError as error:
+                raise CommandError(f"cannot read {path}: {error.strerror or error}") from error
+            copy.seek(0)
+            yield copy
 
 
 def upload_requests(
@@ -138,24 +183,25 @@ def upload_requests(
 ) -> Iterator[registry_service_pb2.UploadModelVersionRequest]:
     """The upload stream for a file: metadata with its checksum and size first, then 1 MiB chunks.
 
-    Raises :class:`CommandError` at once when the file is missing, unreadable or empty.
+    The file is opened twice, so it must be a regular file. Raises :class:`CommandError` at once
+    when it is missing, unreadable or empty.
     """
-    sha256, size = _checksum(path)
-    metadata = registry_service_pb2.UploadModelVersionMetadata(
-        parent=parent,
-        model_version=model_pb2.ModelVersion(description=description),
-        sha256=sha256,
-        size_bytes=size,
-    )
-    return _chunks(path, metadata)
+    with _opened(path) as handle:
+        metadata = _metadata(handle, path, parent, description)
+    return _reopened_chunks(path, metadata)
 
 
 def _upload(args: argparse.Namespace) -> None:
     settings = CliSettings()
-    requests = upload_requests(Path(args.file), f"models/{args.model}", args.description)
-    with connect(settings) as channel:
-        stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
-        version = stub.UploadModelVersion(requests, timeout=settings.upload_timeout_seconds)
+    path = Path(args.file)
+    with _opened(path) as handle:
+        metadata = _metadata(handle, path, f"models/{args.model}", args.description)
+        handle.seek(0)
+        with connect(settings) as channel:
+            stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
+            version = stub.UploadModelVersion(
+                _chunks(handle, metadata), timeout=settings.upload_timeout_seconds
+            )
     emit(version, VERSION_COLUMNS, args.output)
 
 

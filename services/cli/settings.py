@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -11,7 +13,9 @@ class CliSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AIPLAT_")
 
-    address: str = Field(default="127.0.0.1:8080", description="Gateway (or service) address, host:port.")
+    address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        default="127.0.0.1:8080", description="Gateway (or service) address, host:port."
+    )
     token: str | None = Field(default=None, description="Bearer token; `aiplat token` mints one locally.")
     timeout_seconds: float = Field(default=30.0, gt=0, description="Deadline of each call, in seconds.")
     upload_timeout_seconds: float = Field(

@@ -105,6 +105,18 @@ def test_a_bad_setting_is_named_by_its_variable(
     )
 
 
+def test_an_empty_address_is_named_by_its_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As `export AIPLAT_ADDRESS=$GATEWAY` with the variable unset.
+    monkeypatch.setenv("AIPLAT_TOKEN", "token")
+    monkeypatch.setenv("AIPLAT_ADDRESS", " ")
+
+    assert main(["models", "list"]) == 1
+
+    assert capsys.readouterr().err == "AIPLAT_ADDRESS: String should have at least 1 character\n"
+
+
 def test_a_token_cannot_be_minted_already_expired(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--data-dir", str(tmp_path), "token", "--tenant", "acme", "--roles", "viewer", "--ttl", "-5"])

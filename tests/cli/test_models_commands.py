@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import threading
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -129,6 +132,27 @@ def test_upload_of_a_missing_or_empty_file_names_the_file(
 
     assert capsys.readouterr().err.startswith(message.format(file=model_file))
     assert main(["models", "delete", "unread"]) == 0
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_upload_reads_a_model_from_a_pipe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # As `curl -s $URL | aiplat models upload piped /dev/stdin`: a pipe can be read only once.
+    onnx_bytes = tiny_mlp().onnx_bytes
+    read_end, write_end = os.pipe()
+    writer = threading.Thread(target=lambda: (os.write(write_end, onnx_bytes), os.close(write_end)))
+    writer.start()
+    assert main(["models", "create", "piped"]) == 0
+    capsys.readouterr()
+    try:
+        uploaded = _json(capsys, ["models", "upload", "piped", f"/dev/fd/{read_end}"])
+    finally:
+        writer.join()
+        os.close(read_end)
+
+    assert uploaded["name"] == "models/piped/versions/1"  # type: ignore[index]
+    assert uploaded["sha256"] == hashlib.sha256(onnx_bytes).hexdigest()  # type: ignore[index]
+    assert int(uploaded["sizeBytes"]) == len(onnx_bytes)  # type: ignore[index]
+    assert main(["models", "delete", "piped"]) == 0
 
 
 @pytest.mark.usefixtures("cli_env")
