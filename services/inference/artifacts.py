@@ -10,28 +10,35 @@ while the artifact store is unreachable.
 Several worker processes may share the directory: a download runs under an
 ``flock`` of ``<sha256>.onnx.lock``, so each artifact is downloaded once, and
 the partial files a crashed download left are removed by the next one.
+
+A cache that cannot be used (its disk full, read-only, or not permitted)
+fails the load with reason ``CACHE_UNAVAILABLE``, naming the directory, so it
+is not mistaken for an unreachable artifact store; both are retried.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import fsspec
 
-from services.inference.errors import ARTIFACT_UNAVAILABLE, ArtifactError
+from services.inference.errors import ARTIFACT_UNAVAILABLE, CACHE_UNAVAILABLE, ArtifactError
 
 __all__ = ["ArtifactCache"]
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
+_T = TypeVar("_T")
 
 
 class ArtifactCache:
@@ -67,19 +74,19 @@ class ArtifactCache:
 
     def _fetch(self, uri: str, sha256: str) -> Path:
         target = self.path_for(sha256)
-        if _verified(target, sha256):
+        if _in_cache(self.directory, _verified, target, sha256):
             return target
-        self.directory.mkdir(parents=True, exist_ok=True)
+        _in_cache(self.directory, self.directory.mkdir, parents=True, exist_ok=True)
         with _locked(target.with_name(f"{target.name}.lock")):
             # Another process may have fetched it while this one waited.
-            if _verified(target, sha256):
+            if _in_cache(self.directory, _verified, target, sha256):
                 return target
             # Whoever wrote these held this lock and is gone (a crash): they are garbage.
             for stale in self.directory.glob(f"{target.name}.*.part"):
                 stale.unlink(missing_ok=True)
             partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
             try:
-                digest = _download(uri, partial)
+                digest = _download(uri, partial, self.directory)
                 if digest != sha256:
                     raise ArtifactError(
                         f"artifact {uri} has SHA-256 {digest}, the registry recorded {sha256}",
@@ -87,7 +94,7 @@ class ArtifactCache:
                         metadata={"uri": uri, "expected": sha256, "actual": digest},
                     )
                 # Replaces a corrupted copy in one step: a reader sees the old file or the new one.
-                os.replace(partial, target)
+                _in_cache(self.directory, os.replace, partial, target)
             finally:
                 partial.unlink(missing_ok=True)
         return target
@@ -96,14 +103,14 @@ class ArtifactCache:
 def _verified(path: Path, sha256: str) -> bool:
     try:
         return _file_digest(path) == sha256
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
 
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` of ``path`` against every process; the file goes when released."""
-    descriptor = _lock(path)
+    descriptor = _in_cache(path.parent, _lock, path)
     try:
         yield
     finally:
@@ -127,19 +134,40 @@ def _lock(path: Path) -> int:
         os.close(descriptor)
 
 
-def _download(uri: str, destination: Path) -> str:
+def _download(uri: str, destination: Path, cache: Path) -> str:
     hasher = hashlib.sha256()
+    sink = _in_cache(cache, destination.open, "wb")
     try:
-        with fsspec.open(uri, "rb") as source, destination.open("wb") as sink:
-            while chunk := source.read(_CHUNK):
-                hasher.update(chunk)
-                sink.write(chunk)
-    except (OSError, ValueError) as error:
-        # fsspec raises OSError subclasses for I/O and ValueError for bad URLs.
-        raise ArtifactError(
-            f"artifact {uri} cannot be read: {error}", reason=ARTIFACT_UNAVAILABLE, metadata={"uri": uri}
-        ) from error
+        try:
+            with fsspec.open(uri, "rb") as source:
+                while chunk := source.read(_CHUNK):
+                    hasher.update(chunk)
+                    _in_cache(cache, sink.write, chunk)
+        except (OSError, ValueError) as error:
+            # fsspec raises OSError subclasses for I/O and ValueError for bad URLs.
+            raise ArtifactError(
+                f"artifact {uri} cannot be read: {error}", reason=ARTIFACT_UNAVAILABLE, metadata={"uri": uri}
+            ) from error
+        # A full disk may only show when the buffered rest is written out.
+        _in_cache(cache, sink.close)
+    finally:
+        with contextlib.suppress(OSError):
+            sink.close()
     return hasher.hexdigest()
+
+
+def _in_cache(cache: Path, action: Callable[..., _T], *args: object, **kwargs: object) -> _T:
+    """``action(*args, **kwargs)``, an operation on the cache: its OSError becomes ``CACHE_UNAVAILABLE``."""
+    try:
+        return action(*args, **kwargs)
+    except OSError as error:
+        full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+        advice = "; free space there or set AIPLAT_INFERENCE_CACHE_DIR" if full else ""
+        raise ArtifactError(
+            f"the artifact cache {cache} cannot be used: {error.strerror or error}{advice}",
+            reason=CACHE_UNAVAILABLE,
+            metadata={"cache": str(cache), "errno": errno.errorcode.get(error.errno or 0, "")},
+        ) from error
 
 
 def _file_digest(path: Path) -> str:

@@ -39,7 +39,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from services.inference.deployment import DeploymentSpec, DeploymentState, DeploymentStatus
-from services.inference.errors import ARTIFACT_UNAVAILABLE, ArtifactError, ModelNotFound
+from services.inference.errors import RETRIED_LOAD_FAILURES, ArtifactError, ModelNotFound
 from services.inference.repository import ModelRepository
 from services.inference.wanted import Artifact, Key, SpecSource, VersionResolver, WantedDeployment
 from services.runtime.errors import DeadlineExceeded, FailedPrecondition, Unavailable
@@ -259,7 +259,7 @@ class DeploymentController:
         self._cancel_refetch(key)
         status = self._served_status(key)
         conditions = status.conditions if status is not None else ()
-        if not any(c.type == "LoadFailed" and c.reason == ARTIFACT_UNAVAILABLE for c in conditions):
+        if not any(c.type == "LoadFailed" and c.reason in RETRIED_LOAD_FAILURES for c in conditions):
             self._refetch_delay.pop(key, None)
             return
         delay = self._refetch_delay.get(key, self._retry[0])

@@ -152,13 +152,17 @@ class ModelExecutionError(DomainError):
 
 
 ARTIFACT_UNAVAILABLE = "ARTIFACT_UNAVAILABLE"
-"""The artifact store could not be read: the one load failure that retrying may cure."""
+"""The artifact store could not be read."""
+CACHE_UNAVAILABLE = "CACHE_UNAVAILABLE"
+"""The local artifact cache could not be used (its disk full, read-only, not permitted)."""
+RETRIED_LOAD_FAILURES = frozenset({ARTIFACT_UNAVAILABLE, CACHE_UNAVAILABLE})
+"""Load failures that retrying may cure, once the store or the cache's disk is back."""
 
 
 class ArtifactError(FailedPrecondition):
     """A version cannot be loaded; its reason becomes the ``LoadFailed`` condition's reason.
 
-    Reasons: ``CHECKSUM_MISMATCH``, ``ARTIFACT_UNAVAILABLE``, ``MODEL_INVALID``,
+    Reasons: ``CHECKSUM_MISMATCH``, ``ARTIFACT_UNAVAILABLE``, ``CACHE_UNAVAILABLE``, ``MODEL_INVALID``,
     ``PREPROCESSING_INVALID``, ``WARMUP_FAILED``.
     """
 

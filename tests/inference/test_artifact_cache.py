@@ -14,6 +14,7 @@ import pytest
 
 import services.inference.artifacts as cache_module
 from services.inference.artifacts import ArtifactCache
+from services.inference.errors import ArtifactError
 
 
 def _source(tmp_path: Path, data: bytes) -> tuple[str, str]:
@@ -98,3 +99,13 @@ async def test_a_partial_file_is_never_taken_for_the_artifact(tmp_path: Path) ->
     (directory / f"{sha}.onnx").write_bytes(b"model")  # a copy cut short by a crash or a full disk
     path = await ArtifactCache(directory).fetch(uri, sha)
     assert path.read_bytes() == b"model bytes"
+
+
+def test_a_full_disk_under_the_cache_is_told_apart_from_an_unreadable_artifact_store(tmp_path: Path) -> None:
+    uri, _ = _source(tmp_path, b"model bytes" * 1000)
+    with pytest.raises(ArtifactError) as raised:
+        # Every write to /dev/full fails as on a full disk (ENOSPC).
+        cache_module._download(uri, Path("/dev/full"), tmp_path / "cache")
+    assert raised.value.reason == "CACHE_UNAVAILABLE"
+    assert "No space left on device" in raised.value.message
+    assert "AIPLAT_INFERENCE_CACHE_DIR" in raised.value.message

@@ -421,6 +421,23 @@ async def test_a_version_whose_artifact_store_was_unreadable_loads_once_it_can_b
     assert statuses[-1].state == DeploymentState.READY
 
 
+async def test_a_version_that_could_not_be_cached_loads_once_the_cache_can_be_written(
+    tmp_path: Path, controller: DeploymentController, repository: ModelRepository, registry: Registry
+) -> None:
+    v1 = registry.add(1)
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache directory belongs")  # as unwritable as a full disk, for root
+    controller.put(wanted((v1, 100)))
+    await eventually(lambda: _served(repository, 1, DeploymentState.FAILED), what="FAILED")
+    (failure,) = [c for c in repository.status("scaler", tenant="acme").conditions if c.type == "LoadFailed"]
+    assert failure.reason == "CACHE_UNAVAILABLE"
+    assert str(blocker) in failure.message
+
+    blocker.unlink()
+    await eventually(lambda: _served(repository, 1, DeploymentState.READY), what="READY with no load asked")
+    assert await _answer(repository) == 1.0
+
+
 async def test_a_version_whose_artifact_is_wrong_is_not_fetched_again_and_again(
     controller: DeploymentController,
     repository: ModelRepository,
