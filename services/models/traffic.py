@@ -46,6 +46,9 @@ def write_spec(
     A change of the split is appended to the history (unless it is a
     rollback, which removed the newest entry itself) and audited.
     """
+    if _in_version_order(spec.traffic) == _in_version_order(current.spec.traffic):
+        # The order of a split's targets means nothing: listed in another order, it is the same split.
+        spec = dataclasses.replace(spec, traffic=current.spec.traffic)
     if spec == current.spec:
         return None
     updated = deployments.update_spec(
@@ -100,3 +103,7 @@ def detach_versions(
         if updated is not None:
             changed.append(updated)
     return changed
+
+
+def _in_version_order(traffic: Sequence[TrafficTarget]) -> list[tuple[int, int]]:
+    return sorted((target.version, target.percent) for target in traffic)

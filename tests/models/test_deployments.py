@@ -191,6 +191,19 @@ async def test_updates_bump_the_generation_only_when_the_spec_changes(core: Mode
     assert relabelled.generation == 3
     assert relabelled.spec.traffic == moved.spec.traffic
 
+    split = await core.deployments.update_deployment(
+        "deployments/live", draft(split=((1, 30), (2, 70))), ["traffic"]
+    )
+    reordered = await core.deployments.update_deployment(
+        "deployments/live", draft(split=((2, 70), (1, 30))), ["traffic"]
+    )
+    assert (reordered.generation, reordered.etag) == (split.generation, split.etag), "the same split"
+    assert [(t.version, t.percent) for t in reordered.spec.traffic] == [(1, 30), (2, 70)]
+    page = await core.feeds.list_audit_events(
+        100, "", resource="deployments/live", start_time=None, end_time=None
+    )
+    assert len([e for e in page.items if e.action == AuditAction.TRAFFIC_CHANGED]) == 2
+
     stale = dataclasses.replace(draft(), display_name="x", etag=created.etag)
     with pytest.raises(Aborted) as raised:
         await core.deployments.update_deployment("deployments/live", stale, ["display_name"])
