@@ -63,7 +63,11 @@ class InferenceApp:
             retry_max_seconds=high,
         )
         self.reporter = StatusReporter(
-            self.client, unloaded=self.controller.unloaded, min_delay=low, max_delay=high
+            self.client,
+            unloaded=self.controller.unloaded,
+            min_delay=low,
+            max_delay=high,
+            refresh_seconds=settings.status_refresh_seconds,
         )
         self.follower = DeploymentFollower(
             self.client,

@@ -137,10 +137,14 @@ def _condition(condition: Condition) -> deployment_pb2.DeploymentCondition:
         version=condition.version,
     )
     if condition.last_transition_time is not None:
-        stamp = timestamp_pb2.Timestamp()
-        stamp.FromDatetime(condition.last_transition_time)
-        message.last_transition_time.CopyFrom(stamp)
+        message.last_transition_time.CopyFrom(_timestamp(condition.last_transition_time))
     return message
+
+
+def _timestamp(time: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(time)
+    return stamp
 
 
 def report_request(
@@ -163,4 +167,5 @@ def report_request(
         ],
         conditions=[_condition(condition) for condition in status.conditions],
         reporter=reporter,
+        deployment_create_time=None if status.create_time is None else _timestamp(status.create_time),
     )

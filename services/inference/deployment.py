@@ -70,6 +70,9 @@ class DeploymentSpec:
     batching: BatchingOptions = field(default_factory=BatchingOptions)
     execution: ExecutionOptions = field(default_factory=ExecutionOptions)
     preprocessing: tuple[PreprocessSpec, ...] = ()
+    create_time: datetime | None = None
+    """When model management created the deployment, if known; reports carry it, so that one about a
+    deployment deleted since is not taken for one about its namesake created after."""
 
     def __post_init__(self) -> None:
         ids = [target.version_id for target in self.targets]
@@ -144,3 +147,5 @@ class DeploymentStatus:
     state: DeploymentState
     loaded_versions: tuple[VersionStatus, ...]
     conditions: tuple[Condition, ...]
+    create_time: datetime | None = None
+    """The deployment's, when known (see ``DeploymentSpec.create_time``)."""

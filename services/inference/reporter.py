@@ -9,6 +9,10 @@ management refuses for good (the deployment is gone, or the generation is not
 its own), or that cannot be sent at all, is dropped and its status forgotten
 until the deployment's next change.
 
+Every status kept is reported again every ``refresh_seconds`` (a minute by
+default), changed or not: model management stops counting a replica whose
+reports are no longer renewed (see ``ReportDeploymentStatus``).
+
 A deployment being removed is not reported (model management deleted it),
 unless it was unloaded on request: then it is reported as not ready, with
 reason ``UNLOADED``.
@@ -17,6 +21,7 @@ reason ``UNLOADED``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -32,6 +37,8 @@ __all__ = ["StatusReporter"]
 _log = logging.getLogger(__name__)
 
 _CALL_SECONDS = 10.0
+REFRESH_SECONDS = 60.0
+"""How often every kept status is reported again; model management's report lifetime is three times it."""
 # Answers after which a report is dropped rather than retried: the deployment or generation is gone.
 _DROP = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT})
 
@@ -47,12 +54,14 @@ class StatusReporter:
         name: str = "",
         min_delay: float = 0.5,
         max_delay: float = 30.0,
+        refresh_seconds: float = REFRESH_SECONDS,
     ) -> None:
         self._client = client
         self.name = name
         """Who reports (``reporter`` of each report): this server's host and port."""
         self._unloaded = unloaded
         self._delays = (min_delay, max_delay)
+        self._refresh_seconds = refresh_seconds
         self._latest: dict[tuple[str, str], DeploymentStatus] = {}
         self._pending: dict[tuple[str, str], None] = {}  # ordered set
         self._wake = asyncio.Event()
@@ -91,8 +100,14 @@ class StatusReporter:
     async def run(self) -> None:
         """Send pending reports until cancelled."""
         delay = self._delays[0]
+        loop = asyncio.get_running_loop()
+        next_refresh = loop.time() + self._refresh_seconds
         while True:
-            await self._wake.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_refresh - loop.time()))
+            if loop.time() >= next_refresh:
+                self.resend_all()
+                next_refresh = loop.time() + self._refresh_seconds
             self._wake.clear()
             while self._pending:
                 key = next(iter(self._pending))
@@ -160,4 +175,5 @@ def _unloaded(status: DeploymentStatus) -> DeploymentStatus:
         DeploymentState.PENDING,
         (),
         (Condition("Ready", False, "UNLOADED", reason),),
+        status.create_time,
     )

@@ -311,6 +311,7 @@ class ModelRepository:
             deployment.state,
             tuple(versions),
             tuple(deployment.conditions.values()),
+            spec.create_time,
         )
 
     def _report(self, deployment: _Deployment) -> None:

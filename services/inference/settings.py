@@ -46,6 +46,11 @@ class InferenceSettings(ServiceSettings):
     reconnect_max_seconds: float = Field(default=30.0, gt=0)
     """Longest delay between reconnection attempts (the delay doubles up to it), in seconds."""
 
+    status_refresh_seconds: float = Field(default=60.0, gt=0)
+    """How often each deployment's status is reported again though unchanged, in seconds: model
+    management stops counting a replica's report three minutes (its default report lifetime) after the
+    last one, so keep this well below that."""
+
     cores: int = Field(default=0, ge=0, le=4096)
     """Cores this replica's model sessions share; 0: every core the process may use (its CPU affinity,
     within its CPU quota). ``aiplat up --inference-replicas N`` gives each replica 1/N of the machine."""

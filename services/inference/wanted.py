@@ -105,4 +105,5 @@ class WantedDeployment:
             batching=self.batching,
             execution=self.execution,
             preprocessing=self.preprocessing,
+            create_time=self.create_time,
         )

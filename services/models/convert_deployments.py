@@ -195,6 +195,7 @@ def report_in(message: deployment_service_pb2.ReportDeploymentStatusRequest) -> 
             for v in message.loaded_versions
         ),
         reporter=message.reporter,
+        deployment_create_time=time_in(message, "deployment_create_time"),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from services.models.aliases import Aliases
@@ -17,6 +18,7 @@ from services.models.feeds import Feeds
 from services.models.imports import LEASE_SECONDS, Imports
 from services.models.model_versions import ModelVersions
 from services.models.registry import Registry
+from services.models.status import REPORT_LIFETIME
 from services.models.uploads import Uploads
 from services.models.watch import WatchHub
 from services.runtime.store import Database
@@ -50,6 +52,7 @@ class ModelsCore:
         watch_queue_size: int = 1024,
         watch_poll_seconds: float = 0.5,
         import_lease_seconds: float = LEASE_SECONDS,
+        report_lifetime: timedelta = REPORT_LIFETIME,
         clock: Clock = utcnow,
     ) -> ModelsCore:
         hub = WatchHub(watch_queue_size)
@@ -68,7 +71,7 @@ class ModelsCore:
                 clock=clock,
                 lease_seconds=import_lease_seconds,
             ),
-            deployments=Deployments(db, hub, clock),
+            deployments=Deployments(db, hub, clock, report_lifetime),
             feeds=Feeds(db, hub),
             hub=hub,
             poller=ChangePoller(db, hub, watch_poll_seconds),

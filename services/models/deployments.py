@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,7 @@ from services.models.deployment_spec import SPEC_FIELDS, build_spec, check_refer
 from services.models.domain import Deployment, DeploymentDraft, Page, StatusReport, TrafficTarget
 from services.models.enums import AuditAction, WatchEventType
 from services.models.masks import resolve_mask
-from services.models.status import next_status
+from services.models.status import REPORT_LIFETIME, next_status
 from services.models.store import audit, deployments
 from services.models.store import models as model_rows
 from services.models.store.query import SortKey
@@ -51,10 +52,17 @@ MAX_CONDITION_MESSAGE = 4096
 class Deployments:
     """The deployment methods (except the watch stream and the audit log, see :mod:`.feeds`)."""
 
-    def __init__(self, db: Database, hub: WatchHub, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        hub: WatchHub,
+        clock: Clock = utcnow,
+        report_lifetime: timedelta = REPORT_LIFETIME,
+    ) -> None:
         self._db = db
         self._hub = hub
         self._clock = clock
+        self._report_lifetime = report_lifetime
 
     def __repr__(self) -> str:
         return f"Deployments({self._db!r})"
@@ -211,7 +219,8 @@ class Deployments:
         return deployment
 
     async def report_status(self, name: str, tenant: str, report: StatusReport) -> Deployment:
-        """Store what the inference service loaded for the current generation; older reports are ignored."""
+        """Store what the inference service loaded for the current generation; reports of older generations,
+        or of an earlier deployment of the same name, are ignored."""
         deployment_id = names.parse_deployment_name(name, "name")
         identity = current_identity()
         owner = tenant or identity.tenant
@@ -224,16 +233,23 @@ class Deployments:
         def work(session: Session) -> Deployment:
             current = deployments.get(session, owner, deployment_id, lock=True)
             now = self._clock()
-            if report.generation < current.generation:
+            if report.generation < current.generation or _of_earlier_incarnation(report, current):
                 return current
             if report.generation > current.generation:
                 raise InvalidArgument.for_field(
                     "generation", f"{report.generation} is newer than the deployment's {current.generation}"
                 )
-            status = next_status(current.spec, current.status, report, now)
+            status = next_status(current.spec, current.status, report, now, self._report_lifetime)
             return deployments.set_status(session, owner, deployment_id, status)
 
         return await self._db.write(work)
+
+
+def _of_earlier_incarnation(report: StatusReport, current: Deployment) -> bool:
+    # Created again under the same name, a deployment restarts at generation 1: only the creation
+    # time tells a late report about the deleted one (of the same generation) apart.
+    created = report.deployment_create_time
+    return created is not None and created != current.create_time
 
 
 def _lock_with_model(session: Session, tenant: str, deployment_id: str) -> Deployment:

@@ -240,6 +240,8 @@ class ReplicaReport:
     generation: int
     conditions: tuple[Condition, ...] = ()
     loaded_versions: tuple[LoadedVersion, ...] = ()
+    time: datetime | None = None
+    """When model management received it; None for reports stored before that was kept."""
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,8 @@ class StatusReport:
     conditions: tuple[Condition, ...] = ()
     loaded_versions: tuple[LoadedVersion, ...] = ()
     reporter: str = ""
+    deployment_create_time: datetime | None = None
+    """When the deployment the report describes was created, if the reporter said."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from sqlalchemy.exc import OperationalError
 
@@ -63,6 +64,7 @@ class ModelsApp:
             import_uri_prefixes=settings.import_uri_prefixes,
             watch_queue_size=settings.watch_queue_size,
             watch_poll_seconds=settings.watch_poll_seconds,
+            report_lifetime=timedelta(seconds=settings.replica_report_lifetime_seconds),
         )
         while True:
             try:

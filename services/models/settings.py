@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.models.sources import parse_location
+from services.models.status import REPORT_LIFETIME
 from services.runtime.settings import ServiceSettings
 
 SERVICE_NAME = "models"
@@ -46,6 +47,11 @@ class ModelsSettings(ServiceSettings):
     """Seconds between reads of the store for deployment changes written by other processes of the
     service; how late their watchers may hear of such a change.  Changes written by this process
     reach its watchers at once."""
+
+    replica_report_lifetime_seconds: float = Field(default=REPORT_LIFETIME.total_seconds(), gt=0)
+    """How long an inference replica's status report counts without being renewed (replicas renew theirs
+    every minute): a replica that went away stops counting towards its deployments' state this long
+    after its last report, once another replica reports."""
 
     storage_retry_seconds: float = Field(default=5.0, gt=0)
     """Seconds between attempts to reach the store and the artifact storage while starting."""

@@ -16,15 +16,20 @@ kept, and the state is computed from all of them together: a version is
 loaded when any replica serves it, and failed only when none does and one
 reports the failure.  So a replica still loading (or one that failed) does
 not take READY away from the others; the conditions shown name their replica.
-A report of a newer generation drops the reports of older ones.  A replica
-that went away keeps its last report until the next generation.
+A report of a newer generation drops the reports of older ones.
+
+Replicas report again at least once a minute even when nothing changed, so a
+replica that went away (scaled in, or replaced by a pod of another name) is
+noticed: when a report comes in, the other replicas' reports older than the
+report lifetime (three minutes by default) are dropped.  While no replica
+reports at all, the last combination stands.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from services.models import names
 from services.models.domain import (
@@ -42,6 +47,8 @@ FAILED_TYPE = "LoadFailed"
 MAX_REPORTERS = 32
 """Replicas whose reports a deployment keeps (reporter names come from callers: they must be bounded);
 past it, the one that reported longest ago goes."""
+REPORT_LIFETIME = timedelta(minutes=3)
+"""How long a replica's report counts without being renewed (replicas renew every minute)."""
 
 
 def compute_state(spec: DeploymentSpec, report: StatusReport) -> DeploymentState:
@@ -89,19 +96,26 @@ def _with_transition_times(
 
 
 def next_status(
-    spec: DeploymentSpec, previous: DeploymentStatus, report: StatusReport, now: datetime
+    spec: DeploymentSpec,
+    previous: DeploymentStatus,
+    report: StatusReport,
+    now: datetime,
+    lifetime: timedelta = REPORT_LIFETIME,
 ) -> DeploymentStatus:
     """The status to store for ``report`` (which describes the current generation), combined with the
-    other replicas' reports of that generation."""
+    other replicas' reports of that generation received within ``lifetime``."""
     earlier = next((r for r in previous.reports if r.reporter == report.reporter), None)
     latest = ReplicaReport(
         report.reporter,
         report.generation,
         _with_transition_times(report.conditions, earlier.conditions if earlier else (), now),
         report.loaded_versions,
+        now,
     )
     others = [
-        r for r in previous.reports if r.reporter != report.reporter and r.generation == report.generation
+        r
+        for r in previous.reports
+        if r.reporter != report.reporter and r.generation == report.generation and _alive(r, now, lifetime)
     ]
     reports = (*others[-(MAX_REPORTERS - 1) :], latest)
     conditions = _named_conditions(reports)
@@ -114,6 +128,11 @@ def next_status(
         reporter=report.reporter,
         reports=reports,
     )
+
+
+def _alive(report: ReplicaReport, now: datetime, lifetime: timedelta) -> bool:
+    # Reports stored before their time was kept count until the next generation, as they did then.
+    return report.time is None or now - report.time <= lifetime
 
 
 def _named_conditions(reports: Sequence[ReplicaReport]) -> tuple[Condition, ...]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 from prometheus_client.parser import text_string_to_metric_families
@@ -27,6 +28,7 @@ from services.models.lifecycle import ModelsApp
 from services.models.servicer import METHOD_ROLES as MODELS_ROLES
 from services.models.servicer import register as register_models
 from services.models.settings import ModelsSettings
+from services.models.status import REPORT_LIFETIME
 from services.models.store import open_store
 from services.runtime.devkeys import DevKeys, mint_token
 from services.runtime.server import ServiceServer, create_server
@@ -46,6 +48,7 @@ class ModelsService:
     database: Database | None = None
     handle: ServiceServer | None = None
     core: ModelsCore | None = None
+    report_lifetime: timedelta = REPORT_LIFETIME
 
     async def start(self) -> None:
         if self.database is None:
@@ -68,6 +71,7 @@ class ModelsService:
             ArtifactStorage(settings.resolved_artifact_url()),
             staging_dir=settings.resolved_staging_dir(),
             max_upload_bytes=settings.max_upload_bytes,
+            report_lifetime=self.report_lifetime,
         )
         self.handle, self.port = create_server(
             "models", settings, register_models(ModelsApp.ready(self.core)), method_roles=MODELS_ROLES
@@ -120,6 +124,7 @@ class InferenceService:
         models: Reachable,
         tenant: str,
         tracing: Tracing | None = None,
+        **settings_overrides: Any,
     ) -> InferenceService:
         token_file = directory / "service.token"
         # The service's admin token is of the tenant whose versions it resolves (see RegistryResolver).
@@ -137,6 +142,7 @@ class InferenceService:
             service_token_file=token_file,
             reconnect_min_seconds=0.05,
             reconnect_max_seconds=0.2,
+            **settings_overrides,
         )
         app = InferenceApp(settings)
         handle, port = create_server(

@@ -313,6 +313,25 @@ async def test_reported_status_sets_the_state_for_the_current_generation(
 
 
 @pytest.mark.usefixtures("two_versions")
+async def test_a_late_report_about_a_deleted_namesake_leaves_the_new_deployment_alone(
+    core: ModelsCore,
+) -> None:
+    first = await core.deployments.create_deployment("live", draft())
+    await core.deployments.delete_deployment("deployments/live", etag="")
+    again = await core.deployments.create_deployment("live", draft())
+    assert (again.generation, again.create_time > first.create_time) == (1, True)
+
+    ready = (Condition("Ready", True),)
+    late = StatusReport(1, ready, reporter="node-a", deployment_create_time=first.create_time)
+    ignored = await core.deployments.report_status("deployments/live", "", late)
+    assert (ignored.status.state, ignored.status.reports) == (DeploymentState.PENDING, ())
+
+    current = dataclasses.replace(late, deployment_create_time=again.create_time)
+    recorded = await core.deployments.report_status("deployments/live", "", current)
+    assert recorded.status.state == DeploymentState.READY
+
+
+@pytest.mark.usefixtures("two_versions")
 async def test_a_report_with_control_characters_names_each_field(core: ModelsCore) -> None:
     await core.deployments.create_deployment("live", draft())
     v1 = "models/fraud/versions/1"

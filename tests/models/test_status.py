@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -110,3 +110,27 @@ def test_replicas_reports_survive_the_store_and_a_status_stored_before_them_read
     del legacy["reports"]
     (only,) = status_from_json(legacy, status.state).reports
     assert (only.reporter, only.conditions) == ("node-b", status.conditions)
+
+
+def test_a_replica_that_stopped_reporting_stops_counting_once_its_report_outlives_the_lifetime() -> None:
+    lifetime = timedelta(minutes=3)
+    serving = next_status(SPEC, DeploymentStatus(), _report("gone", Condition("Ready", True)), NOW, lifetime)
+    failing = _report("left", Condition("LoadFailed", True, "MODEL_INVALID", "cannot load"))
+
+    within = next_status(SPEC, serving, failing, NOW + lifetime, lifetime)
+    assert within.state == DeploymentState.READY, "the replica that serves reported within the lifetime"
+
+    after = next_status(SPEC, within, failing, NOW + lifetime + timedelta(seconds=1), lifetime)
+    assert [r.reporter for r in after.reports] == ["left"]
+    assert after.state == DeploymentState.FAILED
+
+
+def test_a_report_stored_before_its_time_was_kept_counts_until_the_next_generation() -> None:
+    status = next_status(SPEC, DeploymentStatus(), _report("node-a", Condition("Ready", True)), NOW)
+    assert status.reports[0].time == NOW
+    stored = status_to_json(status)
+    del stored["reports"][0]["time"]
+    legacy = status_from_json(stored, status.state)
+    later = next_status(SPEC, legacy, _report("node-b", Condition("Ready", False)), NOW + timedelta(days=1))
+    assert [r.reporter for r in later.reports] == ["node-a", "node-b"]
+    assert later.state == DeploymentState.READY

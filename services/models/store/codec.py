@@ -160,6 +160,7 @@ def status_to_json(status: DeploymentStatus) -> dict[str, Any]:
                 "generation": r.generation,
                 "conditions": _conditions_to_json(r.conditions),
                 "loaded_versions": _loaded_to_json(r.loaded_versions),
+                "time": _time(r.time),
             }
             for r in status.reports
         ],
@@ -202,6 +203,7 @@ def status_from_json(data: Mapping[str, Any], state: DeploymentState) -> Deploym
                 generation=int(r["generation"]),
                 conditions=_conditions(r["conditions"]),
                 loaded_versions=_loaded(r["loaded_versions"]),
+                time=_parsed_time(r.get("time")),
             )
             for r in data["reports"]
         )

@@ -105,20 +105,22 @@ class WatchDeploymentsResponse(_message.Message):
     def __init__(self, type: _Optional[_Union[WatchEventType, str]] = ..., deployment: _Optional[_Union[_deployment_pb2.Deployment, _Mapping]] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class ReportDeploymentStatusRequest(_message.Message):
-    __slots__ = ("name", "tenant", "generation", "loaded_versions", "conditions", "reporter")
+    __slots__ = ("name", "tenant", "generation", "loaded_versions", "conditions", "reporter", "deployment_create_time")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     LOADED_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     CONDITIONS_FIELD_NUMBER: _ClassVar[int]
     REPORTER_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     tenant: str
     generation: int
     loaded_versions: _containers.RepeatedCompositeFieldContainer[_deployment_pb2.LoadedVersionStatus]
     conditions: _containers.RepeatedCompositeFieldContainer[_deployment_pb2.DeploymentCondition]
     reporter: str
-    def __init__(self, name: _Optional[str] = ..., tenant: _Optional[str] = ..., generation: _Optional[int] = ..., loaded_versions: _Optional[_Iterable[_Union[_deployment_pb2.LoadedVersionStatus, _Mapping]]] = ..., conditions: _Optional[_Iterable[_Union[_deployment_pb2.DeploymentCondition, _Mapping]]] = ..., reporter: _Optional[str] = ...) -> None: ...
+    deployment_create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., tenant: _Optional[str] = ..., generation: _Optional[int] = ..., loaded_versions: _Optional[_Iterable[_Union[_deployment_pb2.LoadedVersionStatus, _Mapping]]] = ..., conditions: _Optional[_Iterable[_Union[_deployment_pb2.DeploymentCondition, _Mapping]]] = ..., reporter: _Optional[str] = ..., deployment_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListAuditEventsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "resource", "start_time", "end_time")

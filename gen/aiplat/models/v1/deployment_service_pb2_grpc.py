@@ -145,7 +145,10 @@ class DeploymentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReportDeploymentStatus(self, request, context):
-        """Records what the inference service has loaded for a deployment.
+        """Records what the inference service has loaded for a deployment. Each inference replica
+        (`reporter`) reports again at least once a minute, changed or not: a replica's report stops
+        counting towards the deployment's state once it is older than the report lifetime (three
+        minutes by default) when another replica reports.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

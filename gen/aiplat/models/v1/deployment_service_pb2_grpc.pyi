@@ -59,7 +59,11 @@ class DeploymentServiceStub:
     it happens. The inference service follows it.
     """
     ReportDeploymentStatus: _grpc.UnaryUnaryMultiCallable[_deployment_service_pb2.ReportDeploymentStatusRequest, _deployment_pb2.Deployment]
-    """Records what the inference service has loaded for a deployment."""
+    """Records what the inference service has loaded for a deployment. Each inference replica
+    (`reporter`) reports again at least once a minute, changed or not: a replica's report stops
+    counting towards the deployment's state once it is older than the report lifetime (three
+    minutes by default) when another replica reports.
+    """
     ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_deployment_service_pb2.ListAuditEventsRequest, _deployment_service_pb2.ListAuditEventsResponse]
     """Lists recorded changes to aliases and traffic splits, newest first."""
 
@@ -92,7 +96,11 @@ class DeploymentServiceAsyncStub(DeploymentServiceStub):
     it happens. The inference service follows it.
     """
     ReportDeploymentStatus: _aio.UnaryUnaryMultiCallable[_deployment_service_pb2.ReportDeploymentStatusRequest, _deployment_pb2.Deployment]  # type: ignore[assignment]
-    """Records what the inference service has loaded for a deployment."""
+    """Records what the inference service has loaded for a deployment. Each inference replica
+    (`reporter`) reports again at least once a minute, changed or not: a replica's report stops
+    counting towards the deployment's state once it is older than the report lifetime (three
+    minutes by default) when another replica reports.
+    """
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_deployment_service_pb2.ListAuditEventsRequest, _deployment_service_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
     """Lists recorded changes to aliases and traffic splits, newest first."""
 
@@ -170,7 +178,11 @@ class DeploymentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _deployment_service_pb2.ReportDeploymentStatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_deployment_pb2.Deployment, _abc.Awaitable[_deployment_pb2.Deployment]]:
-        """Records what the inference service has loaded for a deployment."""
+        """Records what the inference service has loaded for a deployment. Each inference replica
+        (`reporter`) reports again at least once a minute, changed or not: a replica's report stops
+        counting towards the deployment's state once it is older than the report lifetime (three
+        minutes by default) when another replica reports.
+        """
 
     @_abc_1.abstractmethod
     def ListAuditEvents(
