@@ -17,6 +17,7 @@ from services.inference.tensors import DATATYPES, encode_raw
 from services.inference.validation import InputTensor
 from services.inference.version import InferenceResult
 from services.runtime.errors import DomainError, FieldViolation, InvalidArgument
+from services.runtime.transport.errors import MESSAGE_BUDGET, clip_text
 
 __all__ = ["infer_response", "request_inputs", "requested_outputs", "stream_error"]
 
@@ -83,10 +84,17 @@ def infer_response(result: InferenceResult, request_id: str) -> pb.ModelInferRes
 
 
 def stream_error(request: pb.ModelInferRequest, error: DomainError) -> pb.ModelStreamInferResponse:
-    """A stream's answer to one failed request: the error, and which request it was."""
+    """A stream's answer to one failed request: the error, and which request it was.
+
+    Clipped as a unary call's status is: messages echo what the client sent (a name of megabytes), and
+    an answer larger than the client accepts would end the whole stream on its side.
+    """
+    suffix = f" [{error.reason}]"
     return pb.ModelStreamInferResponse(
-        error_message=f"{error.message} [{error.reason}]",
+        error_message=clip_text(error.message, MESSAGE_BUDGET - len(suffix)) + suffix,
         infer_response=pb.ModelInferResponse(
-            model_name=request.model_name, model_version=request.model_version, id=request.id
+            model_name=clip_text(request.model_name),
+            model_version=clip_text(request.model_version),
+            id=request.id,
         ),
     )

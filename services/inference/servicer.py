@@ -226,12 +226,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def RepositoryModelLoad(  # noqa: N802 - gRPC method name
         self, request: pb.RepositoryModelLoadRequest, context: Any
     ) -> pb.RepositoryModelLoadResponse:
+        _require_model_name(request.model_name)
         await self._controller.load(current_identity().tenant, request.model_name)
         return pb.RepositoryModelLoadResponse()
 
     async def RepositoryModelUnload(  # noqa: N802 - gRPC method name
         self, request: pb.RepositoryModelUnloadRequest, context: Any
     ) -> pb.RepositoryModelUnloadResponse:
+        _require_model_name(request.model_name)
         await self._controller.unload(current_identity().tenant, request.model_name)
         return pb.RepositoryModelUnloadResponse()
 
@@ -260,6 +262,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         (the gateway retries it on another server), not NOT_FOUND."""
         if self._controller.wanted_here(tenant, model_name):
             raise ModelNotReady(model_name) from None
+
+
+def _require_model_name(model_name: str) -> None:
+    if not model_name:
+        raise InvalidArgument.for_field("model_name", "is required", reason=NAME_REQUIRED)
 
 
 def register(servicer: InferenceServicer) -> Register:

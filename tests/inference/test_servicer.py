@@ -402,7 +402,7 @@ async def test_two_tenants_on_one_server_see_only_their_own_deployments(
 
 
 async def test_a_call_without_a_model_name_is_invalid_naming_the_field(
-    inference: InferenceService, viewer: Metadata
+    inference: InferenceService, viewer: Metadata, dev_keys: DevKeys, tenant: str
 ) -> None:
     stub = inference.stub
     calls = {
@@ -414,6 +414,15 @@ async def test_a_call_without_a_model_name_is_invalid_naming_the_field(
             await answer
         assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert error_details(raised.value) == ("MODEL_NAME_REQUIRED", [field])
+    editor = auth(dev_keys, tenant, "editor")
+    for field, repository_call in {
+        "load": stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(), metadata=editor),
+        "unload": stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(), metadata=editor),
+    }.items():
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await repository_call
+        assert (field, raised.value.code()) == (field, grpc.StatusCode.INVALID_ARGUMENT)
+        assert error_details(raised.value) == ("MODEL_NAME_REQUIRED", ["model_name"])
     for other in (
         stub.ModelReady(pb.ModelReadyRequest(), metadata=viewer),
         stub.ModelConfig(pb.ModelConfigRequest(), metadata=viewer),

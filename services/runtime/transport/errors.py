@@ -46,7 +46,8 @@ MAX_DETAIL_TEXT = 256
 _ELLIPSIS = "\u2026"
 
 
-def _clip(text: str, limit: int = MAX_DETAIL_TEXT) -> str:
+def clip_text(text: str, limit: int = MAX_DETAIL_TEXT) -> str:
+    """``text``, cut to ``limit`` characters with an ellipsis when longer."""
     return text if len(text) <= limit else text[: limit - 1] + _ELLIPSIS
 
 
@@ -70,10 +71,12 @@ def to_status_proto(error: DomainError) -> status_pb2.Status:
     clipped, and violations past :data:`DETAILS_BUDGET` are left out, their
     number given as ``violationsNotShown``.
     """
-    metadata = {key: _clip(value) for key, value in error.metadata.items()}
+    metadata = {key: clip_text(value) for key, value in error.metadata.items()}
     violations = [
         error_details_pb2.BadRequest.FieldViolation(
-            field=_clip(violation.field), description=_clip(violation.description), reason=violation.reason
+            field=clip_text(violation.field),
+            description=clip_text(violation.description),
+            reason=violation.reason,
         )
         for violation in error.violations
     ]
