@@ -144,6 +144,13 @@ class TokenVerifier:
     def __repr__(self) -> str:
         return f"TokenVerifier(keys={self._keys!r}, issuer={self._issuer!r}, audience={self._audience!r})"
 
+    def seconds_left(self, identity: Identity) -> float | None:
+        """How long the token ``identity`` came from stays acceptable (its ``exp`` and the leeway); None
+        when it does not expire."""
+        if identity.expires_at is None:
+            return None
+        return max(0.0, identity.expires_at + self._leeway - self._clock())
+
     async def verify(self, token: str) -> Identity:
         """The identity ``token`` proves; :class:`Unauthenticated` with a specific reason otherwise."""
         snapshot = await self._keys.snapshot()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 
 import grpc
@@ -12,6 +13,7 @@ from google.protobuf import field_mask_pb2, timestamp_pb2
 
 from aiplat.models.v1 import deployment_pb2, deployment_service_pb2, registry_service_pb2
 from services.runtime.auth import Identity, Role, bind_identity
+from services.runtime.devkeys import DevKeys, mint_token
 from tests.grpc_helpers import Metadata, error_details
 
 from .grpc_support import Running
@@ -216,6 +218,26 @@ async def test_watch_sees_existing_synced_created_updated_deleted(running: Runni
     # A deletion names the incarnation it ends, so a watcher can tell it from a re-created one.
     assert events[2].deployment.create_time == existing.deployment.create_time
     assert not events[2].deployment.traffic
+
+
+async def test_a_watch_ends_when_its_token_expires_so_the_watcher_calls_again_with_a_fresh_one(
+    running: Running, dev_keys: DevKeys, tenant: str
+) -> None:
+    # Expired 29 s ago: still accepted within the verifier's 30 s of leeway, for about one more second.
+    minted = mint_token(
+        dev_keys, subject="alice", tenant=tenant, roles=["viewer"], now=time.time() - 60, ttl_seconds=31
+    )
+    call = running.deployments.WatchDeployments(
+        pb.WatchDeploymentsRequest(), metadata=(("authorization", f"Bearer {minted}"),)
+    )
+    try:
+        assert (await _read(call)).type == W.WATCH_EVENT_TYPE_SYNCED
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            await _read(call)
+    finally:
+        call.cancel()
+    assert ended.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_details(ended.value)[0] == "TOKEN_EXPIRED"
 
 
 @pytest.mark.usefixtures("fraud")

@@ -6,10 +6,17 @@ token.  Headers that the gateway derives from the token (``x-aiplat-tenant``,
 them without a token is UNAUTHENTICATED, and one whose headers disagree with
 its token is rejected too, since that means something between the gateway and
 the service rewrote them.
+
+A stream lives only as long as its token: when the token expires, the
+stream ends with UNAUTHENTICATED (reason ``TOKEN_EXPIRED``), and the client
+calls again with a fresh one.  Otherwise a watch opened once would go on
+delivering for ever with a token long expired or revoked by rotation.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextvars import Token
@@ -61,7 +68,12 @@ class AuthInterceptor(ServerInterceptor):
         self._method_roles = dict(method_roles)
         self._required = required
         self._public = frozenset(public_methods)
-        self._handlers = WrappedHandlers(self._guard)
+        self._handlers = WrappedHandlers(partial(self._guard, streaming=False))
+        self._stream_handlers = WrappedHandlers(partial(self._guard, streaming=True))
+
+    @property
+    def verifier(self) -> TokenVerifier | None:
+        return self._verifier
 
     async def authenticate(self, context: Context) -> Identity:
         """The caller of ``context``'s call; raises Unauthenticated."""
@@ -104,24 +116,40 @@ class AuthInterceptor(ServerInterceptor):
         handler = await continuation(handler_call_details)
         if is_public(method) or method in self._public:
             return handler
-        return self._handlers.get(method, handler)
+        streaming = handler is not None and (handler.request_streaming or handler.response_streaming)
+        return (self._stream_handlers if streaming else self._handlers).get(method, handler)
 
-    def _guard(self, method: str) -> Callable[[Context], _Authenticate]:
-        return partial(_Authenticate, self, method, required_role(self._method_roles, method))
+    def _guard(self, method: str, *, streaming: bool) -> Callable[[Context], _Authenticate]:
+        return partial(_Authenticate, self, method, required_role(self._method_roles, method), streaming)
 
 
 class _Authenticate:
     """Runs around one call: verify the caller and its role, then bind its identity and deadline."""
 
-    __slots__ = ("_context", "_deadline", "_identity", "_interceptor", "_method", "_needed")
+    __slots__ = (
+        "_context",
+        "_deadline",
+        "_expired",
+        "_expiry",
+        "_identity",
+        "_interceptor",
+        "_method",
+        "_needed",
+        "_streaming",
+    )
 
-    def __init__(self, interceptor: AuthInterceptor, method: str, needed: Role, context: Context) -> None:
+    def __init__(
+        self, interceptor: AuthInterceptor, method: str, needed: Role, streaming: bool, context: Context
+    ) -> None:
         self._interceptor = interceptor
         self._method = method
         self._needed = needed
+        self._streaming = streaming
         self._context = context
         self._deadline: Token[float | None] | None = None
         self._identity: Token[Identity | None] | None = None
+        self._expiry: asyncio.TimerHandle | None = None
+        self._expired = False
 
     async def __aenter__(self) -> None:
         method, context, needed = self._method, self._context, self._needed
@@ -143,12 +171,42 @@ class _Authenticate:
             await abort_internal(context)
         self._deadline = set_deadline(context.time_remaining())
         self._identity = set_identity(identity)
+        if self._streaming:
+            # Unary calls end soon enough: only streams pay for the timer.
+            self._end_at_expiry(identity)
+
+    def _end_at_expiry(self, identity: Identity) -> None:
+        verifier, task = self._interceptor.verifier, asyncio.current_task()
+        left = None if verifier is None else verifier.seconds_left(identity)
+        if left is not None and task is not None:
+            self._expiry = asyncio.get_running_loop().call_later(left, self._expire, task)
+
+    def _expire(self, task: asyncio.Task[object]) -> None:
+        self._expired = True
+        task.cancel()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> bool:
-        if self._identity is not None:
-            reset_identity(self._identity)
-        if self._deadline is not None:
-            reset_deadline(self._deadline)
+        if self._expiry is not None:
+            self._expiry.cancel()
+        # A stream's generator that gRPC abandons (its client stopped reading, then shutdown came) is
+        # closed later by the garbage collector, in another context: there is nothing to restore there.
+        with contextlib.suppress(ValueError):
+            if self._identity is not None:
+                reset_identity(self._identity)
+            if self._deadline is not None:
+                reset_deadline(self._deadline)
+        if self._expired and exc_type in (None, asyncio.CancelledError):
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            _log.info("ended %s: its token expired", self._method, extra={"grpc_method": self._method})
+            await abort_with(
+                self._context,
+                Unauthenticated(
+                    "the token expired while the stream was open; call again with a fresh one",
+                    reason="TOKEN_EXPIRED",
+                ),
+            )
         return False
