@@ -132,6 +132,7 @@ def create_server(
             ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.keepalive_timeout_ms", round(settings.peer_ping_timeout_seconds * 1000)),
         ],
     )
     recorder = RegistrationRecorder(server)

@@ -88,6 +88,11 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     """On SIGTERM, how long in-flight calls may run before they are cancelled, in seconds."""
 
+    peer_ping_timeout_seconds: float = Field(default=10.0, ge=1.0, le=600.0)
+    """How long a client may leave an HTTP/2 ping unanswered before its connection is closed, in
+    seconds.  A client that stopped reading (a stalled watcher) answers none: this bounds how long it
+    holds its stream, its queued messages and, at shutdown, the server (gRPC's own 20 s otherwise)."""
+
     client_timeout_seconds: float = Field(default=10.0, gt=0)
     """Default deadline of calls to other services, in seconds (capped by the incoming call's deadline)."""
 
