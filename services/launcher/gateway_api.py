@@ -29,10 +29,13 @@ with warnings.catch_warnings():
     from envoy_data_plane.envoy.config.route import v3 as route
     from envoy_data_plane.envoy.config.trace import v3 as trace
     from envoy_data_plane.envoy.extensions.access_loggers.stream import v3 as stream_log
+    from envoy_data_plane.envoy.extensions.common.matching import v3 as matching
     from envoy_data_plane.envoy.extensions.common.ratelimit import v3 as ratelimit
+    from envoy_data_plane.envoy.extensions.filters.common.matcher.action import v3 as matcher_action
     from envoy_data_plane.envoy.extensions.filters.http.buffer import v3 as buffer
     from envoy_data_plane.envoy.extensions.filters.http.grpc_json_transcoder import v3 as transcoder
     from envoy_data_plane.envoy.extensions.filters.http.grpc_stats import v3 as grpc_stats
+    from envoy_data_plane.envoy.extensions.filters.http.header_mutation import v3 as header_mutation
     from envoy_data_plane.envoy.extensions.filters.http.jwt_authn import v3 as jwt_authn
     from envoy_data_plane.envoy.extensions.filters.http.local_ratelimit import v3 as local_ratelimit
     from envoy_data_plane.envoy.extensions.filters.http.router import v3 as router
@@ -50,6 +53,8 @@ with warnings.catch_warnings():
     from envoy_data_plane.envoy.type.matcher import v3 as matcher
     from envoy_data_plane.envoy.type.metadata import v3 as metadata
     from envoy_data_plane.google import protobuf
+    from envoy_data_plane.xds.core import v3 as xds_core
+    from envoy_data_plane.xds.type.matcher import v3 as xds_matcher
 
 __all__ = [
     "accesslog",
@@ -63,10 +68,13 @@ __all__ = [
     "envoy_type",
     "grpc_stats",
     "hcm",
+    "header_mutation",
     "jwt_authn",
     "listener",
     "local_ratelimit",
     "matcher",
+    "matcher_action",
+    "matching",
     "metadata",
     "mutation_rules",
     "overload",
@@ -81,6 +89,8 @@ __all__ = [
     "trace",
     "transcoder",
     "upstream_http",
+    "xds_core",
+    "xds_matcher",
 ]
 
 

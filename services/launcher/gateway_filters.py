@@ -1,5 +1,5 @@
-"""The gateway's HTTP filters, in order: jwt_authn, local_ratelimit, buffer (REST routes only),
-grpc_json_transcoder, grpc_stats, router.
+"""The gateway's HTTP filters, in order: jwt_authn, local_ratelimit, buffer (REST routes only), the
+REST 401 challenge (on responses only), grpc_json_transcoder, grpc_stats, router.
 
 Before any filter runs, an early header mutation drops every ``x-aiplat-*``
 header the client sent: those headers carry identity, and only the gateway
@@ -46,6 +46,7 @@ from services.launcher.gateway_model import (
     LocalJwks,
     RateLimits,
 )
+from services.launcher.gateway_replies import CHALLENGE_FILTER, rest_challenge
 from services.launcher.gateway_routes import BODY_LIMIT_FILTER, public_matches, rest_body_limit
 from services.launcher.gateway_rpcs import service_rpcs
 
@@ -280,6 +281,7 @@ def http_filters(config: GatewayConfig) -> list[hcm.HttpFilter]:
         ("envoy.filters.http.jwt_authn", authentication(config)),
         ("envoy.filters.http.local_ratelimit", rate_limit(config)),
         (BODY_LIMIT_FILTER, rest_body_limit(config)),
+        (CHALLENGE_FILTER, rest_challenge()),
         ("envoy.filters.http.grpc_json_transcoder", transcoding(config)),
         ("envoy.filters.http.grpc_stats", method_stats()),
         ("envoy.filters.http.router", router.Router()),

@@ -5,6 +5,10 @@ A REST client gets what a service's error becomes through the transcoder: a
 with the HTTP status Envoy chose.  A gRPC client keeps Envoy's own reply, a
 trailers-only gRPC status (UNAUTHENTICATED, RESOURCE_EXHAUSTED, ...).
 
+A REST 401 carries ``WWW-Authenticate`` whoever refused the token: jwt_authn
+sets it on its own replies, and :func:`rest_challenge` adds it to a service's
+UNAUTHENTICATED once the transcoder has made that a 401.
+
 Which kind a client is comes from the content type it sent, recorded on
 arrival: by the time the router answers (no healthy instance, a timeout) the
 transcoder has already given a REST call the gRPC content type.
@@ -15,7 +19,21 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
-from services.launcher.gateway_api import accesslog, core, hcm, matcher, protobuf, route
+from services.launcher.gateway_api import (
+    accesslog,
+    core,
+    hcm,
+    header_mutation,
+    matcher,
+    matcher_action,
+    matching,
+    mutation_rules,
+    pack,
+    protobuf,
+    route,
+    xds_core,
+    xds_matcher,
+)
 from services.launcher.gateway_model import CLIENT_CONTENT_TYPE_HEADER
 
 
@@ -97,3 +115,55 @@ def local_replies() -> hcm.LocalReplyConfig:
         filter=_status(accesslog.ComparisonFilterOp.GE, 0), body_format_override=_json_status(Code.UNKNOWN)
     )
     return hcm.LocalReplyConfig(mappers=[unchanged, *per_status, other])
+
+
+CHALLENGE_FILTER = "aiplat.rest_challenge"
+"""The HTTP filter that adds ``WWW-Authenticate`` to a 401 the transcoder made of a service's
+UNAUTHENTICATED (a token the gateway accepted and the service did not, e.g. one without a tenant)."""
+CHALLENGE = 'Bearer error="invalid_token"'
+"""RFC 6750's challenge for a token that was sent and refused."""
+
+
+def _unless_unauthorized() -> xds_matcher.Matcher:
+    """Skip the wrapped filter for every response whose status is not 401 (decided on the response
+    headers; the filter does nothing on the request)."""
+    status = xds_matcher.MatcherMatcherListPredicate(
+        single_predicate=xds_matcher.MatcherMatcherListPredicateSinglePredicate(
+            input=xds_core.TypedExtensionConfig(
+                name="status", typed_config=pack(matcher.HttpResponseHeaderMatchInput(header_name=":status"))
+            ),
+            value_match=xds_matcher.StringMatcher(exact="401"),
+        )
+    )
+    skip = xds_matcher.MatcherOnMatch(
+        action=xds_core.TypedExtensionConfig(name="skip", typed_config=pack(matcher_action.SkipFilter()))
+    )
+    return xds_matcher.Matcher(
+        matcher_list=xds_matcher.MatcherMatcherList(
+            matchers=[
+                xds_matcher.MatcherMatcherListFieldMatcher(
+                    predicate=xds_matcher.MatcherMatcherListPredicate(not_matcher=status), on_match=skip
+                )
+            ]
+        )
+    )
+
+
+def rest_challenge() -> matching.ExtensionWithMatcher:
+    """``WWW-Authenticate`` on a 401 that lacks one; placed before the transcoder, so that on the way
+    back it sees the HTTP status the transcoder made of the service's gRPC status."""
+    challenge = mutation_rules.HeaderMutation(
+        append=core.HeaderValueOption(
+            header=core.HeaderValue(key="www-authenticate", value=CHALLENGE),
+            append_action=core.HeaderValueOptionHeaderAppendAction.ADD_IF_ABSENT,
+        )
+    )
+    mutation = header_mutation.HeaderMutation(
+        mutations=header_mutation.Mutations(response_mutations=[challenge])
+    )
+    return matching.ExtensionWithMatcher(
+        xds_matcher=_unless_unauthorized(),
+        extension_config=core.TypedExtensionConfig(
+            name="envoy.filters.http.header_mutation", typed_config=pack(mutation)
+        ),
+    )

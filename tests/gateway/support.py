@@ -15,11 +15,14 @@ import subprocess
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+import jwt
 
 from services.launcher import envoy_config
 from services.launcher.catalog import ServiceSpec, service_by_name
@@ -31,7 +34,7 @@ from services.models.lifecycle import ModelsApp
 from services.models.servicer import METHOD_ROLES, register
 from services.models.settings import ModelsSettings
 from services.models.store import open_store
-from services.runtime.devkeys import DevKeys, mint_token
+from services.runtime.devkeys import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevKeys, mint_token
 from services.runtime.server import ServiceServer, create_server
 from services.runtime.store import Database
 from services.runtime.tracing import Tracing
@@ -299,6 +302,25 @@ def local_gateway(
 
 def bearer(keys: DevKeys, tenant: str, *roles: str, subject: str = "alice", **claims: Any) -> str:
     return "Bearer " + mint_token(keys, subject=subject, tenant=tenant, roles=roles or ("editor",), **claims)
+
+
+def tenantless_bearer(keys: DevKeys) -> str:
+    """A valid token without a ``tenant`` claim, which mint_token cannot make."""
+    now = int(time.time())
+    claims = {
+        "iss": DEFAULT_ISSUER,
+        "aud": DEFAULT_AUDIENCE,
+        "sub": "nobody",
+        "roles": ["viewer"],
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "jti": uuid.uuid4().hex,
+    }
+    signed = jwt.encode(
+        claims, keys.private_key_path.read_bytes(), algorithm="RS256", headers={"kid": keys.key_id}
+    )
+    return f"Bearer {signed}"
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,7 @@ def test_one_listener_with_the_filters_in_order_and_admin_on_loopback() -> None:
         "envoy.filters.http.jwt_authn",
         "envoy.filters.http.local_ratelimit",
         "envoy.filters.http.buffer",
+        "aiplat.rest_challenge",  # WWW-Authenticate on a service's 401, before the transcoder
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.grpc_stats",
         "envoy.filters.http.router",

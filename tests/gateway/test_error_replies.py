@@ -12,7 +12,17 @@ import pytest
 from aiplat.models.v1 import registry_service_pb2, registry_service_pb2_grpc
 from services.runtime.devkeys import DevKeys, mint_token
 
-from .support import MODELS, Envoy, Reply, bearer, envoy_config, gateway_settings, rest, start_envoy
+from .support import (
+    MODELS,
+    Envoy,
+    Reply,
+    bearer,
+    envoy_config,
+    gateway_settings,
+    rest,
+    start_envoy,
+    tenantless_bearer,
+)
 
 pytestmark = pytest.mark.envoy
 
@@ -64,6 +74,26 @@ def test_a_refused_token_is_a_json_status_for_rest_and_a_grpc_status_for_grpc(
         grpc.StatusCode.PERMISSION_DENIED,
         "Audiences in Jwt are not allowed",
     )
+
+
+def test_a_service_refusing_the_token_is_a_401_with_www_authenticate(
+    gateway: Envoy, dev_keys: DevKeys, tenant: str
+) -> None:
+    """A token the gateway accepts but the service refuses (here: no tenant claim) is UNAUTHENTICATED from
+    the service; the REST client gets what the gateway's own 401 gives it, a challenge included."""
+    refused = rest(gateway.address, "GET", "/v1/models", authorization=tenantless_bearer(dev_keys))
+    assert refused.status == 401
+    status = _status(refused)
+    assert (status["code"], status["details"][0]["reason"]) == (16, "TOKEN_CLAIMS_INVALID")
+    assert refused.headers["www-authenticate"].startswith("Bearer"), refused.headers
+    # Only a 401 carries the challenge.
+    token = bearer(dev_keys, tenant, "viewer")
+    served = rest(gateway.address, "GET", "/v1/models", authorization=token)
+    assert served.status == 200
+    assert "www-authenticate" not in served.headers
+    absent = rest(gateway.address, "GET", "/v1/models/absent", authorization=token)
+    assert absent.status == 404
+    assert "www-authenticate" not in absent.headers
 
 
 def test_requests_the_transcoder_refuses_get_a_json_status(

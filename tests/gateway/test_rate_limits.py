@@ -3,14 +3,11 @@ leaves the others untouched."""
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import cast
 
 import grpc
-import jwt
 import pytest
 from google.protobuf import message
 from grpc_health.v1 import health_pb2
@@ -18,7 +15,7 @@ from grpc_health.v1 import health_pb2
 from aiplat.models.v1 import registry_service_pb2
 from inference import grpc_service_pb2 as inference_pb
 from services.launcher.settings import TenantRateLimits
-from services.runtime.devkeys import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevKeys
+from services.runtime.devkeys import DevKeys
 from tests.inference.platform import InferenceService
 
 from .support import (
@@ -30,6 +27,7 @@ from .support import (
     prometheus,
     rest,
     start_envoy,
+    tenantless_bearer,
 )
 
 pytestmark = pytest.mark.envoy
@@ -124,25 +122,6 @@ def _limit(headers: dict[str, str]) -> int:
     return int(headers["x-ratelimit-limit"])
 
 
-def _tenantless_token(keys: DevKeys) -> str:
-    """A valid token without a ``tenant`` claim, which mint_token cannot make."""
-    now = int(time.time())
-    claims = {
-        "iss": DEFAULT_ISSUER,
-        "aud": DEFAULT_AUDIENCE,
-        "sub": "nobody",
-        "roles": ["viewer"],
-        "iat": now,
-        "nbf": now,
-        "exp": now + 600,
-        "jti": uuid.uuid4().hex,
-    }
-    signed = jwt.encode(
-        claims, keys.private_key_path.read_bytes(), algorithm="RS256", headers={"kid": keys.key_id}
-    )
-    return f"Bearer {signed}"
-
-
 def test_a_tenant_out_of_tokens_is_limited_while_another_is_served(
     tiny_buckets: Envoy, dev_keys: DevKeys, new_tenant: Callable[[], str]
 ) -> None:
@@ -233,7 +212,7 @@ def test_a_tenant_out_of_management_calls_can_still_infer(
 def test_calls_without_a_tenant_share_one_bucket(tiny_buckets: Envoy, dev_keys: DevKeys, tenant: str) -> None:
     """Open endpoints without a token, and tokens without a tenant claim, draw from the default bucket;
     running it dry leaves every tenant's buckets untouched, open endpoints included."""
-    no_tenant = _tenantless_token(dev_keys)
+    no_tenant = tenantless_bearer(dev_keys)
     token = bearer(dev_keys, tenant, "viewer")
     address = tiny_buckets.address
     with grpc.insecure_channel(address) as channel:
