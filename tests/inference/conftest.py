@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -11,6 +12,7 @@ import pytest
 
 from aiplat.models.v1 import deployment_pb2
 from services.inference.sessions import OrtSession
+from services.models.status import REPORT_LIFETIME
 from services.runtime.devkeys import DevKeys, ensure_dev_keys
 from tests.grpc_helpers import Metadata
 
@@ -36,8 +38,16 @@ def tenant() -> str:
 
 
 @pytest.fixture
-async def models_service(tmp_path: Path, dev_keys: DevKeys) -> AsyncIterator[ModelsService]:
-    service = ModelsService(tmp_path / "models", dev_keys)
+def report_lifetime() -> timedelta:
+    """How long model management counts an inference replica's report; a module may shorten it."""
+    return REPORT_LIFETIME
+
+
+@pytest.fixture
+async def models_service(
+    tmp_path: Path, dev_keys: DevKeys, report_lifetime: timedelta
+) -> AsyncIterator[ModelsService]:
+    service = ModelsService(tmp_path / "models", dev_keys, report_lifetime=report_lifetime)
     service.directory.mkdir()
     await service.start()
     try:

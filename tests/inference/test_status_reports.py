@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
-import grpc
 import pytest
 
 from aiplat.models.v1 import deployment_pb2
@@ -18,24 +16,11 @@ from .platform import InferenceService, ModelsService
 from .support import mlp_model
 
 READY = deployment_pb2.DEPLOYMENT_STATE_READY
-LIFETIME = timedelta(seconds=1)
 
 
 @pytest.fixture
-async def models_service(tmp_path: Path, dev_keys: DevKeys) -> AsyncIterator[ModelsService]:
-    service = ModelsService(tmp_path / "models", dev_keys, report_lifetime=LIFETIME)
-    service.directory.mkdir()
-    await service.start()
-    try:
-        yield service
-    finally:
-        await service.close()
-
-
-@pytest.fixture
-async def models(models_service: ModelsService, dev_keys: DevKeys, tenant: str) -> AsyncIterator[Models]:
-    async with grpc.aio.insecure_channel(models_service.address) as channel:
-        yield Models(channel, auth(dev_keys, tenant, "editor"))
+def report_lifetime() -> timedelta:
+    return timedelta(seconds=1)
 
 
 async def test_a_replica_that_went_away_stops_counting_once_the_others_renew_their_reports(
