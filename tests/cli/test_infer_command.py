@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from concurrent import futures
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
+import pytest_asyncio
+from onnx import TensorProto, helper
 
 from benchmarks.onnx_models import tiny_mlp
-from inference import grpc_service_pb2, grpc_service_pb2_grpc
 from services.cli.client import CommandError
 from services.cli.infer_command import _input, _output_values
 from services.cli.main import main
-from services.inference.tensors import DATATYPES, encode_raw
-from services.runtime.devkeys import DevKeys
+from services.runtime.devkeys import DevKeys, mint_token
 from tests.inference.platform import InferenceService
 
 TENANT = "acme"  # the tenant of the `cli_env` token
@@ -108,12 +106,18 @@ class _Peer:
     address: str
 
 
-@pytest.fixture
+# The inference service runs on the module's event loop, so that it starts and deploys once: every
+# test that calls it runs on that loop too.
+_on_the_service_loop = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def inference(
-    tmp_path: Path, dev_keys: DevKeys, models_address: str
+    tmp_path_factory: pytest.TempPathFactory, dev_keys: DevKeys, models_address: str
 ) -> AsyncIterator[InferenceService]:
     """An inference service in this process following the models service the commands talk to."""
-    service = await InferenceService.start(tmp_path, dev_keys, _Peer(models_address), TENANT)
+    directory = tmp_path_factory.mktemp("inference")
+    service = await InferenceService.start(directory, dev_keys, _Peer(models_address), TENANT)
     try:
         yield service
     finally:
@@ -125,6 +129,121 @@ async def _aiplat(*argv: str) -> int:
     return await asyncio.to_thread(main, list(argv))
 
 
+def _onnx(
+    nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto]
+) -> bytes:
+    model = helper.make_model(
+        helper.make_graph(nodes, "model", inputs, outputs), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    model.ir_version = 8  # readable by every ONNX Runtime the project supports
+    onnx.checker.check_model(model, full_check=True)
+    return model.SerializeToString()
+
+
+def _echo(inputs: dict[str, tuple[int, list[int]]]) -> bytes:
+    """A model whose output ``echo <name>`` is its input ``name``, of the element type and shape given."""
+    return _onnx(
+        [helper.make_node("Identity", [name], [f"echo {name}"]) for name in inputs],
+        [helper.make_tensor_value_info(name, *declared) for name, declared in inputs.items()],
+        [helper.make_tensor_value_info(f"echo {name}", *declared) for name, declared in inputs.items()],
+    )
+
+
+def _counting() -> bytes:
+    """``output`` = 0, 1, ... up to the one value of ``limit`` (FP32): a large answer to a small call."""
+    zero, one = (
+        helper.make_tensor(name, TensorProto.FLOAT, [], [v]) for name, v in (("zero", 0.0), ("one", 1.0))
+    )
+    return _onnx(
+        [
+            helper.make_node("Constant", [], ["zero"], value=zero),
+            helper.make_node("Constant", [], ["one"], value=one),
+            helper.make_node("Squeeze", ["limit"], ["end"]),
+            helper.make_node("Range", ["zero", "end", "one"], ["output"]),
+        ],
+        [helper.make_tensor_value_info("limit", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [None])],
+    )
+
+
+_NON_FINITE_TYPES = {
+    "FP32": TensorProto.FLOAT,
+    "FP16": TensorProto.FLOAT16,
+    "FP64": TensorProto.DOUBLE,
+    "BF16": TensorProto.BFLOAT16,
+}
+
+
+def _dividing_by_zero() -> bytes:
+    """``x / [[0, 0], [0, 1]]`` (FP32), and that cast to each float datatype as output ``logits <TYPE>``."""
+    divisor = helper.make_tensor("divisor", TensorProto.FLOAT, [2, 2], [0.0, 0.0, 0.0, 1.0])
+    return _onnx(
+        [
+            helper.make_node("Constant", [], ["divisor"], value=divisor),
+            helper.make_node("Div", ["x", "divisor"], ["quotient"]),
+            *(
+                helper.make_node("Cast", ["quotient"], [f"logits {name}"], to=element)
+                for name, element in _NON_FINITE_TYPES.items()
+            ),
+        ],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2])],
+        [
+            helper.make_tensor_value_info(f"logits {name}", element, [2, 2])
+            for name, element in _NON_FINITE_TYPES.items()
+        ],
+    )
+
+
+# Each deployed once for the module, under the model's own name.
+_MODELS = {
+    "counting": _counting(),
+    "non-finite": _dividing_by_zero(),
+    "echo": _echo(
+        {
+            "x": (TensorProto.BFLOAT16, [1, 3]),
+            "bits": (TensorProto.BFLOAT16, [2]),
+            "y": (TensorProto.FLOAT, [1, 3]),
+            "z:0": (TensorProto.DOUBLE, [1, 3]),
+            "pixels": (TensorProto.UINT8, [3]),
+            "offsets": (TensorProto.INT8, [3]),
+            "ids": (TensorProto.UINT64, [2]),
+        }
+    ),
+    "echo-text": _echo({"s": (TensorProto.STRING, [2])}),
+}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def deployed(
+    tmp_path_factory: pytest.TempPathFactory,
+    dev_keys: DevKeys,
+    models_address: str,
+    inference: InferenceService,
+) -> None:
+    """Every model of ``_MODELS`` registered, uploaded and served by ``inference``."""
+    directory = tmp_path_factory.mktemp("onnx")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AIPLAT_ADDRESS", models_address)
+        env.setenv("AIPLAT_TOKEN", mint_token(dev_keys, subject="alice", tenant=TENANT, roles=["editor"]))
+        for name, model in _MODELS.items():
+            path = directory / f"{name}.onnx"
+            path.write_bytes(model)
+            for argv in (
+                ("models", "create", name),
+                ("models", "upload", name, str(path)),
+                ("deploy", "create", name, "--model", name, "--traffic", "1=100"),
+            ):
+                assert await _aiplat(*argv, "-o", "json") == 0
+    await asyncio.gather(*(inference.serving(TENANT, name, generation=1) for name in _MODELS))
+
+
+@pytest.fixture
+def at_inference(cli_env: str, monkeypatch: pytest.MonkeyPatch, inference: InferenceService) -> None:
+    """The commands pointed at ``inference``, with ``cli_env``'s token."""
+    monkeypatch.setenv("AIPLAT_ADDRESS", f"127.0.0.1:{inference.handle.port}")
+
+
+@_on_the_service_loop
 @pytest.mark.usefixtures("cli_env")
 async def test_infer_prints_the_outputs_onnx_runtime_computes(
     tmp_path: Path,
@@ -163,15 +282,12 @@ async def test_infer_prints_the_outputs_onnx_runtime_computes(
     np.testing.assert_allclose(first, expected.ravel()[:8], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.usefixtures("cli_env")
+@_on_the_service_loop
+@pytest.mark.usefixtures("at_inference")
 async def test_infer_of_an_unknown_deployment_fails_with_not_found(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    inference: InferenceService,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     np.save(tmp_path / "x.npy", np.zeros((1, 64), np.float32))
-    monkeypatch.setenv("AIPLAT_ADDRESS", f"127.0.0.1:{inference.handle.port}")
 
     assert await _aiplat("infer", "missing", "--input", f"input=@{tmp_path / 'x.npy'}") == 1
 
@@ -181,141 +297,78 @@ async def test_infer_of_an_unknown_deployment_fails_with_not_found(
     assert "reason: MODEL_NOT_FOUND" in captured.err
 
 
-class _FixedAnswer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
-    """An inference server that answers every call with the same outputs, whatever the inputs."""
-
-    def __init__(self, outputs: dict[str, tuple[str, np.ndarray]]) -> None:
-        self._outputs = outputs
-
-    def ModelInfer(  # noqa: N802 - the gRPC method name
-        self, request: grpc_service_pb2.ModelInferRequest, context: grpc.ServicerContext
-    ) -> grpc_service_pb2.ModelInferResponse:
-        return grpc_service_pb2.ModelInferResponse(
-            model_name=request.model_name,
-            model_version="1",
-            outputs=[
-                grpc_service_pb2.ModelInferResponse.InferOutputTensor(
-                    name=name, datatype=datatype, shape=list(array.shape)
-                )
-                for name, (datatype, array) in self._outputs.items()
-            ],
-            raw_output_contents=[
-                encode_raw(DATATYPES[datatype], array) for datatype, array in self._outputs.values()
-            ],
-        )
-
-
-@contextmanager
-def _answering(outputs: dict[str, tuple[str, np.ndarray]]) -> Iterator[str]:
-    # As large as the platform's own servers send (services.runtime.server).
-    limit = 16 * 1024 * 1024
-    options = [("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=options)
-    grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(_FixedAnswer(outputs), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop(grace=None)
-
-
-def _infer_json(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, address: str
-) -> tuple[int, str, str]:
-    monkeypatch.setenv("AIPLAT_ADDRESS", address)
-    monkeypatch.setenv("AIPLAT_TOKEN", "token")
-    np.save(tmp_path / "x.npy", np.zeros((1, 4), np.float32))
-    status = main(["infer", "scorer", "--input", f"input=@{tmp_path / 'x.npy'}", "-o", "json"])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def test_outputs_larger_than_grpc_default_of_4_mib_are_received(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+@_on_the_service_loop
+@pytest.mark.usefixtures("deployed", "at_inference")
+async def test_outputs_larger_than_grpc_default_of_4_mib_are_received(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # 6 MiB of FP32: under the 16 MiB the platform's servers send, over gRPC's default receive limit.
-    big = np.arange(6 * 1024 * 1024 // 4, dtype=np.float32)
-    with _answering({"output": ("FP32", big)}) as address:
-        status, out, err = _infer_json(monkeypatch, capsys, tmp_path, address)
+    count = 6 * 1024 * 1024 // 4
+    np.save(tmp_path / "limit.npy", np.array([count], np.float32))
 
-    assert (status, err) == (0, "")
-    [(name, output)] = json.loads(out)["outputs"].items()
-    assert (name, output["shape"]) == ("output", [big.size])
-    np.testing.assert_array_equal(np.array(output["data"], dtype=np.float32), big)
+    assert (
+        await _aiplat("infer", "counting", "--input", f"limit=@{tmp_path / 'limit.npy'}", "-o", "json") == 0
+    )
 
-
-class _Echo(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
-    """An inference server whose outputs are the inputs it received, as they came."""
-
-    def ModelInfer(  # noqa: N802 - the gRPC method name
-        self, request: grpc_service_pb2.ModelInferRequest, context: grpc.ServicerContext
-    ) -> grpc_service_pb2.ModelInferResponse:
-        return grpc_service_pb2.ModelInferResponse(
-            model_name=request.model_name,
-            model_version="1",
-            outputs=[
-                grpc_service_pb2.ModelInferResponse.InferOutputTensor(
-                    name=t.name, datatype=t.datatype, shape=t.shape
-                )
-                for t in request.inputs
-            ],
-            raw_output_contents=request.raw_input_contents,
-        )
+    [(name, output)] = json.loads(capsys.readouterr().out)["outputs"].items()
+    assert (name, output["datatype"], output["shape"]) == ("output", "FP32", [count])
+    np.testing.assert_array_equal(
+        np.array(output["data"], dtype=np.float32), np.arange(count, dtype=np.float32)
+    )
 
 
-@pytest.fixture
-def echo_address(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(_Echo(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    monkeypatch.setenv("AIPLAT_ADDRESS", f"127.0.0.1:{port}")
-    monkeypatch.setenv("AIPLAT_TOKEN", "token")
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop(grace=None)
-
-
-@pytest.mark.usefixtures("echo_address")
-def test_an_input_can_be_sent_as_the_datatype_the_model_declares(
+@_on_the_service_loop
+@pytest.mark.usefixtures("deployed", "at_inference")
+async def test_an_input_can_be_sent_as_the_datatype_the_model_declares(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # np.random.rand gives float64, and NumPy has no bfloat16: without a declared datatype a BF16
     # or FP32 model could not be called with them.
     np.save(tmp_path / "x.npy", np.array([[1.5, -2.0, 0.1]]))
+    np.save(tmp_path / "bits.npy", np.array([0x3FC0, 0xC000], dtype=np.uint16))  # BF16's 1.5 and -2
     np.save(tmp_path / "pixels.npy", np.array([0, 7, 255]))  # NumPy's default int64
-    argv = ["infer", "echo", "-o", "json"]
+    np.save(tmp_path / "offsets.npy", np.array([-128, 0, 127]))
+    np.save(tmp_path / "ids.npy", np.array([0, 2**62]))
     specs = [
         f"x:BF16=@{tmp_path / 'x.npy'}",
+        f"bits:BF16=@{tmp_path / 'bits.npy'}",
         f"y:FP32=@{tmp_path / 'x.npy'}",
         f"z:0=@{tmp_path / 'x.npy'}",
         f"pixels:UINT8=@{tmp_path / 'pixels.npy'}",
+        f"offsets:INT8=@{tmp_path / 'offsets.npy'}",
+        f"ids:UINT64=@{tmp_path / 'ids.npy'}",
     ]
 
-    assert main([*argv, *(arg for spec in specs for arg in ("--input", spec))]) == 0
+    assert (
+        await _aiplat("infer", "echo", "-o", "json", *(arg for spec in specs for arg in ("--input", spec)))
+        == 0
+    )
 
+    # The model refuses any other datatype, so each answer is also what the server was sent.
     outputs = json.loads(capsys.readouterr().out)["outputs"]
-    assert {name: (o["datatype"], o["shape"]) for name, o in outputs.items()} == {
-        "x": ("BF16", [1, 3]),
-        "y": ("FP32", [1, 3]),
-        "z:0": ("FP64", [1, 3]),  # a TensorFlow-style name, with no datatype after its colon
-        "pixels": ("UINT8", [3]),
+    assert {name: (o["datatype"], o["shape"], o["data"]) for name, o in outputs.items()} == {
+        "echo x": ("BF16", [1, 3], [[1.5, -2.0, 0.10009765625]]),  # 0.1 rounded to BF16
+        "echo bits": ("BF16", [2], [1.5, -2.0]),
+        "echo y": ("FP32", [1, 3], [[1.5, -2.0, float(np.float32(0.1))]]),
+        "echo z:0": ("FP64", [1, 3], [[1.5, -2.0, 0.1]]),  # a TensorFlow-style name, no datatype after it
+        "echo pixels": ("UINT8", [3], [0, 7, 255]),
+        "echo offsets": ("INT8", [3], [-128, 0, 127]),
+        "echo ids": ("UINT64", [2], [0, 2**62]),
     }
-    assert outputs["x"]["data"] == [[1.5, -2.0, 0.10009765625]]  # 0.1 rounded to BF16
-    assert outputs["y"]["data"] == [[1.5, -2.0, float(np.float32(0.1))]]
-    assert outputs["pixels"]["data"] == [0, 7, 255]
 
 
-@pytest.mark.usefixtures("echo_address")
-def test_text_values_in_the_table_are_quoted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@_on_the_service_loop
+@pytest.mark.usefixtures("deployed", "at_inference")
+async def test_text_values_in_the_table_are_quoted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     np.save(tmp_path / "s.npy", np.array(["two words", "two\nlines"]))
 
-    assert main(["infer", "echo", "--input", f"s=@{tmp_path / 's.npy'}"]) == 0
+    assert await _aiplat("infer", "echo-text", "--input", f"s=@{tmp_path / 's.npy'}") == 0
 
     # One row per output, and each value told apart from the next.
     _, _, row = capsys.readouterr().out.splitlines()
+    assert row.startswith("echo s  BYTES     [2]  ")
     assert row.split("  ")[-1] == '"two words" "two\\nlines"'
 
 
@@ -347,14 +400,18 @@ def _strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
-@pytest.mark.parametrize("datatype", ["FP32", "FP16", "FP64", "BF16"])
-def test_json_output_of_non_finite_values_is_valid_json(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, datatype: str
+@_on_the_service_loop
+@pytest.mark.usefixtures("deployed", "at_inference")
+async def test_json_output_of_non_finite_values_is_valid_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    values = np.array([[np.nan, np.inf], [-np.inf, 1.5]], dtype=np.float32)
-    with _answering({"logits": (datatype, values)}) as address:
-        status, out, err = _infer_json(monkeypatch, capsys, tmp_path, address)
+    np.save(tmp_path / "x.npy", np.array([[0.0, 1.0], [-1.0, 1.5]], np.float32))
 
-    assert (status, err) == (0, "")
+    assert await _aiplat("infer", "non-finite", "--input", f"x=@{tmp_path / 'x.npy'}", "-o", "json") == 0
+
     # As protobuf's JSON mapping writes floats: the non-finite ones as strings.
-    assert _strict_json(out)["outputs"]["logits"]["data"] == [["NaN", "Infinity"], ["-Infinity", 1.5]]
+    outputs = _strict_json(capsys.readouterr().out)["outputs"]
+    expected = [["NaN", "Infinity"], ["-Infinity", 1.5]]
+    assert {name: (o["datatype"], o["data"]) for name, o in outputs.items()} == {
+        f"logits {datatype}": (datatype, expected) for datatype in _NON_FINITE_TYPES
+    }
