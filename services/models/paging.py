@@ -3,10 +3,11 @@
 A token carries where the next page starts, as the sort key of the last item
 returned (keyset paging: items created or deleted meanwhile neither repeat
 nor drop out of later pages, as they would with an offset), and a
-fingerprint of the query it belongs to (method, parent, filter, order); a
-token replayed with another query is INVALID_ARGUMENT rather than silently
-paging through different results.  Clients must treat tokens as opaque: the
-encoding may change.
+fingerprint of the query it belongs to (the caller's tenant, method, parent,
+filter, order); a token replayed with another query, or by another tenant, is
+INVALID_ARGUMENT rather than silently paging through different results.  The
+page size is not part of it: AIP-158 lets a client change it between pages.
+Clients must treat tokens as opaque: the encoding may change.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from services.models.store.query import SortKey
 from services.models.validation import has_control_characters
+from services.runtime.auth import identity_or_none
 from services.runtime.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 50
@@ -47,7 +49,10 @@ class PageRequest:
 
 
 def _fingerprint(query: tuple[str, ...]) -> str:
-    return hashlib.sha256("\x1f".join(query).encode()).hexdigest()[:16]
+    # The tenant is part of every query: its rows are the only ones the query can see.
+    identity = identity_or_none()
+    tenant = "" if identity is None else identity.tenant
+    return hashlib.sha256("\x1f".join((tenant, *query)).encode()).hexdigest()[:16]
 
 
 def _encode_value(value: Any) -> Any:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.models import paging
+from services.runtime.auth import Identity, Role, bind_identity
 from services.runtime.errors import Code, InvalidArgument
 
 
@@ -75,3 +76,15 @@ def test_a_time_in_another_zone_is_read_as_the_same_moment_in_utc() -> None:
     assert after == (datetime(2026, 11, 25, 12, 0, tzinfo=UTC), "fraud")
     assert after is not None
     assert after[0].utcoffset() == timedelta(0)
+
+
+def test_a_token_is_bound_to_the_tenant_it_was_issued_to() -> None:
+    def as_tenant(tenant: str, token: str) -> paging.PageRequest:
+        with bind_identity(Identity(subject="alice", tenant=tenant, roles=frozenset({Role.EDITOR}))):
+            return paging.page_request(10, token, "models", "filter")
+
+    token = as_tenant("acme", "").next_token(("fraud",))
+    assert as_tenant("acme", token).after == ("fraud",)
+    with pytest.raises(InvalidArgument) as raised:
+        as_tenant("globex", token)
+    assert [v.field for v in raised.value.violations] == ["page_token"]
