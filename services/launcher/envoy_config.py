@@ -2,10 +2,11 @@
 
 One listener serves gRPC and REST (HTTP/1.1 and HTTP/2) on one port:
 identity headers from the client are dropped, then jwt_authn verifies the
-token and forwards its claims as headers, local_ratelimit draws from the
-tenant's bucket, the buffer filter holds a REST body up to its limit, the
-gRPC-JSON transcoder turns REST into gRPC, and the router sends the call to
-a healthy instance.
+token when there is one and forwards its claims as headers, local_ratelimit
+draws from the tenant's bucket (or the shared one), a second jwt_authn pass
+refuses calls that need a token and have no valid one, the buffer filter
+holds a REST body up to its limit, the gRPC-JSON transcoder turns REST into
+gRPC, and the router sends the call to a healthy instance.
 
 ``aiplat up`` renders the one-machine file into the data directory;
 ``python -m services.launcher.envoy_config`` renders ``envoy/local.yaml``

@@ -1,11 +1,11 @@
 """The whole Envoy bootstrap: one listener (gRPC and REST on one port), its filters, routes and clusters.
 
 Requests meet, in order: an early header mutation that drops identity headers
-sent by the client and records the HTTP method and content type, jwt_authn, local_ratelimit, the
-buffer filter (REST routes only), the gRPC-JSON transcoder, grpc_stats and the router.  Errors Envoy
-answers itself are JSON statuses for REST clients (:mod:`services.launcher.gateway_replies`).  Every
-request is logged as one JSON line on stdout; spans go to the OpenTelemetry collector when one is
-configured.
+sent by the client and records the HTTP method and content type, jwt_authn (the claims of a valid
+token), local_ratelimit, jwt_authn again (refusing calls without a valid token), the buffer filter
+(REST routes only), the gRPC-JSON transcoder, grpc_stats and the router.  Errors Envoy answers
+itself are JSON statuses for REST clients (:mod:`services.launcher.gateway_replies`).  Every request
+is logged as one JSON line on stdout; spans go to the OpenTelemetry collector when one is configured.
 """
 
 from __future__ import annotations

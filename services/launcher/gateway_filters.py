@@ -1,5 +1,18 @@
-"""The gateway's HTTP filters, in order: jwt_authn, local_ratelimit, buffer (REST routes only), the
-REST 401 challenge (on responses only), grpc_json_transcoder, grpc_stats, router.
+"""The gateway's HTTP filters, in order: the token's identity (jwt_authn, lenient), local_ratelimit,
+the token requirement (jwt_authn, strict), buffer (REST routes only), the REST 401 challenge (on
+responses only), grpc_json_transcoder, grpc_stats, router.
+
+Authentication runs in two passes around the rate limit.  The first verifies
+a token when there is one and forwards its claims as headers, but lets a call
+with a missing or failed token go on without them; the rate limit then draws
+from the caller's tenant bucket, or from the default bucket when there is no
+verified tenant; the second refuses every call that needs a token and has no
+valid one.  Its refusals thus pass back through the rate limit, so they carry
+``x-ratelimit-*`` headers as every response does, and calls with bad tokens
+draw from the default bucket: once it is dry, they get RESOURCE_EXHAUSTED /
+429 without reaching the second pass.  The first pass still checks each
+failing token's signature (only valid tokens are cached); bounding that work
+would take a limit before authentication, per connection or client address.
 
 Before any filter runs, an early header mutation drops every ``x-aiplat-*``
 header the client sent: those headers carry identity, and only the gateway
@@ -51,6 +64,10 @@ from services.launcher.gateway_routes import BODY_LIMIT_FILTER, public_matches, 
 from services.launcher.gateway_rpcs import service_rpcs
 
 JWT_PROVIDER = "aiplat"
+IDENTITY_FILTER = "aiplat.token_identity"
+"""The first, lenient jwt_authn pass: a valid token's claims as headers, before the rate limit."""
+AUTHENTICATION_FILTER = "envoy.filters.http.jwt_authn"
+"""The second, strict jwt_authn pass, after the rate limit: no valid token, no call (but public ones)."""
 TRAFFIC_DESCRIPTOR = "traffic"
 """Rate-limit descriptor key: the traffic class of the service the call goes to."""
 TENANT_DESCRIPTOR = "tenant"
@@ -127,15 +144,11 @@ def _provider(config: GatewayConfig) -> jwt_authn.JwtProvider:
     )
 
 
-def authentication(config: GatewayConfig) -> jwt_authn.JwtAuthentication:
-    """A verified token on every request except the public ones (health, server metadata).
-
-    A public call still has its token verified when it carries one, so that
-    its tenant pays for it from its own bucket: otherwise one tenant polling
-    readiness would drain the bucket that every caller without a token shares.
-    A missing or failing token there is no error.
-    """
-    token_if_any = jwt_authn.JwtRequirement(
+def _token_if_any() -> jwt_authn.JwtRequirement:
+    """A token is verified when there is one; a call without one, or with one that fails, goes on
+    without the claim headers.  The provider requirement comes first so that its cache of verified
+    tokens is used (a bare ``allow_missing_or_failed`` checks every signature)."""
+    return jwt_authn.JwtRequirement(
         requires_any=jwt_authn.JwtRequirementOrList(
             requirements=[
                 jwt_authn.JwtRequirement(provider_name=JWT_PROVIDER),
@@ -143,10 +156,33 @@ def authentication(config: GatewayConfig) -> jwt_authn.JwtAuthentication:
             ]
         )
     )
-    open_rules = [
-        jwt_authn.RequirementRule(match=match, requires=token_if_any)
-        for match in public_matches(config.upstreams)
-    ]
+
+
+def identity(config: GatewayConfig) -> jwt_authn.JwtAuthentication:
+    """The first pass, on every call: a valid token's claims become the identity headers, so that the
+    rate limit finds the tenant; no token, or one that fails, is no error yet.
+
+    Headers come from a verified token only: jwt_authn adds them once the signature, issuer, audience
+    and expiry have passed, and the client's own were dropped on arrival.
+    """
+    return jwt_authn.JwtAuthentication(
+        providers={JWT_PROVIDER: _provider(config)},
+        rules=[jwt_authn.RequirementRule(match=route.RouteMatch(prefix="/"), requires=_token_if_any())],
+        stat_prefix="identity",
+    )
+
+
+def authentication(config: GatewayConfig) -> jwt_authn.JwtAuthentication:
+    """The second pass: a verified token on every request except the public ones (health, server
+    metadata), after the rate limit.
+
+    A public call's token, when it carries one, was verified by the first pass, so that its tenant
+    pays for it from its own bucket: otherwise one tenant polling readiness would drain the bucket
+    that every caller without a token shares.  This pass leaves public calls alone (a rule without a
+    requirement), whatever their token.  On the others it removes the identity headers and sets them
+    again from the token it verifies, which its own cache of verified tokens makes cheap.
+    """
+    open_rules = [jwt_authn.RequirementRule(match=match) for match in public_matches(config.upstreams)]
     required = jwt_authn.RequirementRule(
         match=route.RouteMatch(prefix="/"), requires=jwt_authn.JwtRequirement(provider_name=JWT_PROVIDER)
     )
@@ -273,13 +309,16 @@ def method_stats() -> grpc_stats.FilterConfig:
 def http_filters(config: GatewayConfig) -> list[hcm.HttpFilter]:
     """The filter chain in the order requests meet it.
 
+    The strict token check comes after the rate limit, so that its refusals (401, UNAUTHENTICATED)
+    carry the ``x-ratelimit-*`` headers and calls with bad tokens draw from the default bucket.
     The body limit comes after the token check and the rate limit, so a refused call is not held
     first, and it is off but on REST routes: gRPC streams through, and a gRPC message over the
     services' limit gets RESOURCE_EXHAUSTED from the service.
     """
     chain: list[tuple[str, betterproto2.Message]] = [
-        ("envoy.filters.http.jwt_authn", authentication(config)),
+        (IDENTITY_FILTER, identity(config)),
         ("envoy.filters.http.local_ratelimit", rate_limit(config)),
+        (AUTHENTICATION_FILTER, authentication(config)),
         (BODY_LIMIT_FILTER, rest_body_limit(config)),
         (CHALLENGE_FILTER, rest_challenge()),
         ("envoy.filters.http.grpc_json_transcoder", transcoding(config)),

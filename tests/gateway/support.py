@@ -304,6 +304,13 @@ def bearer(keys: DevKeys, tenant: str, *roles: str, subject: str = "alice", **cl
     return "Bearer " + mint_token(keys, subject=subject, tenant=tenant, roles=roles or ("editor",), **claims)
 
 
+def tampered(token: str) -> str:
+    """``token`` with one character of its signature changed: well formed, but its signature fails."""
+    header, payload, signature = token.split(".")
+    flipped = ("B" if signature[10] == "A" else "A").join((signature[:10], signature[11:]))
+    return f"{header}.{payload}.{flipped}"
+
+
 def tenantless_bearer(keys: DevKeys) -> str:
     """A valid token without a ``tenant`` claim, which mint_token cannot make."""
     now = int(time.time())

@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from typing import cast
 
 import grpc
 import pytest
@@ -17,7 +18,7 @@ from inference import grpc_service_pb2_grpc as inference_grpc
 from services.inference.servicer import SERVER_NAME
 from services.runtime.devkeys import DevKeys, ensure_dev_keys, mint_token
 
-from .support import Envoy, rest
+from .support import Envoy, gateway_settings, rest, tampered
 
 pytestmark = pytest.mark.envoy
 
@@ -30,12 +31,6 @@ def stranger_keys(tmp_path_factory: pytest.TempPathFactory) -> DevKeys:
     return ensure_dev_keys(tmp_path_factory.mktemp("stranger"))
 
 
-def _tampered(token: str) -> str:
-    header, payload, signature = token.split(".")
-    flipped = ("B" if signature[10] == "A" else "A").join((signature[:10], signature[11:]))
-    return f"{header}.{payload}.{flipped}"
-
-
 def _tokens(keys: DevKeys, stranger: DevKeys, tenant: str) -> dict[str, str | None]:
     def make(key: DevKeys = keys, **claims: object) -> str:
         return mint_token(key, subject="alice", tenant=tenant, roles=["viewer"], **claims)
@@ -43,7 +38,7 @@ def _tokens(keys: DevKeys, stranger: DevKeys, tenant: str) -> dict[str, str | No
     return {
         "none": None,
         "expired": make(now=time.time() - 7200, ttl_seconds=3600),
-        "tampered signature": _tampered(make()),
+        "tampered signature": tampered(make()),
         "unknown key": make(stranger),
         "wrong issuer": make(issuer="https://issuer.example.internal"),
         "wrong audience": make(audience="another-audience"),
@@ -191,3 +186,63 @@ def test_inference_health_and_server_metadata_are_open_and_model_calls_need_a_to
         # The open rule for /v2 is GET only; any other method on it needs a token like everything else.
         assert refused.status == 401, (method, path)
         assert refused.headers["www-authenticate"].startswith("Bearer"), (method, path)
+
+
+RATE_LIMIT_HEADERS = {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"}
+UNTENANTED_BURST = gateway_settings().untenanted_burst
+"""The size of the bucket shared by calls without a (verified) tenant, in the session's gateway."""
+REFUSED_TOKENS = ["none", "tampered signature", "wrong audience"]
+
+
+@pytest.mark.parametrize("kind", REFUSED_TOKENS)
+def test_a_rest_refusal_of_the_token_carries_the_rate_limit_headers(
+    kind: str, gateway: Envoy, dev_keys: DevKeys, stranger_keys: DevKeys, tenant: str
+) -> None:
+    """The token is refused after the rate limit, from the bucket of the callers without a tenant."""
+    token = _tokens(dev_keys, stranger_keys, tenant)[kind]
+    reply = rest(
+        gateway.address, "GET", "/v1/models", authorization=None if token is None else f"Bearer {token}"
+    )
+    assert reply.status == REST_EXPECTED[kind]
+    if reply.status == 401:
+        assert reply.headers["www-authenticate"].startswith("Bearer")
+    assert set(reply.headers) >= RATE_LIMIT_HEADERS
+    assert int(reply.headers["x-ratelimit-limit"]) == UNTENANTED_BURST
+
+
+@pytest.mark.parametrize("kind", REFUSED_TOKENS)
+def test_a_grpc_refusal_of_the_token_carries_the_rate_limit_headers(
+    kind: str, channel: grpc.Channel, dev_keys: DevKeys, stranger_keys: DevKeys, tenant: str
+) -> None:
+    token = _tokens(dev_keys, stranger_keys, tenant)[kind]
+    metadata = () if token is None else (("authorization", f"Bearer {token}"),)
+    stub = registry_service_pb2_grpc.ModelRegistryServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.ListModels(pb.ListModelsRequest(), metadata=metadata, timeout=10)
+    failed = cast(grpc.Call, raised.value)  # the error of a blocking call is the call itself
+    assert failed.code() == GRPC_EXPECTED[kind]
+    headers = {k: str(v) for k, v in [*failed.initial_metadata(), *failed.trailing_metadata()]}
+    assert set(headers) >= RATE_LIMIT_HEADERS
+    assert int(headers["x-ratelimit-limit"]) == UNTENANTED_BURST
+
+
+def test_a_failed_token_leaves_no_identity_behind(
+    channel: grpc.Channel, gateway: Envoy, dev_keys: DevKeys, tenant: str
+) -> None:
+    """On an open method a failed token is no error, but neither it nor the client's own headers give
+    the call a tenant: it draws from the shared bucket."""
+    bad = tampered(mint_token(dev_keys, subject="mallory", tenant=tenant, roles=["admin"]))
+    smuggled = (
+        ("authorization", f"Bearer {bad}"),
+        ("x-aiplat-tenant", tenant),
+        ("x-aiplat-subject", "mallory"),
+        ("x-aiplat-roles", "admin"),
+    )
+    reply, call = health_pb2_grpc.HealthStub(channel).Check.with_call(
+        health_pb2.HealthCheckRequest(), metadata=smuggled, timeout=10
+    )
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    headers = {k: str(v) for k, v in call.initial_metadata()}
+    # The tenant's management bucket is another size: the call had no tenant when it was counted.
+    assert gateway_settings().control_plane_burst != UNTENANTED_BURST
+    assert int(headers["x-ratelimit-limit"]) == UNTENANTED_BURST

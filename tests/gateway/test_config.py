@@ -84,6 +84,12 @@ def _filter(rendered: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
+def _named_filter(rendered: dict[str, Any], name: str) -> dict[str, Any]:
+    """The HTTP filter named ``name``."""
+    (found,) = [f for f in _manager(rendered)["http_filters"] if f["name"] == name]
+    return found
+
+
 def _routes(rendered: dict[str, Any]) -> dict[str, dict[str, Any]]:
     (host,) = _manager(rendered)["route_config"]["virtual_hosts"]
     return {route["name"]: route for route in host["routes"]}
@@ -98,8 +104,9 @@ def test_one_listener_with_the_filters_in_order_and_admin_on_loopback() -> None:
     manager = _manager(rendered)  # the one listener
     assert manager.get("codec_type", "AUTO") == "AUTO"  # AUTO is the default, so it may be left out
     assert [f["name"] for f in manager["http_filters"]] == [
-        "envoy.filters.http.jwt_authn",
+        "aiplat.token_identity",  # jwt_authn: a valid token's claims as headers, none refused
         "envoy.filters.http.local_ratelimit",
+        "envoy.filters.http.jwt_authn",  # refusals after the rate limit carry its headers
         "envoy.filters.http.buffer",
         "aiplat.rest_challenge",  # WWW-Authenticate on a service's 401, before the transcoder
         "envoy.filters.http.grpc_json_transcoder",
@@ -127,13 +134,14 @@ def test_cluster_file_reaches_services_by_dns_and_fetches_the_identity_providers
         }
         assert clusters[name]["type"] == "STRICT_DNS"
     manager = _manager(rendered)
-    jwt = manager["http_filters"][0]["typed_config"]["providers"]["aiplat"]
-    assert jwt["issuer"] == "https://login.aiplat.internal"
-    remote = jwt["remote_jwks"]
-    assert remote["http_uri"]["uri"] == "https://login.aiplat.internal/keys"
-    assert remote["http_uri"]["cluster"] == "identity_provider"
-    assert "async_fetch" in remote
-    assert remote["cache_duration"] == "600s"
+    for name in ("aiplat.token_identity", "envoy.filters.http.jwt_authn"):  # both passes, the same keys
+        jwt = _named_filter(rendered, name)["typed_config"]["providers"]["aiplat"]
+        assert jwt["issuer"] == "https://login.aiplat.internal"
+        remote = jwt["remote_jwks"]
+        assert remote["http_uri"]["uri"] == "https://login.aiplat.internal/keys"
+        assert remote["http_uri"]["cluster"] == "identity_provider"
+        assert "async_fetch" in remote
+        assert remote["cache_duration"] == "600s"
     tls = clusters["identity_provider"]["transport_socket"]["typed_config"]
     assert tls["sni"] == "login.aiplat.internal"
     assert manager["tracing"]["provider"]["name"] == "envoy.tracers.opentelemetry"
@@ -203,13 +211,18 @@ def test_only_health_and_server_metadata_are_open() -> None:
         envoy_config.Upstream.local(INFERENCE, "127.0.0.1", 50052),
     ]
     rendered = envoy_config.render(envoy_config.local_config(gateway_settings(), upstreams, jwks_path="j"))
-    jwt = _manager(rendered)["http_filters"][0]["typed_config"]
-    *open_rules, last = jwt["rules"]
-    assert last == {"match": {"prefix": "/"}, "requires": {"provider_name": "aiplat"}}
     token_if_any = {
         "requires_any": {"requirements": [{"provider_name": "aiplat"}, {"allow_missing_or_failed": {}}]}
     }
-    assert all(rule["requires"] == token_if_any for rule in open_rules)
+    # The first pass verifies a token wherever there is one, and refuses nothing.
+    identity = _named_filter(rendered, "aiplat.token_identity")["typed_config"]
+    assert identity["rules"] == [{"match": {"prefix": "/"}, "requires": token_if_any}]
+    assert identity["stat_prefix"] == "identity"
+    # The second, after the rate limit, requires one everywhere but on the open methods.
+    jwt = _named_filter(rendered, "envoy.filters.http.jwt_authn")["typed_config"]
+    *open_rules, last = jwt["rules"]
+    assert last == {"match": {"prefix": "/"}, "requires": {"provider_name": "aiplat"}}
+    assert not any("requires" in rule for rule in open_rules)  # no requirement: verification is off
     opened = {rule["match"].get("path") or rule["match"].get("prefix") for rule in open_rules}
     assert opened == {
         "/grpc.health.v1.Health/",
@@ -222,14 +235,15 @@ def test_only_health_and_server_metadata_are_open() -> None:
     }
     (metadata_rest,) = [rule for rule in open_rules if rule["match"].get("path") == "/v2"]
     assert metadata_rest["match"]["headers"] == [{"name": ":method", "string_match": {"exact": "GET"}}]
-    provider = jwt["providers"]["aiplat"]
-    assert provider["forward"] is True
-    assert provider["from_headers"] == [{"name": "authorization", "value_prefix": "Bearer "}]
-    assert [c["header_name"] for c in provider["claim_to_headers"]] == [
-        "x-aiplat-subject",
-        "x-aiplat-tenant",
-        "x-aiplat-roles",
-    ]
+    for provider in (identity["providers"]["aiplat"], jwt["providers"]["aiplat"]):
+        assert provider["forward"] is True
+        assert provider["from_headers"] == [{"name": "authorization", "value_prefix": "Bearer "}]
+        assert provider["jwt_cache_config"] == {"jwt_cache_size": 10_000}  # each pass verifies a token once
+        assert [c["header_name"] for c in provider["claim_to_headers"]] == [
+            "x-aiplat-subject",
+            "x-aiplat-tenant",
+            "x-aiplat-roles",
+        ]
 
 
 def test_rest_body_limits_come_from_the_settings() -> None:
@@ -276,7 +290,7 @@ def test_buckets_per_traffic_class_with_tenant_overrides_first() -> None:
             settings, [envoy_config.Upstream.local(MODELS, "127.0.0.1", 1)], jwks_path="jwks.json"
         )
     )
-    limit = _manager(rendered)["http_filters"][1]["typed_config"]
+    limit = _filter(rendered, "local_ratelimit")["typed_config"]
     assert limit["filter_enabled"]["default_value"] == limit["filter_enforced"]["default_value"]
     assert limit["filter_enforced"]["default_value"] == {
         "numerator": 100

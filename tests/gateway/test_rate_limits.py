@@ -3,7 +3,9 @@ leaves the others untouched."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import cast
 
@@ -15,7 +17,7 @@ from grpc_health.v1 import health_pb2
 from aiplat.models.v1 import registry_service_pb2
 from inference import grpc_service_pb2 as inference_pb
 from services.launcher.settings import TenantRateLimits
-from services.runtime.devkeys import DevKeys
+from services.runtime.devkeys import DevKeys, mint_token
 from tests.inference.platform import InferenceService
 
 from .support import (
@@ -27,6 +29,7 @@ from .support import (
     prometheus,
     rest,
     start_envoy,
+    tampered,
     tenantless_bearer,
 )
 
@@ -281,3 +284,48 @@ def test_calls_that_match_no_route_draw_from_the_callers_bucket(
     live = rest(address, "GET", "/v2/health/live")
     assert (live.status, _limit(dict(live.headers))) == (200, UNTENANTED_BURST)
     assert live.headers["x-ratelimit-remaining"] == str(UNTENANTED_BURST - 1)
+
+
+def test_a_flood_of_bad_tokens_runs_the_shared_bucket_dry_while_tenants_are_served(
+    models: ModelsInstance,
+    inference: InferenceService,
+    tmp_path: Path,
+    dev_keys: DevKeys,
+    new_tenant: Callable[[], str],
+) -> None:
+    """A call whose token fails has no tenant: it is refused after drawing from the shared bucket, so a
+    flood of them is refused with RESOURCE_EXHAUSTED once that bucket is dry, and never reaches the
+    strict token check; a tenant with a valid token is served at the same moment."""
+    flood = 4 * UNTENANTED_BURST
+    # Each a different token, so that no cache of verified tokens could answer for them.
+    bad = [
+        f"Bearer {tampered(mint_token(dev_keys, subject='mallory', tenant=new_tenant(), roles=['admin']))}"
+        for _ in range(flood)
+    ]
+    good = bearer(dev_keys, new_tenant(), "viewer")
+    with (
+        _tiny_gateway(models, inference, tmp_path, dev_keys) as envoy,
+        grpc.insecure_channel(envoy.address) as channel,
+        ThreadPoolExecutor(max_workers=16) as pool,
+    ):
+        answers = list(pool.map(lambda token: _list(channel, token), bad))
+        assert Counter(status for status, _ in answers) == {
+            "UNAUTHENTICATED": UNTENANTED_BURST,
+            "RESOURCE_EXHAUSTED": flood - UNTENANTED_BURST,
+        }
+        assert {_limit(headers) for _, headers in answers} == {UNTENANTED_BURST}
+        refused = rest(envoy.address, "GET", "/v1/models", authorization=bad[0])
+        assert (refused.status, refused.json()["code"]) == (429, 8)  # RESOURCE_EXHAUSTED
+        assert (_limit(dict(refused.headers)), refused.headers["x-ratelimit-remaining"]) == (
+            UNTENANTED_BURST,
+            "0",
+        )
+        assert rest(envoy.address, "GET", "/v1/models").status == 429  # no token: the same bucket
+
+        status, headers = _list(channel, good)
+        assert (status, _limit(headers), headers["x-ratelimit-remaining"]) == ("OK", BURST, str(BURST - 1))
+        served = rest(envoy.address, "GET", "/v1/models", authorization=good)
+        assert (served.status, served.headers["x-ratelimit-remaining"]) == (200, str(BURST - 2))
+        # The strict token check ran for the calls the shared bucket let through, and no others.
+        denied = 'envoy_http_jwt_authn_denied{envoy_http_conn_manager_prefix="gateway"}'
+        assert prometheus(envoy)[denied] == UNTENANTED_BURST
