@@ -14,6 +14,7 @@ explicit start and end times (``monotonic_to_epoch_ns`` converts them).
 
 from __future__ import annotations
 
+import bisect
 import copy
 import logging
 import time
@@ -24,6 +25,7 @@ from typing import NamedTuple, Protocol
 from services.runtime.errors import DomainError
 
 __all__ = [
+    "BATCH_SIZE_BUCKETS",
     "MAX_BATCH_SIZES_KEPT",
     "BatchRecord",
     "BatchStats",
@@ -43,6 +45,9 @@ _EPOCH_OFFSET_NS = time.time_ns() - time.monotonic_ns()
 
 MAX_BATCH_SIZES_KEPT = 1024
 """Distinct batch sizes whose executions a version reports apart (Triton's ``batch_stats``)."""
+
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+"""Upper bounds (inclusive) of the batch-size histogram's buckets; larger batches count above the last."""
 
 
 def monotonic_to_epoch_ns(monotonic_ns: int) -> int:
@@ -98,11 +103,16 @@ class VersionStats:
     batches: dict[int, BatchStats] = field(default_factory=dict)
     """By batch size (elements along the batch dimension), for the first :data:`MAX_BATCH_SIZES_KEPT`
     sizes run; runs of further sizes count in the totals only."""
+    executions_by_size: list[int] = field(default_factory=lambda: [0] * (len(BATCH_SIZE_BUCKETS) + 1))
+    """Executions per bucket of :data:`BATCH_SIZE_BUCKETS` (not cumulative): entry ``i`` counts batch
+    sizes above bound ``i - 1`` up to bound ``i``; the last entry, sizes above every bound.  Kept with
+    the counters so the histogram lives and dies with the version, as they do."""
 
     def record_execution(self, batch_size: int, input_ns: int, infer_ns: int, output_ns: int) -> None:
         self.execution_count += 1
         self.inference_count += batch_size
         self.last_inference_ms = time.time_ns() // 1_000_000
+        self.executions_by_size[bisect.bisect_left(BATCH_SIZE_BUCKETS, batch_size)] += 1
         stats = self.batches.get(batch_size)
         if stats is None:
             # Without batching, clients choose the batch dimension: the sizes are theirs to multiply.

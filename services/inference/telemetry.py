@@ -1,16 +1,18 @@
 """Prometheus metrics named like Triton's, and spans of each request's queueing and batched run.
 
-Counters and cumulative times are read from each loaded version's
-:class:`~.stats.VersionStats` when Prometheus scrapes, so serving a request
-updates nothing here.  They keep Triton's exact names
+Counters, cumulative times and the batch-size histogram are read from each
+loaded version's :class:`~.stats.VersionStats` when Prometheus scrapes, so
+serving a request updates nothing here, and a version's series appear and
+go with the version (after an unload and load all of them start from zero
+together, as Triton's do).  They keep Triton's exact names
 (``nv_inference_request_success{model,version}`` ...), so its dashboards
 work; the client library would append ``_total`` to a counter's name, so
 they are exposed untyped, as the monotonic counts they are.  A ``tenant``
 label is added, since deployment names are unique only within a tenant.
 
-Per batch, :class:`InferenceTelemetry` observes the batch size and, while
-spans are exported, adds three spans to the trace of every sampled request
-of the batch: ``inference.queue`` (queued to taken), ``inference.preprocess``
+Per batch, while spans are exported, :class:`InferenceTelemetry` adds three
+spans to the trace of every sampled request of the batch:
+``inference.queue`` (queued to taken), ``inference.preprocess``
 (concatenation and preprocessing of its batch) and ``inference.run`` (the
 ONNX Runtime run), each with the batch size, created after the fact from
 the batch's timestamps.
@@ -19,22 +21,20 @@ the batch's timestamps.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
-from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from services.inference.repository import ModelRepository
-from services.inference.stats import BatchRecord, VersionStats, monotonic_to_epoch_ns
+from services.inference.stats import BATCH_SIZE_BUCKETS, BatchRecord, VersionStats, monotonic_to_epoch_ns
 from services.runtime.errors import DomainError
 
 __all__ = ["BATCH_SIZE_BUCKETS", "InferenceMetrics", "InferenceTelemetry"]
 
-BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _LABELS = ("model", "version", "tenant")
 
 _COUNTERS: tuple[tuple[str, str, Callable[[VersionStats], float]], ...] = (
@@ -90,6 +90,11 @@ class InferenceMetrics(Collector):
 
     def collect(self) -> Iterator[Metric]:
         counters = [(Metric(name, text, "unknown"), read) for name, text, read in _COUNTERS]
+        batch_size = HistogramMetricFamily(
+            "aiplat_inference_batch_size",
+            "Elements (along the batch dimension) per model execution.",
+            labels=_LABELS,
+        )
         pending = GaugeMetricFamily(
             "nv_inference_pending_request_count",
             "Instantaneous number of pending requests awaiting execution per-model.",
@@ -105,16 +110,29 @@ class InferenceMetrics(Collector):
             stats = version.stats
             for metric, read in counters:
                 metric.add_sample(metric.name, labels, float(read(stats)))
+            batch_size.add_metric(list(labels.values()), _buckets(stats), float(stats.inference_count))
             pending.add_metric(list(labels.values()), version.queued)
             providers = ",".join(version.providers)
             info.add_metric([*labels.values(), version.device, providers], 1)
         yield from (metric for metric, _ in counters)
+        yield batch_size
         yield pending
         yield info
 
 
+def _buckets(stats: VersionStats) -> list[tuple[str, float]]:
+    """The batch-size histogram's cumulative buckets; ``+Inf`` is every execution."""
+    buckets: list[tuple[str, float]] = []
+    total = 0
+    for bound, count in zip(BATCH_SIZE_BUCKETS, stats.executions_by_size, strict=False):
+        total += count
+        buckets.append((f"{float(bound)}", float(total)))  # le="1.0", as Histogram writes it
+    buckets.append(("+Inf", float(stats.execution_count)))
+    return buckets
+
+
 class InferenceTelemetry:
-    """The :class:`~.stats.InferenceObserver` of the service: batch sizes, and spans while exported.
+    """The :class:`~.stats.InferenceObserver` of the service: spans of batched runs while exported.
 
     ``tracer`` None creates no spans (nothing exports them).  Request
     contexts that are not sampled :class:`SpanContext` objects are ignored.
@@ -122,14 +140,6 @@ class InferenceTelemetry:
 
     def __init__(self, tracer: Tracer | None = None) -> None:
         self._tracer = tracer
-        self.batch_size = Histogram(
-            "aiplat_inference_batch_size",
-            "Elements (along the batch dimension) per model execution.",
-            _LABELS,
-            buckets=BATCH_SIZE_BUCKETS,
-            registry=None,
-        )
-        self._batch_sizes: dict[tuple[str, str, str], Any] = {}
 
     @property
     def tracing(self) -> bool:
@@ -142,17 +152,10 @@ class InferenceTelemetry:
 
     def register(self, registry: CollectorRegistry, repository: ModelRepository) -> None:
         """Expose the metrics on ``registry`` (the server's own)."""
-        registry.register(self.batch_size)
         registry.register(InferenceMetrics(repository))
 
     def batch_finished(self, record: BatchRecord) -> None:
-        if record.error is None:
-            key = (record.model, record.version, record.tenant)
-            child = self._batch_sizes.get(key)
-            if child is None:
-                # Looked up once per version: the lookup costs more than the observation.
-                child = self._batch_sizes[key] = self.batch_size.labels(*key)
-            child.observe(record.batch_size)
+        # Batch sizes are counted in VersionStats (see InferenceMetrics).
         if self._tracer is not None:
             self._spans(self._tracer, record)
 
