@@ -161,7 +161,7 @@ async def running(sqlite_database: Database, models_settings: ModelsSettings) ->
     await handle.set_serving()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
-        yield Running(core, channel)
+        yield Running(core, channel, f"127.0.0.1:{port}")
     finally:
         await core.close()
         await channel.close()

@@ -16,6 +16,7 @@ class Running:
 
     core: ModelsCore
     channel: grpc.aio.Channel
+    address: str
     registry: registry_service_pb2_grpc.ModelRegistryServiceStub = field(init=False)
     deployments: deployment_service_pb2_grpc.DeploymentServiceStub = field(init=False)
 
