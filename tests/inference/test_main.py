@@ -180,6 +180,9 @@ async def test_two_workers_share_one_port_and_metrics_endpoint_and_stop_cleanly(
 
     serving = await service.event("serving")
     port, workers = serving["port"], serving["workers"]
+    # Each worker logs its first sync (its deployments loaded) before it turns SERVING; fresh
+    # connections alone could all land on one worker while the other still loads.
+    await eventually(lambda: _truthy(len(service.named("synced")) == 2), 30, "both workers synced")
     await eventually(lambda: _serving_on_fresh_connections(port, 6), 30, "both workers SERVING")
     for _ in range(8):
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
