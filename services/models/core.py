@@ -18,6 +18,7 @@ from services.models.feeds import Feeds
 from services.models.imports import LEASE_SECONDS, Imports
 from services.models.model_versions import ModelVersions
 from services.models.registry import Registry
+from services.models.report_expiry import ReportExpiry
 from services.models.status import REPORT_LIFETIME
 from services.models.uploads import Uploads
 from services.models.watch import WatchHub
@@ -38,6 +39,8 @@ class ModelsCore:
     hub: WatchHub
     poller: ChangePoller
     """Brings changes written by other processes to ``hub``; runs once started (by the app, not by tests)."""
+    report_expiry: ReportExpiry
+    """Drops status reports past their lifetime every minute; runs once started (by the app)."""
     artifacts: ArtifactReferences
 
     @classmethod
@@ -56,6 +59,7 @@ class ModelsCore:
         clock: Clock = utcnow,
     ) -> ModelsCore:
         hub = WatchHub(watch_queue_size)
+        deployments = Deployments(db, hub, clock, report_lifetime)
         artifacts = ArtifactReferences(db, storage)
         return cls(
             registry=Registry(db, artifacts, hub, clock),
@@ -71,10 +75,11 @@ class ModelsCore:
                 clock=clock,
                 lease_seconds=import_lease_seconds,
             ),
-            deployments=Deployments(db, hub, clock, report_lifetime),
+            deployments=deployments,
             feeds=Feeds(db, hub),
             hub=hub,
             poller=ChangePoller(db, hub, watch_poll_seconds),
+            report_expiry=ReportExpiry(deployments),
             artifacts=artifacts,
         )
 
@@ -85,5 +90,6 @@ class ModelsCore:
     async def close(self) -> None:
         """Stop polling, end watch streams and stop background imports (they resume on the next start)."""
         await self.poller.stop()
+        await self.report_expiry.stop()
         self.hub.close()
         await self.imports.close()

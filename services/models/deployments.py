@@ -20,7 +20,7 @@ from services.models.deployment_spec import SPEC_FIELDS, build_spec, check_refer
 from services.models.domain import Deployment, DeploymentDraft, Page, StatusReport, TrafficTarget
 from services.models.enums import AuditAction, WatchEventType
 from services.models.masks import resolve_mask
-from services.models.status import REPORT_LIFETIME, next_status
+from services.models.status import REPORT_LIFETIME, next_status, without_expired_reports
 from services.models.store import audit, deployments
 from services.models.store import models as model_rows
 from services.models.store.query import SortKey
@@ -243,6 +243,32 @@ class Deployments:
             return deployments.set_status(session, owner, deployment_id, status)
 
         return await self._db.write(work)
+
+    async def expire_reports(self) -> int:
+        """Drop every deployment's replica reports that outlived their lifetime; how many deployments
+        changed.  A deployment left without any turns PENDING (see :mod:`services.models.status`)."""
+        snapshot = await self._db.read(lambda session: deployments.everything(session, None))
+        lifetime, now = self._report_lifetime, self._clock()
+        expired = [
+            (tenant, deployment.deployment_id)
+            for tenant, deployment in snapshot
+            if without_expired_reports(deployment.spec, deployment.status, now, lifetime) is not None
+        ]
+        changed = 0
+        for tenant, deployment_id in expired:
+
+            def work(session: Session, tenant: str = tenant, deployment_id: str = deployment_id) -> bool:
+                # Read again under the lock: a replica may have reported since the snapshot.
+                current = deployments.find(session, tenant, deployment_id, lock=True)
+                if current is None:
+                    return False
+                status = without_expired_reports(current.spec, current.status, self._clock(), lifetime)
+                if status is not None:
+                    deployments.set_status(session, tenant, deployment_id, status)
+                return status is not None
+
+            changed += await self._db.write(work)
+        return changed
 
 
 def _of_earlier_incarnation(report: StatusReport, current: Deployment) -> bool:

@@ -80,6 +80,7 @@ class ModelsApp:
                 await asyncio.sleep(settings.storage_retry_seconds)
         # Seeded before any call can write (the core is not reachable yet); stopped by core.close().
         await core.poller.start()
+        core.report_expiry.start()
         self._core = core
         resumed = await core.imports.resume()
         core.imports.start_keeping()

@@ -21,8 +21,11 @@ A report of a newer generation drops the reports of older ones.
 Replicas report again at least once a minute even when nothing changed, so a
 replica that went away (scaled in, or replaced by a pod of another name) is
 noticed: when a report comes in, the other replicas' reports older than the
-report lifetime (three minutes by default) are dropped.  While no replica
-reports at all, the last combination stands.
+report lifetime (three minutes by default) are dropped.  Model management also
+sweeps its deployments every minute for reports past their lifetime, so that a
+deployment no replica reports on any more (the inference service is down) turns
+PENDING with a ``Ready`` condition of reason ``NO_REPORTS``, instead of showing
+the last state for ever.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ MAX_REPORTERS = 32
 past it, the one that reported longest ago goes."""
 REPORT_LIFETIME = timedelta(minutes=3)
 """How long a replica's report counts without being renewed (replicas renew every minute)."""
+NO_REPORTS = "NO_REPORTS"
+"""Reason of the ``Ready`` condition of a deployment whose every replica's report outlived its lifetime."""
 
 
 def compute_state(spec: DeploymentSpec, report: StatusReport) -> DeploymentState:
@@ -117,16 +122,42 @@ def next_status(
         for r in previous.reports
         if r.reporter != report.reporter and r.generation == report.generation and _alive(r, now, lifetime)
     ]
-    reports = (*others[-(MAX_REPORTERS - 1) :], latest)
+    return _combined(spec, report.generation, (*others[-(MAX_REPORTERS - 1) :], latest), report.reporter)
+
+
+def without_expired_reports(
+    spec: DeploymentSpec, status: DeploymentStatus, now: datetime, lifetime: timedelta = REPORT_LIFETIME
+) -> DeploymentStatus | None:
+    """``status`` once the reports older than ``lifetime`` are dropped; None when none is."""
+    alive = tuple(r for r in status.reports if _alive(r, now, lifetime))
+    if len(alive) == len(status.reports):
+        return None
+    if alive:
+        return _combined(spec, status.generation, alive, status.reporter)
+    minutes = lifetime.total_seconds() / 60
+    silent = Condition(
+        "Ready",
+        False,
+        NO_REPORTS,
+        f"no inference replica has reported on this deployment for {minutes:g} minutes: "
+        "the inference service may be down or unable to reach model management",
+        last_transition_time=now,
+    )
+    return DeploymentStatus(generation=status.generation, conditions=(silent,))
+
+
+def _combined(
+    spec: DeploymentSpec, generation: int, reports: Sequence[ReplicaReport], reporter: str
+) -> DeploymentStatus:
     conditions = _named_conditions(reports)
     loaded = _merged_loaded(r.loaded_versions for r in reports)
     return DeploymentStatus(
-        state=compute_state(spec, StatusReport(report.generation, conditions, loaded)),
+        state=compute_state(spec, StatusReport(generation, conditions, loaded)),
         conditions=conditions,
         loaded_versions=loaded,
-        generation=report.generation,
-        reporter=report.reporter,
-        reports=reports,
+        generation=generation,
+        reporter=reporter,
+        reports=tuple(reports),
     )
 
 

@@ -8,7 +8,7 @@ import functools
 import json
 import threading
 from collections.abc import Awaitable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -26,6 +26,7 @@ from services.models.domain import (
     TrafficInput,
 )
 from services.models.enums import AuditAction, DeploymentState, VersionState
+from services.models.report_expiry import ReportExpiry
 from services.models.store import deployments as deployment_rows
 from services.models.watch import WatchHub
 from services.runtime.auth import Identity, Role, bind_identity
@@ -329,6 +330,56 @@ async def test_a_late_report_about_a_deleted_namesake_leaves_the_new_deployment_
     current = dataclasses.replace(late, deployment_create_time=again.create_time)
     recorded = await core.deployments.report_status("deployments/live", "", current)
     assert recorded.status.state == DeploymentState.READY
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_a_deployment_no_replica_reports_on_any_more_turns_pending_until_one_does(
+    core: ModelsCore, database: Database
+) -> None:
+    now = [utcnow()]
+    lifetime = timedelta(minutes=3)
+    swept = Deployments(database, core.hub, lambda: now[0], report_lifetime=lifetime)
+    await swept.create_deployment("live", draft())
+    serving = StatusReport(1, (Condition("Ready", True, "LOADED"),), reporter="node-a")
+    ready = await swept.report_status("deployments/live", "", serving)
+    assert ready.status.state == DeploymentState.READY
+    # The store is shared with other tests: what is checked is this tenant's deployment.
+    await swept.expire_reports()
+    assert (await swept.get_deployment("deployments/live")).status == ready.status
+
+    now[0] += lifetime + timedelta(seconds=1)
+    assert await swept.expire_reports() >= 1
+    silent = (await swept.get_deployment("deployments/live")).status
+    assert silent.state == DeploymentState.PENDING
+    assert [(c.type, c.status, c.reason) for c in silent.conditions] == [("Ready", False, "NO_REPORTS")]
+    assert (silent.loaded_versions, silent.reports) == ((), ())
+    await swept.expire_reports()
+    assert (await swept.get_deployment("deployments/live")).status == silent, "nothing left to expire"
+
+    back = await swept.report_status("deployments/live", "", dataclasses.replace(serving, reporter="node-b"))
+    assert back.status.state == DeploymentState.READY
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_the_sweep_runs_on_its_own_once_started(core: ModelsCore, database: Database) -> None:
+    now = [utcnow()]
+    swept = Deployments(database, core.hub, lambda: now[0], report_lifetime=timedelta(minutes=3))
+    await swept.create_deployment("live", draft())
+    await swept.report_status(
+        "deployments/live", "", StatusReport(1, (Condition("Ready", True),), reporter="a")
+    )
+    now[0] += timedelta(minutes=4)
+    expiry = ReportExpiry(swept, interval=0.01)
+    expiry.start()
+    try:
+        for _ in range(500):
+            if (await swept.get_deployment("deployments/live")).status.state == DeploymentState.PENDING:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("the sweep never ran")
+    finally:
+        await expiry.stop()
 
 
 @pytest.mark.usefixtures("two_versions")

@@ -16,7 +16,13 @@ from services.models.domain import (
     TrafficTarget,
 )
 from services.models.enums import DeploymentState
-from services.models.status import MAX_REPORTERS, compute_state, next_status
+from services.models.status import (
+    MAX_REPORTERS,
+    NO_REPORTS,
+    compute_state,
+    next_status,
+    without_expired_reports,
+)
 from services.models.store.codec import status_from_json, status_to_json
 
 SPEC = DeploymentSpec("m", (TrafficTarget(1, 50), TrafficTarget(2, 50)))
@@ -134,3 +140,21 @@ def test_a_report_stored_before_its_time_was_kept_counts_until_the_next_generati
     later = next_status(SPEC, legacy, _report("node-b", Condition("Ready", False)), NOW + timedelta(days=1))
     assert [r.reporter for r in later.reports] == ["node-a", "node-b"]
     assert later.state == DeploymentState.READY
+
+
+def test_the_reports_past_their_lifetime_are_swept_and_a_deployment_left_without_any_is_pending() -> None:
+    lifetime = timedelta(minutes=3)
+    status = next_status(SPEC, DeploymentStatus(), _report("old", Condition("Ready", True)), NOW, lifetime)
+    later = NOW + timedelta(minutes=2)
+    status = next_status(SPEC, status, _report("new", Condition("Ready", False, "LOADING")), later, lifetime)
+    assert without_expired_reports(SPEC, status, NOW + lifetime, lifetime) is None, "none is past it yet"
+
+    swept = without_expired_reports(SPEC, status, NOW + lifetime + timedelta(seconds=1), lifetime)
+    assert swept is not None
+    assert [r.reporter for r in swept.reports] == ["new"]
+    assert swept.state == DeploymentState.PENDING
+
+    empty = without_expired_reports(SPEC, swept, later + lifetime + timedelta(seconds=1), lifetime)
+    assert empty is not None
+    assert (empty.state, empty.reports, empty.generation) == (DeploymentState.PENDING, (), 1)
+    assert [(c.type, c.status, c.reason) for c in empty.conditions] == [("Ready", False, NO_REPORTS)]
