@@ -6,16 +6,27 @@ on the device right before the model reads the result there.  CuPy is never
 imported here: the session hands its module in.
 
 Steps, on a batch ``[N, H, W, C]`` (or ``[N, C, H, W]``) of any numeric type:
-cast to float32, resize, ``x * scale``, ``(x - mean) / std`` per channel,
-change layout, cast to the model's type.  Resize conventions (both those of
-PIL and OpenCV for the pixel grid, "half-pixel" centres):
+cast to float32, resize, ``(x * scale - mean) / std`` per channel, change
+layout, cast to the model's type.  Resize conventions ("half-pixel" centres,
+``align_corners=False``; output pixel ``i`` of ``out`` maps to the source
+coordinate ``(i + 0.5) * in / out`` measured from the first pixel's left edge):
 
-* bilinear: source coordinate ``(i + 0.5) * in / out - 0.5``, clamped at 0,
-  neighbours clamped at the edge (OpenCV ``INTER_LINEAR``, ``align_corners=False``);
+* bilinear: source position ``(i + 0.5) * in / out - 0.5``, clamped at 0,
+  neighbours clamped at the edge: OpenCV ``INTER_LINEAR`` and PyTorch
+  ``bilinear``, computed in float instead of OpenCV's fixed point for uint8.
+  When upscaling this is also PIL ``BILINEAR``; when downscaling it is not
+  (PIL widens its filter to antialias, OpenCV and PyTorch do not);
 * nearest: source index ``floor((i + 0.5) * in / out)`` (PIL ``NEAREST``,
-  PyTorch ``nearest-exact``).
+  PyTorch ``nearest-exact``, OpenCV ``INTER_NEAREST_EXACT``).
 
-Resizing is separable (rows, then columns), which equals the 2-D weights.
+Source indices are computed in exact integer arithmetic, so a centre that
+falls exactly on a pixel boundary picks the pixel to its right, as the formula
+says, on every device (floating point may round it either way).  Resizing is
+separable, one axis after the other in the order whose intermediate array is
+smaller, so it is never larger than both the input and the output.  Mean and standard deviation are
+applied as ``(x - mean / scale) * (scale / std)``: integer pixel values minus a
+representable mean stay exact, where ``x * (scale / std) - mean / std`` would
+lose the low digits of large values.
 """
 
 from __future__ import annotations
@@ -87,10 +98,12 @@ def preprocess(xp: ModuleType, batch: DeviceArray, spec: PreprocessSpec) -> Devi
     """Apply ``spec`` to ``batch`` (rank 4, batch first, in ``spec.source_layout``)."""
     h_axis, w_axis, c_axis = _axes(spec.source_layout)
     x = batch.astype(xp.float32)
-    if spec.resize_height:
-        x = _resize_axis(xp, x, h_axis, spec.resize_height, spec.interpolation)
-    if spec.resize_width:
-        x = _resize_axis(xp, x, w_axis, spec.resize_width, spec.interpolation)
+    steps = [(h_axis, spec.resize_height), (w_axis, spec.resize_width)]
+    steps = [(axis, size) for axis, size in steps if size and size != x.shape[axis]]
+    if len(steps) == 2 and steps[1][1] * x.shape[steps[0][0]] < steps[0][1] * x.shape[steps[1][0]]:
+        steps.reverse()  # the smaller intermediate: out_w * in_h < out_h * in_w
+    for axis, size in steps:
+        x = _resize_axis(xp, x, axis, size, spec.interpolation)
     x = _normalise(xp, x, c_axis, spec)
     if spec.target_layout != spec.source_layout:
         x = x.transpose((0, 3, 1, 2) if spec.source_layout == Layout.HWC else (0, 2, 3, 1))
@@ -100,17 +113,16 @@ def preprocess(xp: ModuleType, batch: DeviceArray, spec: PreprocessSpec) -> Devi
 
 def _resize_axis(xp: ModuleType, x: DeviceArray, axis: int, size: int, how: Interpolation) -> DeviceArray:
     length = x.shape[axis]
-    if length == size:
-        return x
-    centres = (xp.arange(size, dtype=xp.float64) + 0.5) * (length / size)
+    # Source coordinates as fractions of 2 * size: (i + 0.5) * length / size == odd[i] / (2 * size).
+    odd = (2 * xp.arange(size, dtype=xp.int64) + 1) * length
     if how == Interpolation.NEAREST:
-        return xp.take(x, xp.minimum(xp.floor(centres).astype(xp.int64), length - 1), axis=axis)
-    source = xp.maximum(centres - 0.5, 0.0)
-    low = xp.minimum(xp.floor(source).astype(xp.int64), length - 1)
+        return xp.take(x, odd // (2 * size), axis=axis)
+    position = xp.maximum(odd - size, 0)  # (i + 0.5) * length / size - 0.5, clamped at 0, times 2 * size
+    low = xp.minimum(position // (2 * size), length - 1)
     high = xp.minimum(low + 1, length - 1)
     shape = [1] * x.ndim
     shape[axis] = size
-    weight = (source - low).astype(x.dtype).reshape(shape)
+    weight = ((position - low * (2 * size)) / (2 * size)).astype(x.dtype).reshape(shape)
     below = xp.take(x, low, axis=axis)
     return below + (xp.take(x, high, axis=axis) - below) * weight
 
@@ -118,15 +130,19 @@ def _resize_axis(xp: ModuleType, x: DeviceArray, axis: int, size: int, how: Inte
 def _normalise(xp: ModuleType, x: DeviceArray, c_axis: int, spec: PreprocessSpec) -> DeviceArray:
     if not spec.means and not spec.stds:
         return x * xp.float32(spec.scale) if spec.scale != 1.0 else x
-    # (x * scale - mean) / std folded into one multiply-add per element.
     channels = x.shape[c_axis]
     means = _per_channel(spec.means, channels, 0.0)
     stds = _per_channel(spec.stds, channels, 1.0)
     shape = [1] * x.ndim
     shape[c_axis] = channels
     factor = xp.asarray([spec.scale / s for s in stds], dtype=xp.float32).reshape(shape)
-    offset = xp.asarray([-m / s for m, s in zip(means, stds, strict=True)], dtype=xp.float32).reshape(shape)
-    return x * factor + offset
+    if spec.scale == 0:  # every value becomes -mean / std
+        offset = [-m / s for m, s in zip(means, stds, strict=True)]
+        return x * factor + xp.asarray(offset, dtype=xp.float32).reshape(shape)
+    # (x * scale - mean) / std == (x - mean / scale) * (scale / std): the subtraction first keeps
+    # integer pixels exact near a large mean.
+    shift = xp.asarray([m / spec.scale for m in means], dtype=xp.float32).reshape(shape)
+    return (x - shift) * factor
 
 
 def _per_channel(values: tuple[float, ...], channels: int, default: float) -> tuple[float, ...]:

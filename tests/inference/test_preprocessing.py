@@ -85,6 +85,29 @@ CASES = {
         PreprocessSpec("x", resize_height=6, resize_width=6, target_datatype="FP16", **IMAGENET),
         (1, 4, 4, 3),
     ),
+    "four-channels-batch-of-four-fp64": (
+        PreprocessSpec(
+            "x",
+            resize_height=5,
+            resize_width=3,
+            scale=1 / 255,
+            means=(0.1, 0.2, 0.3, 0.4),
+            stds=(0.5, 0.6, 0.7, 0.8),
+            target_datatype="FP64",
+        ),
+        (4, 6, 2, 4),
+    ),
+    "nearest-centres-on-pixel-boundaries": (  # 2 -> 49 rows and 32 -> 15 columns hit exact boundaries
+        PreprocessSpec(
+            "x",
+            source_layout=Layout.CHW,
+            target_layout=Layout.HWC,
+            resize_height=49,
+            resize_width=15,
+            interpolation=Interpolation.NEAREST,
+        ),
+        (3, 1, 2, 32),
+    ),
 }
 
 
@@ -104,7 +127,7 @@ def test_matches_the_reference_on_numpy(case: str) -> None:
         assert out.dtype == np.float16
         np.testing.assert_allclose(out, expected, rtol=1e-3, atol=1e-3)  # float16 keeps ~3 digits
     else:
-        assert out.dtype == np.float32
+        assert out.dtype == (np.float64 if spec.target_datatype == "FP64" else np.float32)
         np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
