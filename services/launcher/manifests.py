@@ -9,6 +9,7 @@ changing the catalogue; a test fails when the committed files are stale.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,14 +31,116 @@ _HARDENED = {
     "capabilities": {"drop": ["ALL"]},
 }
 """Every container's security context: no privileges, nothing written outside its volumes."""
+_POD_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "fsGroup": 10001,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+"""Every pod's security context: the image's unprivileged user, the runtime's default seccomp filter."""
+
+_SHUTDOWN_GRACE_SECONDS = 10
+"""``<PREFIX>SHUTDOWN_GRACE_SECONDS``: how long in-flight calls may run after SIGTERM."""
+_PEER_PING_TIMEOUT_SECONDS = 10
+"""``<PREFIX>PEER_PING_TIMEOUT_SECONDS``: how long a stalled client can hold the drain beyond the grace."""
+_PRE_STOP_SECONDS = 10
+"""Pause before SIGTERM while the pod leaves the Endpoints: the gateway re-resolves the headless
+Service every 5 s (and health-checks every second), sidecars hear from istiod within seconds, and until
+then new calls still arrive; the service refuses new calls as soon as it gets SIGTERM."""
+_SERVICE_DRAIN_SECONDS = _PRE_STOP_SECONDS + _SHUTDOWN_GRACE_SECONDS + _PEER_PING_TIMEOUT_SECONDS
+"""The longest a service pod may take from deletion to its process's exit."""
+_GATEWAY_PRE_STOP_SECONDS = 10
+"""The gateway's pause before SIGTERM (Envoy exits at once on SIGTERM, cutting its calls)."""
+_MARGIN_SECONDS = 5
+"""Time a pod gets beyond its drain before it is killed."""
+
+_STORES = frozenset({"models"})
+"""Services with a store: their database URL comes from the ``aiplat-<service>-database`` Secret
+(key ``url``). Required, as a replica falling back to a SQLite file of its own would split the data."""
+_ARTIFACT_CLAIM = "aiplat-artifacts"
+_ARTIFACT_DIR = "/var/lib/aiplat-artifacts"
+"""Where the shared artifact volume is mounted, the same in every pod: model management records
+artifact locations under it and inference reads them there."""
+_ARTIFACT_WRITERS = frozenset({"models"})
+_ARTIFACT_READERS = frozenset({"inference"})
+_TOKEN_DIR = "/var/run/secrets/aiplat/service-token"
+"""Where a service's platform token (Secret ``aiplat-<service>-service-token``, key ``token``) is
+mounted; a whole-volume mount, so a rotated token reaches the file."""
+_PEER_METHODS: Mapping[tuple[str, str], tuple[str, ...]] = {
+    ("inference", "models"): (
+        "/aiplat.models.v1.DeploymentService/WatchDeployments",
+        "/aiplat.models.v1.DeploymentService/GetDeployment",
+        "/aiplat.models.v1.DeploymentService/ReportDeploymentStatus",
+        "/aiplat.models.v1.ModelRegistryService/GetModelVersion",
+    ),
+}
+"""``(caller, callee)``: the methods a service calls on its peer, all the mesh lets it call."""
+_INGRESS_PRINCIPAL = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
 
 
 def _labels(spec: ServiceSpec) -> dict[str, str]:
     return {"app.kubernetes.io/name": spec.name, "app.kubernetes.io/part-of": "aiplat"}
 
 
-def _container(spec: ServiceSpec) -> dict[str, Any]:
+def _image(spec: ServiceSpec) -> str:
+    """The image: its CUDA variant (``<name>-gpu``, onnxruntime-gpu and CuPy) for a pod with GPUs."""
+    name, _, tag = IMAGE.rpartition(":")
+    return f"{name}-gpu:{tag}" if spec.gpus else IMAGE
+
+
+def _peer_address(peer: str) -> str:
+    return f"{peer}.{NAMESPACE}.svc.cluster.local:{GRPC_PORT}"
+
+
+def _env(spec: ServiceSpec, settings: LauncherSettings) -> list[dict[str, Any]]:
     prefix = spec.env_prefix
+    env: list[dict[str, Any]] = [
+        {"name": f"{prefix}HOST", "value": "0.0.0.0"},  # the pod network, behind the sidecar
+        {"name": f"{prefix}PORT", "value": str(GRPC_PORT)},
+        {"name": f"{prefix}METRICS_PORT", "value": str(_METRICS_PORT)},
+        {"name": f"{prefix}DATA_DIR", "value": "/var/lib/aiplat"},
+        # The identity provider the gateway verifies tokens against, so the services accept the same.
+        {"name": f"{prefix}JWKS_URL", "value": settings.idp_jwks_url},
+        {"name": f"{prefix}JWT_ISSUER", "value": settings.idp_issuer},
+        {"name": f"{prefix}JWT_AUDIENCE", "value": settings.idp_audience},
+        # Explicit, as terminationGracePeriodSeconds and the sidecar's drain are sized from them.
+        {"name": f"{prefix}SHUTDOWN_GRACE_SECONDS", "value": str(_SHUTDOWN_GRACE_SECONDS)},
+        {"name": f"{prefix}PEER_PING_TIMEOUT_SECONDS", "value": str(_PEER_PING_TIMEOUT_SECONDS)},
+    ]
+    env += [{"name": f"{prefix}{peer.upper()}_ADDRESS", "value": _peer_address(peer)} for peer in spec.peers]
+    if spec.service_token:
+        env.append({"name": f"{prefix}SERVICE_TOKEN_FILE", "value": f"{_TOKEN_DIR}/token"})
+    if spec.name in _STORES:
+        reference = {"name": f"aiplat-{spec.name}-database", "key": "url"}
+        env.append({"name": f"{prefix}DATABASE_URL", "valueFrom": {"secretKeyRef": reference}})
+    if spec.name in _ARTIFACT_WRITERS:
+        env.append({"name": f"{prefix}ARTIFACT_URL", "value": _ARTIFACT_DIR})
+    if spec.gpus:
+        env.append({"name": "CUPY_CACHE_DIR", "value": "/tmp/cupy"})  # the root filesystem is read-only
+    return env
+
+
+def _volumes(spec: ServiceSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The pod's volumes and the container's mounts."""
+    volumes: list[dict[str, Any]] = [{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]
+    mounts: list[dict[str, Any]] = [
+        {"name": "data", "mountPath": "/var/lib/aiplat"},
+        {"name": "tmp", "mountPath": "/tmp"},  # a private emptyDir, not a shared /tmp
+    ]
+    if spec.name in _ARTIFACT_WRITERS | _ARTIFACT_READERS:
+        volumes.append({"name": "artifacts", "persistentVolumeClaim": {"claimName": _ARTIFACT_CLAIM}})
+        mounts.append(
+            {"name": "artifacts", "mountPath": _ARTIFACT_DIR, "readOnly": spec.name not in _ARTIFACT_WRITERS}
+        )
+    if spec.service_token:
+        secret = {"secretName": f"aiplat-{spec.name}-service-token", "defaultMode": 0o440}
+        volumes.append({"name": "service-token", "secret": secret})
+        mounts.append({"name": "service-token", "mountPath": _TOKEN_DIR, "readOnly": True})
+    return volumes, mounts
+
+
+def _container(spec: ServiceSpec, settings: LauncherSettings, mounts: list[dict[str, Any]]) -> dict[str, Any]:
     resources: dict[str, Any] = {
         "requests": {"cpu": spec.cpu_request, "memory": spec.memory_request},
         "limits": {"cpu": spec.cpu_limit, "memory": spec.memory_limit},
@@ -46,19 +149,14 @@ def _container(spec: ServiceSpec) -> dict[str, Any]:
         resources["limits"]["nvidia.com/gpu"] = spec.gpus
     return {
         "name": spec.name,
-        "image": IMAGE,
+        "image": _image(spec),
         "command": ["python", "-m", spec.module],
         "ports": [
             {"name": "grpc", "containerPort": GRPC_PORT},
             {"name": "metrics", "containerPort": _METRICS_PORT},
         ],
-        "env": [
-            {"name": f"{prefix}HOST", "value": "0.0.0.0"},  # the pod network, behind the sidecar
-            {"name": f"{prefix}PORT", "value": str(GRPC_PORT)},
-            {"name": f"{prefix}METRICS_PORT", "value": str(_METRICS_PORT)},
-            {"name": f"{prefix}DATA_DIR", "value": "/var/lib/aiplat"},
-        ],
-        # Deployment-specific values (database URL, JWKS URL, artifact storage) come from these.
+        "env": _env(spec, settings),
+        # Further deployment-specific settings (OTLP endpoint, log level, ...) come from these.
         "envFrom": [
             {"configMapRef": {"name": "aiplat-platform", "optional": True}},
             {"secretRef": {"name": f"aiplat-{spec.name}", "optional": True}},
@@ -67,36 +165,41 @@ def _container(spec: ServiceSpec) -> dict[str, Any]:
         "readinessProbe": {"grpc": {"port": GRPC_PORT}, "periodSeconds": 5},
         "livenessProbe": {"grpc": {"port": GRPC_PORT}, "periodSeconds": 10, "failureThreshold": 6},
         "startupProbe": {"grpc": {"port": GRPC_PORT}, "periodSeconds": 2, "failureThreshold": 60},
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(_PRE_STOP_SECONDS)]}}},
         "securityContext": dict(_HARDENED),
-        "volumeMounts": [
-            {"name": "data", "mountPath": "/var/lib/aiplat"},
-            {"name": "tmp", "mountPath": "/tmp"},  # a private emptyDir, not a shared /tmp
-        ],
+        "volumeMounts": mounts,
     }
 
 
-def service_objects(spec: ServiceSpec) -> list[dict[str, Any]]:
+def _disruption_budget(name: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """At most one pod of a replicated Deployment evicted at a time (node drains, upgrades)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": dict(labels)},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": dict(labels)}},
+    }
+
+
+def service_objects(spec: ServiceSpec, settings: LauncherSettings | None = None) -> list[dict[str, Any]]:
+    """ServiceAccount, Deployment, Service and headless Service of ``spec`` (and its disruption budget)."""
+    settings = settings or LauncherSettings()
     labels = _labels(spec)
     account = f"aiplat-{spec.name}"
+    volumes, mounts = _volumes(spec)
     pod_spec: dict[str, Any] = {
         "serviceAccountName": account,
         "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": 10001,
-            "runAsGroup": 10001,
-            "fsGroup": 10001,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        # SIGTERM drains in-flight calls; the pod gets longer than the service's own grace period.
-        "terminationGracePeriodSeconds": 30,
-        "containers": [_container(spec)],
-        "volumes": [{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+        "securityContext": dict(_POD_SECURITY),
+        # preStop, then SIGTERM drains in-flight calls for the grace period, plus a stalled client.
+        "terminationGracePeriodSeconds": _SERVICE_DRAIN_SECONDS + _MARGIN_SECONDS,
+        "containers": [_container(spec, settings, mounts)],
+        "volumes": volumes,
     }
     if spec.gpus:
         pod_spec["nodeSelector"] = {"nvidia.com/gpu.present": "true"}
         pod_spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-    return [
+    objects = [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
@@ -144,6 +247,30 @@ def service_objects(spec: ServiceSpec) -> list[dict[str, Any]]:
             },
         },
     ]
+    if spec.cluster_replicas >= 2:
+        objects.append(_disruption_budget(spec.name, labels))
+    return objects
+
+
+def artifact_objects() -> list[dict[str, Any]]:
+    """The artifact volume every model management and inference pod mounts at the same path."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {
+                "name": _ARTIFACT_CLAIM,
+                "namespace": NAMESPACE,
+                "labels": {"app.kubernetes.io/part-of": "aiplat"},
+            },
+            "spec": {
+                # Pods on several nodes read and write it: a shared filesystem (NFS, CephFS, EFS, ...);
+                # the cluster's default StorageClass, unless an overlay names one.
+                "accessModes": ["ReadWriteMany"],
+                "resources": {"requests": {"storage": "100Gi"}},
+            },
+        }
+    ]
 
 
 _GATEWAY_CPUS = 2
@@ -175,6 +302,7 @@ def gateway_objects(settings: LauncherSettings) -> list[dict[str, Any]]:
         # The admin port is on loopback only; the listener itself tells whether Envoy is up.
         "readinessProbe": {"tcpSocket": {"port": GATEWAY.port}, "periodSeconds": 5},
         "livenessProbe": {"tcpSocket": {"port": GATEWAY.port}, "periodSeconds": 10, "failureThreshold": 6},
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(_GATEWAY_PRE_STOP_SECONDS)]}}},
         "securityContext": dict(_HARDENED),
         "volumeMounts": [{"name": "config", "mountPath": _GATEWAY_CONFIG_DIR, "readOnly": True}],
     }
@@ -201,7 +329,10 @@ def gateway_objects(settings: LauncherSettings) -> list[dict[str, Any]]:
                     "metadata": {"labels": {**labels, "version": "v1"}},
                     "spec": {
                         "serviceAccountName": account,
-                        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+                        "automountServiceAccountToken": False,
+                        "securityContext": dict(_POD_SECURITY),
+                        # Envoy exits at once on SIGTERM: the preStop pause lets the edge stop sending.
+                        "terminationGracePeriodSeconds": _GATEWAY_PRE_STOP_SECONDS + _MARGIN_SECONDS,
                         "containers": [container],
                         "volumes": [
                             {"name": "config", "configMap": {"name": "aiplat-gateway-envoy"}},
@@ -221,14 +352,46 @@ def gateway_objects(settings: LauncherSettings) -> list[dict[str, Any]]:
                 ],
             },
         },
+        _disruption_budget(GATEWAY_NAME, labels),
     ]
+
+
+def _principal(name: str) -> str:
+    return f"cluster.local/ns/{NAMESPACE}/sa/aiplat-{name}"
+
+
+def _authorization(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            "action": "ALLOW",
+            "rules": rules,
+        },
+    }
+
+
+def _service_rules(spec: ServiceSpec, services: Sequence[ServiceSpec]) -> list[dict[str, Any]]:
+    """The gateway may call every method; a peer only the methods it uses (:data:`_PEER_METHODS`)."""
+    rules: list[dict[str, Any]] = [{"from": [{"source": {"principals": [_principal(GATEWAY_NAME)]}}]}]
+    for caller in services:
+        if spec.name not in caller.peers:
+            continue
+        paths = _PEER_METHODS.get((caller.name, spec.name))
+        if paths is None:
+            raise ValueError(f"{caller.name} calls {spec.name}: list the methods in _PEER_METHODS")
+        rules.append(
+            {
+                "from": [{"source": {"principals": [_principal(caller.name)]}}],
+                "to": [{"operation": {"paths": list(paths)}}],
+            }
+        )
+    return rules
 
 
 def _mesh_objects(services: Sequence[ServiceSpec]) -> list[dict[str, Any]]:
-    principals = [
-        f"cluster.local/ns/{NAMESPACE}/sa/aiplat-{name}"
-        for name in (GATEWAY_NAME, *(s.name for s in services))
-    ]
     objects: list[dict[str, Any]] = [
         {
             "apiVersion": "security.istio.io/v1",
@@ -236,29 +399,9 @@ def _mesh_objects(services: Sequence[ServiceSpec]) -> list[dict[str, Any]]:
             "metadata": {"name": "default", "namespace": NAMESPACE},
             "spec": {"mtls": {"mode": "STRICT"}},
         },
-        {
-            # Only the ingress gateway, the platform's gateway and its own services may call its services.
-            "apiVersion": "security.istio.io/v1",
-            "kind": "AuthorizationPolicy",
-            "metadata": {"name": "platform-callers", "namespace": NAMESPACE},
-            "spec": {
-                "action": "ALLOW",
-                "rules": [
-                    {
-                        "from": [
-                            {
-                                "source": {
-                                    "principals": [
-                                        "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",
-                                        *principals,
-                                    ]
-                                }
-                            }
-                        ]
-                    }
-                ],
-            },
-        },
+        # The edge reaches the platform's gateway only; each service, the gateway and its callers.
+        _authorization(GATEWAY_NAME, [{"from": [{"source": {"principals": [_INGRESS_PRINCIPAL]}}]}]),
+        *(_authorization(spec.name, _service_rules(spec, services)) for spec in services),
     ]
     objects += [
         {
@@ -282,6 +425,24 @@ def _mesh_objects(services: Sequence[ServiceSpec]) -> list[dict[str, Any]]:
     return objects
 
 
+def _proxy_patch(deployment: str, drain_seconds: int) -> dict[str, Any]:
+    """The sidecar of ``deployment``'s pods: ready before the app starts (its first calls go through
+    it), and draining as long as the app does, instead of Istio's 5 s that would cut the calls still
+    running (the kubelet sends the sidecar SIGTERM without waiting for the app's preStop)."""
+    config = {"holdApplicationUntilProxyStarts": True, "terminationDrainDuration": f"{drain_seconds}s"}
+    patch = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": deployment, "namespace": NAMESPACE},
+        "spec": {
+            "template": {
+                "metadata": {"annotations": {"proxy.istio.io/config": json.dumps(config, sort_keys=True)}}
+            }
+        },
+    }
+    return {"target": {"kind": "Deployment", "name": deployment}, "patch": yaml.safe_dump(patch)}
+
+
 def _dump(objects: Iterable[Mapping[str, Any]]) -> str:
     header = "# Rendered by `python -m services.launcher.manifests` from services/launcher/catalog.py.\n"
     return header + yaml.safe_dump_all(list(objects), sort_keys=False)
@@ -296,9 +457,15 @@ def render(services: Sequence[ServiceSpec], settings: LauncherSettings | None = 
         ),
         "mesh/mesh.yaml": _dump(_mesh_objects(services)),
     }
-    files |= {f"base/{spec.name}.yaml": _dump(service_objects(spec)) for spec in services}
+    files["base/artifacts.yaml"] = _dump(artifact_objects())
+    files |= {f"base/{spec.name}.yaml": _dump(service_objects(spec, settings)) for spec in services}
     files[f"base/{GATEWAY_NAME}.yaml"] = _dump(gateway_objects(settings))
-    base_resources = ["namespace.yaml", *(f"{spec.name}.yaml" for spec in services), f"{GATEWAY_NAME}.yaml"]
+    base_resources = [
+        "namespace.yaml",
+        "artifacts.yaml",
+        *(f"{spec.name}.yaml" for spec in services),
+        f"{GATEWAY_NAME}.yaml",
+    ]
     files["base/kustomization.yaml"] = _dump(
         [
             {
@@ -326,7 +493,9 @@ def render(services: Sequence[ServiceSpec], settings: LauncherSettings | None = 
                                 }
                             ]
                         ),
-                    }
+                    },
+                    *(_proxy_patch(spec.name, _SERVICE_DRAIN_SECONDS) for spec in services),
+                    _proxy_patch(GATEWAY_NAME, _GATEWAY_PRE_STOP_SECONDS),
                 ],
             }
         ]

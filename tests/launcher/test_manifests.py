@@ -60,13 +60,19 @@ def test_mesh_overlay_enforces_strict_mtls() -> None:
 def test_base_kustomization_lists_every_service_file() -> None:
     files = render([_SPEC])
     (kustomization,) = yaml.safe_load_all(files["base/kustomization.yaml"])
-    assert kustomization["resources"] == ["namespace.yaml", "inference.yaml", "gateway.yaml"]
+    assert kustomization["resources"] == [
+        "namespace.yaml",
+        "artifacts.yaml",
+        "inference.yaml",
+        "gateway.yaml",
+    ]
     assert "base/inference.yaml" in files
     assert Path(ROOT).name == "istio"
 
 
 def test_the_gateway_runs_the_committed_cluster_file_against_every_pod() -> None:
-    account, config_map, deployment, service = gateway_objects(LauncherSettings())
+    account, config_map, deployment, service, budget = gateway_objects(LauncherSettings())
+    assert budget["spec"]["selector"] == deployment["spec"]["selector"]
     committed = (envoy_config.ROOT / envoy_config.CLUSTER_FILE).read_text()
     assert config_map["data"] == {envoy_config.CLUSTER_FILE: committed}
     pod = deployment["spec"]["template"]["spec"]
@@ -100,7 +106,9 @@ def test_the_gateway_runs_the_committed_cluster_file_against_every_pod() -> None
 
 def test_the_mesh_lets_the_gateway_call_the_services() -> None:
     documents = list(yaml.safe_load_all(render([_SPEC])["mesh/mesh.yaml"]))
-    (policy,) = [d for d in documents if d["kind"] == "AuthorizationPolicy"]
+    (policy,) = [
+        d for d in documents if d["kind"] == "AuthorizationPolicy" and d["metadata"]["name"] == "inference"
+    ]
     principals = policy["spec"]["rules"][0]["from"][0]["source"]["principals"]
     assert "cluster.local/ns/aiplat/sa/aiplat-gateway" in principals
 
@@ -137,7 +145,15 @@ def test_every_kubernetes_resource_passes_the_api_schema_strictly(version: str) 
         except kubernetes_validate.ValidationError as error:
             pytest.fail(f"{path}: {kind} is not valid for Kubernetes {version}: {error}")
         checked.add(kind)
-    expected = {"v1/Namespace", "v1/ServiceAccount", "v1/Service", "v1/ConfigMap", "apps/v1/Deployment"}
+    expected = {
+        "v1/Namespace",
+        "v1/ServiceAccount",
+        "v1/Service",
+        "v1/ConfigMap",
+        "v1/PersistentVolumeClaim",
+        "apps/v1/Deployment",
+        "policy/v1/PodDisruptionBudget",
+    }
     assert checked >= expected
     # What no Kubernetes schema covers is named here, so that a new kind cannot go unchecked unnoticed.
     assert istio == {

@@ -1,0 +1,240 @@
+"""The rendered cluster manifests give each pod what its service needs to start, share and stop cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+import yaml
+
+from services.inference.settings import InferenceSettings
+from services.launcher.catalog import SERVICES, service_by_name
+from services.launcher.cluster_names import GATEWAY_NAME, GRPC_PORT, NAMESPACE
+from services.launcher.manifests import render
+from services.launcher.settings import LauncherSettings
+from services.models.settings import ModelsSettings
+from services.runtime.settings import ServiceSettings
+
+_PLACEHOLDER = {"secretKeyRef": "postgresql+psycopg://aiplat:secret@postgres/aiplat"}
+
+
+def _all_objects() -> list[dict[str, Any]]:
+    files = render(SERVICES)
+    return [
+        document
+        for path, text in sorted(files.items())
+        if not path.endswith("kustomization.yaml")
+        for document in yaml.safe_load_all(text)
+        if document
+    ]
+
+
+def _deployment(name: str) -> dict[str, Any]:
+    (found,) = [o for o in _all_objects() if o["kind"] == "Deployment" and o["metadata"]["name"] == name]
+    return found
+
+
+def _pod(name: str) -> dict[str, Any]:
+    pod: dict[str, Any] = _deployment(name)["spec"]["template"]["spec"]
+    return pod
+
+
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    """The container's environment, with values from Secrets replaced by a realistic one."""
+    env = {}
+    for variable in container["env"]:
+        if "value" in variable:
+            env[variable["name"]] = variable["value"]
+        else:
+            (source,) = variable["valueFrom"]
+            assert source == "secretKeyRef", f"{variable['name']}: unexpected source {source}"
+            assert variable["valueFrom"][source].get("optional", False) is False
+            env[variable["name"]] = _PLACEHOLDER[source]
+    return env
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in list(os.environ):
+        if name.startswith("AIPLAT_") or name == "OTEL_EXPORTER_OTLP_ENDPOINT":
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("name", "settings_class"), [("models", ModelsSettings), ("inference", InferenceSettings)]
+)
+def test_each_pod_environment_starts_its_service_with_the_clusters_identity_provider(
+    clean_environment: pytest.MonkeyPatch, name: str, settings_class: type[ServiceSettings]
+) -> None:
+    (container,) = _pod(name)["containers"]
+    for key, value in _env(container).items():
+        clean_environment.setenv(key, value)
+    # Required settings without a default (peer address, service token, keys) must all be there.
+    settings = settings_class()
+    launcher = LauncherSettings()
+    assert settings.jwks_url == launcher.idp_jwks_url
+    assert settings.jwt_issuer == launcher.idp_issuer
+    assert settings.jwt_audience == launcher.idp_audience
+    if isinstance(settings, InferenceSettings):
+        assert settings.models_address == f"models.{NAMESPACE}.svc.cluster.local:{GRPC_PORT}"
+
+
+def test_the_service_token_comes_from_a_mounted_secret() -> None:
+    pod = _pod("inference")
+    (container,) = pod["containers"]
+    token_file = _env(container)["AIPLAT_INFERENCE_SERVICE_TOKEN_FILE"]
+    mounts = [m for m in container["volumeMounts"] if token_file.startswith(m["mountPath"] + "/")]
+    (mount,) = mounts
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "aiplat-inference-service-token"
+    assert volume["secret"].get("optional", False) is False
+    assert "subPath" not in mount, "a subPath mount never sees the rotated token"
+
+
+def test_the_model_store_url_comes_from_a_required_secret() -> None:
+    # Without it two model management replicas would each write their own SQLite file.
+    (container,) = _pod("models")["containers"]
+    (variable,) = [v for v in container["env"] if v["name"] == "AIPLAT_MODELS_DATABASE_URL"]
+    reference = variable["valueFrom"]["secretKeyRef"]
+    assert reference["name"] == "aiplat-models-database"
+    assert reference.get("optional", False) is False
+
+
+def test_artifacts_are_shared_by_every_model_management_and_inference_pod(
+    clean_environment: pytest.MonkeyPatch,
+) -> None:
+    objects = _all_objects()
+    (claim,) = [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    (models,) = _pod("models")["containers"]
+    for key, value in _env(models).items():
+        clean_environment.setenv(key, value)
+    artifact_root = ModelsSettings().resolved_artifact_url()
+    for name in ("models", "inference"):
+        pod = _pod(name)
+        (container,) = pod["containers"]
+        (volume,) = [
+            v
+            for v in pod["volumes"]
+            if v.get("persistentVolumeClaim", {}).get("claimName") == claim["metadata"]["name"]
+        ]
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+        assert mount["mountPath"] == artifact_root, f"{name} reads artifacts where models writes them"
+        assert mount.get("readOnly", False) is (name == "inference")
+
+
+def test_pods_outlast_the_drain_of_their_service_and_of_their_sidecar() -> None:
+    for spec in SERVICES:
+        pod = _pod(spec.name)
+        (container,) = pod["containers"]
+        env = _env(container)
+        grace = float(env[f"{spec.env_prefix}SHUTDOWN_GRACE_SECONDS"])
+        stalled = float(env[f"{spec.env_prefix}PEER_PING_TIMEOUT_SECONDS"])
+        pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+        assert pre_stop[0] == "sleep"
+        delay = float(pre_stop[1])
+        assert delay >= 5, "the gateway re-resolves the headless Service every 5 s"
+        assert pod["terminationGracePeriodSeconds"] > delay + grace + stalled
+    gateway = _pod(GATEWAY_NAME)
+    (envoy,) = gateway["containers"]
+    assert envoy["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
+    assert gateway["terminationGracePeriodSeconds"] > float(
+        envoy["lifecycle"]["preStop"]["exec"]["command"][1]
+    )
+
+
+def test_the_mesh_overlay_holds_apps_for_the_proxy_and_drains_it_as_long_as_the_app() -> None:
+    (kustomization,) = yaml.safe_load_all(render(SERVICES)["mesh/kustomization.yaml"])
+    patched: dict[str, dict[str, Any]] = {}
+    for patch in kustomization["patches"]:
+        if patch["target"].get("kind") != "Deployment":
+            continue
+        body = yaml.safe_load(patch["patch"])
+        annotations = body["spec"]["template"]["metadata"]["annotations"]
+        patched[patch["target"]["name"]] = json.loads(annotations["proxy.istio.io/config"])
+    assert set(patched) == {*(s.name for s in SERVICES), GATEWAY_NAME}
+    for name, config in patched.items():
+        pod = _pod(name)
+        assert config["holdApplicationUntilProxyStarts"] is True
+        drain = float(config["terminationDrainDuration"].removesuffix("s"))
+        assert drain >= pod["terminationGracePeriodSeconds"] - 5, name
+        assert drain < pod["terminationGracePeriodSeconds"], name
+
+
+def test_replicated_deployments_have_a_disruption_budget() -> None:
+    objects = _all_objects()
+    budgets = {o["metadata"]["name"]: o for o in objects if o["kind"] == "PodDisruptionBudget"}
+    replicated = [o for o in objects if o["kind"] == "Deployment" and o["spec"]["replicas"] >= 2]
+    assert {d["metadata"]["name"] for d in replicated} == {"models", "inference", GATEWAY_NAME}
+    for deployment in replicated:
+        budget = budgets[deployment["metadata"]["name"]]
+        assert budget["spec"]["selector"] == deployment["spec"]["selector"]
+        assert budget["spec"]["maxUnavailable"] == 1
+
+
+def _policies() -> dict[str, dict[str, Any]]:
+    documents = yaml.safe_load_all(render(SERVICES)["mesh/mesh.yaml"])
+    return {
+        d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]: d
+        for d in documents
+        if d["kind"] == "AuthorizationPolicy"
+    }
+
+
+def _principal(name: str) -> str:
+    return f"cluster.local/ns/{NAMESPACE}/sa/aiplat-{name}"
+
+
+def test_each_service_admits_only_the_gateway_and_its_callers() -> None:
+    policies = _policies()
+    assert set(policies) == {*(s.name for s in SERVICES), GATEWAY_NAME}
+    for name, policy in policies.items():
+        assert policy["spec"]["action"] == "ALLOW"
+        for rule in policy["spec"]["rules"]:
+            assert "ns/istio-system" not in json.dumps(rule) or name == GATEWAY_NAME
+    # Inference is called by the gateway only; model management calls nothing.
+    (rule,) = policies["inference"]["spec"]["rules"]
+    assert rule["from"] == [{"source": {"principals": [_principal(GATEWAY_NAME)]}}]
+    # The edge reaches the platform's gateway, not the services around it.
+    (edge,) = policies[GATEWAY_NAME]["spec"]["rules"]
+    (source,) = edge["from"]
+    assert source["source"]["principals"] == [
+        "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+    ]
+
+
+def test_inference_reaches_model_management_only_for_what_it_follows_and_reports() -> None:
+    rules = _policies()["models"]["spec"]["rules"]
+    by_caller = {rule["from"][0]["source"]["principals"][0]: rule for rule in rules}
+    assert set(by_caller) == {_principal(GATEWAY_NAME), _principal("inference")}
+    assert "to" not in by_caller[_principal(GATEWAY_NAME)]
+    (operation,) = by_caller[_principal("inference")]["to"]
+    paths = set(operation["operation"]["paths"])
+    assert "/aiplat.models.v1.DeploymentService/WatchDeployments" in paths
+    assert "/aiplat.models.v1.DeploymentService/ReportDeploymentStatus" in paths
+    assert not any(verb in p for p in paths for verb in ("Create", "Delete", "Update", "Upload", "Import"))
+    assert "models" in service_by_name("inference").peers
+
+
+def test_gpu_pods_run_the_cuda_image_with_writable_caches() -> None:
+    for spec in SERVICES:
+        (container,) = _pod(spec.name)["containers"]
+        name, _, tag = container["image"].rpartition(":")
+        if not spec.gpus:
+            assert not name.endswith("-gpu")
+            continue
+        # The default image has the CPU ONNX Runtime only (no onnxruntime-gpu, no CuPy).
+        assert name.endswith("-gpu"), container["image"]
+        assert tag
+        env = _env(container)
+        assert env["CUPY_CACHE_DIR"].startswith("/tmp/"), "the root filesystem is read-only"
+
+
+def test_the_gateway_pod_is_hardened_like_the_services() -> None:
+    gateway = _pod(GATEWAY_NAME)
+    service = _pod("models")
+    assert gateway["securityContext"] == service["securityContext"]
+    assert gateway["automountServiceAccountToken"] is False
