@@ -101,6 +101,9 @@ async def start_child(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=_terminate_with_parent(os.getpid()) if _LIBC is not None else None,
+        # A process group of its own: Ctrl-C in the terminal reaches the launcher alone, which stops the
+        # children in order (SIGTERM, grace, SIGKILL) rather than have each die mid-start on SIGINT.
+        process_group=0,
     )
     child = Child(name=name, process=process)
     assert process.stdout is not None

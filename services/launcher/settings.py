@@ -32,8 +32,12 @@ class LauncherSettings(BaseSettings):
         default=Path(".aiplat"), description="Stores, artifacts, keys and rendered config."
     )
     host: str = Field(default="127.0.0.1", description="Address services and the gateway listen on.")
-    gateway_port: int = Field(default=8080, description="Envoy listener port for gRPC and REST; 0 picks one.")
-    admin_port: int = Field(default=9901, description="Envoy admin port (loopback only); 0 picks one.")
+    gateway_port: int = Field(
+        default=8080, ge=0, le=65535, description="Envoy listener port for gRPC and REST; 0 picks one."
+    )
+    admin_port: int = Field(
+        default=9901, ge=0, le=65535, description="Envoy admin port (loopback only); 0 picks one."
+    )
     ephemeral_ports: bool = Field(
         default=False, description="Start services on ports the OS picks instead of the catalogue's."
     )
@@ -48,9 +52,11 @@ class LauncherSettings(BaseSettings):
         description="Envoy worker threads; unset: one per four cores, at least one. On one machine the "
         "gateway shares the cores with every service, and each worker more than it needs costs CPU per call.",
     )
-    startup_timeout_seconds: float = Field(default=60.0, description="How long a service may take to serve.")
+    startup_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="How long a service may take to serve."
+    )
     shutdown_grace_seconds: float = Field(
-        default=15.0, description="How long services get to drain after SIGTERM before they are killed."
+        default=15.0, ge=0, description="How long services get to drain after SIGTERM before they are killed."
     )
 
     control_plane_requests_per_second: float = Field(

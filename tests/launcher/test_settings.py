@@ -58,3 +58,21 @@ def test_an_operators_share_of_cores_wins(monkeypatch: pytest.MonkeyPatch, tmp_p
         models_address="m:1", service_token_file=tmp_path / "token", auth_required=False
     )
     assert inference.session_threads() == 6
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("AIPLAT_GATEWAY_PORT", "70000"),
+        ("AIPLAT_ADMIN_PORT", "-1"),
+        ("AIPLAT_STARTUP_TIMEOUT_SECONDS", "0"),
+        ("AIPLAT_SHUTDOWN_GRACE_SECONDS", "-5"),
+    ],
+)
+def test_out_of_range_values_are_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    # Accepted, they fail later and obscurely: Envoy cannot bind, every service "times out" at once.
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=variable.removeprefix("AIPLAT_").lower()):
+        LauncherSettings()

@@ -79,8 +79,8 @@ def test_up_serves_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert (tmp_path / "keys" / "jwks.json").is_file()
 
 
-def test_up_reports_a_failed_start_and_exits_non_zero(tmp_path: Path) -> None:
-    # An admin port that is already taken makes Envoy fail at start; the launcher must say so.
+def test_up_reports_a_taken_admin_port_and_exits_non_zero(tmp_path: Path) -> None:
+    # An admin port that is already taken would make Envoy fail at start; the launcher says so first.
     import socket
 
     with socket.socket() as taken:
@@ -107,7 +107,8 @@ def test_up_reports_a_failed_start_and_exits_non_zero(tmp_path: Path) -> None:
             check=False,
         )
     assert result.returncode == 1
-    assert "envoy exited" in result.stdout
+    assert f"port {port} on 127.0.0.1 (the gateway admin) is in use" in result.stdout
+    assert "--admin-port / AIPLAT_ADMIN_PORT" in result.stdout
 
 
 def _kill(process: subprocess.Popen[str]) -> None:
