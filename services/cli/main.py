@@ -8,9 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from services.cli import deploy_commands, infer_command, models_commands
-from services.cli.client import INTERRUPTED_STATUS, CommandError, report
+from services.cli.client import INTERRUPTED_STATUS, CommandError, describe_settings_error, report
 from services.launcher.catalog import SERVICES
 from services.launcher.output import OUTPUT_GONE_STATUS, discard_stdout
 from services.launcher.settings import LauncherSettings
@@ -23,6 +25,8 @@ from services.runtime.devkeys import (
 )
 
 _ROLES = ("viewer", "editor", "admin")
+_BAD_SETTINGS_STATUS = 2
+"""Exit status for settings that cannot be used, as for bad command-line arguments."""
 
 
 def _launcher_settings(args: argparse.Namespace) -> LauncherSettings:
@@ -140,7 +144,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in {"up", "token"}:
-        status: int = args.handler(args)
+        try:
+            status: int = args.handler(args)
+        except ValidationError as error:
+            print(describe_settings_error(error), file=sys.stderr)
+            return _BAD_SETTINGS_STATUS
+        except SettingsError as error:
+            # A value that does not even parse (malformed JSON in AIPLAT_REPLICAS, say).
+            print(f"aiplat {args.command}: {error}", file=sys.stderr)
+            return _BAD_SETTINGS_STATUS
         return status
     try:
         args.handler(args)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from services.cli.main import main
 from services.inference.settings import InferenceSettings
 from services.launcher import settings as launcher_settings
 from services.launcher import supervisor
@@ -76,3 +77,29 @@ def test_out_of_range_values_are_refused_naming_the_setting(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValueError, match=variable.removeprefix("AIPLAT_").lower()):
         LauncherSettings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("AIPLAT_GATEWAY_WORKERS", "abc", "AIPLAT_GATEWAY_WORKERS"),
+        ("AIPLAT_REPLICAS", "{not json", "replicas"),
+    ],
+    ids=["not-a-number", "not-json"],
+)
+@pytest.mark.parametrize("command", [["up"], ["token", "--tenant", "acme", "--roles", "viewer"]])
+def test_settings_that_cannot_be_used_are_named_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    variable: str,
+    value: str,
+    named: str,
+    command: list[str],
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert main(["--data-dir", str(tmp_path), *command]) == 2
+    captured = capsys.readouterr()
+    assert named in captured.err
+    assert "Traceback" not in captured.err
+    assert captured.out == ""
