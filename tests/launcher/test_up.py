@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 from aiplat.models.v1 import model_pb2, registry_service_pb2, registry_service_pb2_grpc
 from services.runtime.devkeys import ensure_dev_keys, mint_token
 
-from .support import alive, descendants, read_until
+from .support import alive, descendants, gone_within, read_until, start_up, stop
 
 pytestmark = pytest.mark.envoy
 
@@ -34,30 +32,8 @@ def _call_through_gateway(gateway: str, data_dir: Path) -> None:
     assert created.name == "models/fraud"
 
 
-_AIPLAT = (sys.executable, "-m", "services.cli.main")
-_EPHEMERAL = ("--ephemeral-ports", "--gateway-port", "0", "--admin-port", "0")
-
-
-def _up(data_dir: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*_AIPLAT, "--data-dir", str(data_dir), "up", *_EPHEMERAL],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def _gone_within(pids: set[int], seconds: float) -> list[int]:
-    """Those of ``pids`` still running after up to ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while (running := [pid for pid in pids if alive(pid)]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return running
-
-
 def test_up_serves_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    process = _up(tmp_path)
+    process = start_up(tmp_path)
     try:
         lines = read_until(process, "all services SERVING", timeout=60)
         admin_line = next(line for line in lines if "gateway admin:" in line)
@@ -72,7 +48,7 @@ def test_up_serves_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         remaining, _ = process.communicate(timeout=30)
     finally:
-        _kill(process)
+        stop(process)
     assert process.returncode == 0, remaining
     assert "stopped" in remaining
     assert [pid for pid in children if alive(pid)] == []
@@ -111,33 +87,24 @@ def test_up_reports_a_taken_admin_port_and_exits_non_zero(tmp_path: Path) -> Non
     assert "--admin-port / AIPLAT_ADMIN_PORT" in result.stdout
 
 
-def _kill(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.kill()
-        process.wait()
-    for stream in (process.stdout, process.stderr):
-        if stream is not None:
-            stream.close()
-
-
 def test_up_stops_cleanly_when_its_terminal_hangs_up(tmp_path: Path) -> None:
-    process = _up(tmp_path)
+    process = start_up(tmp_path)
     try:
         read_until(process, "all services SERVING", timeout=60)
         children = descendants(process.pid)
         process.send_signal(signal.SIGHUP)
         remaining, _ = process.communicate(timeout=30)
     finally:
-        _kill(process)
+        stop(process)
     assert process.returncode == 0
     assert "stopped" in remaining
-    assert _gone_within(children, 0) == []
+    assert gone_within(children, 0) == []
 
 
 def test_up_stops_its_services_when_its_output_has_no_reader_left(tmp_path: Path) -> None:
     # As `aiplat up | head` once head has exited: the next line (here the gateway's access log
     # line of a call) finds no reader, and the platform stops instead of running on unwatched.
-    process = _up(tmp_path)
+    process = start_up(tmp_path)
     try:
         lines = read_until(process, "all services SERVING", timeout=60)
         children = descendants(process.pid)
@@ -149,14 +116,14 @@ def test_up_stops_its_services_when_its_output_has_no_reader_left(tmp_path: Path
         assert process.stderr is not None
         errors = process.stderr.read()
     finally:
-        _kill(process)
+        stop(process)
     assert process.returncode == 128 + signal.SIGPIPE
     assert errors == ""  # no traceback, no failed flush at exit
-    assert _gone_within(children, 0) == []
+    assert gone_within(children, 0) == []
 
 
 def test_services_stop_when_up_is_killed_outright(tmp_path: Path) -> None:
-    process = _up(tmp_path)
+    process = start_up(tmp_path)
     try:
         read_until(process, "all services SERVING", timeout=60)
         children = descendants(process.pid)
@@ -164,5 +131,5 @@ def test_services_stop_when_up_is_killed_outright(tmp_path: Path) -> None:
         process.kill()
         process.wait(timeout=10)
     finally:
-        _kill(process)
-    assert _gone_within(children, 30) == [], "services left running without their launcher"
+        stop(process)
+    assert gone_within(children, 30) == [], "services left running without their launcher"
