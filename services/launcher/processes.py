@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from services.runtime.tasks import cancel_and_wait
+
 _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 """Loaded before any fork: the child may only call what is already loaded."""
@@ -128,15 +130,22 @@ def _terminate_with_parent(parent: int) -> Callable[[], None]:
     return arrange
 
 
-async def stop_children(children: Sequence[Child], grace_seconds: float) -> None:
-    """SIGTERM every running child, wait for the grace period, then SIGKILL what is left."""
+async def stop_children(
+    children: Sequence[Child], grace_seconds: float, hurry: asyncio.Event | None = None
+) -> None:
+    """SIGTERM every running child, wait for the grace period (or until ``hurry`` is set: a second
+    Ctrl-C), then SIGKILL what is left."""
     running = [c for c in children if c.process.returncode is None]
     for child in running:
         with contextlib.suppress(ProcessLookupError):
             child.process.send_signal(signal.SIGTERM)
     waits = [asyncio.create_task(c.process.wait()) for c in running]
     if waits:
-        _, pending = await asyncio.wait(waits, timeout=grace_seconds)
+        every_exit = asyncio.create_task(asyncio.wait(waits))
+        hurried = asyncio.create_task((hurry or asyncio.Event()).wait())
+        await asyncio.wait({every_exit, hurried}, timeout=grace_seconds, return_when="FIRST_COMPLETED")
+        await cancel_and_wait([hurried, every_exit])
+        pending = [wait for wait in waits if not wait.done()]
         for child in running:
             if child.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):

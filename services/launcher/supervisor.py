@@ -384,7 +384,11 @@ async def _run_locked(
             task.cancel()
         await asyncio.gather(startup, return_exceptions=True)
         write("stopping ...")
-        await stop_children(children, settings.shutdown_grace_seconds)
+        # A second Ctrl-C (or any stop signal) cuts the grace period short.
+        hurry = asyncio.Event()
+        for signum in _STOP_SIGNALS:
+            loop.add_signal_handler(signum, hurry.set)
+        await stop_children(children, settings.shutdown_grace_seconds, hurry)
         for signum in _STOP_SIGNALS:
             loop.remove_signal_handler(signum)
         write("stopped")

@@ -193,3 +193,21 @@ async def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period() -
     assert child.process.returncode == -signal.SIGKILL
     assert 0.5 <= time.monotonic() - started < 5
     assert not alive(child.pid)
+
+
+async def test_a_second_stop_signal_cuts_the_grace_period_short() -> None:
+    child = await start_child(
+        "stubborn",
+        ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done"],
+        env={},
+        write=lambda line: None,
+        name_width=8,
+    )
+    await asyncio.sleep(0.3)  # the trap is set
+    hurry = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.3, hurry.set)
+    started = time.monotonic()
+    await stop_children([child], grace_seconds=60, hurry=hurry)
+    assert child.process.returncode == -signal.SIGKILL
+    assert time.monotonic() - started < 30, "killed when hurried, not after the 60 s grace"
+    assert not alive(child.pid)
