@@ -15,7 +15,7 @@ import pytest
 
 from services.launcher import supervisor
 from services.launcher.catalog import SERVICES
-from services.launcher.processes import start_child, stop_children
+from services.launcher.processes import Child, start_child, stop_children
 from services.launcher.settings import LauncherSettings
 
 from .support import AIPLAT, EPHEMERAL, alive, descendants, gone_within, read_until, start_up, stop
@@ -179,7 +179,7 @@ def test_envoy_refusing_its_configuration_is_reported(
     assert "aiplat up failed: gateway exited with code 1 while starting" in lines
 
 
-async def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period() -> None:
+async def _child_ignoring_sigterm() -> Child:
     child = await start_child(
         "stubborn",
         ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done"],
@@ -188,6 +188,11 @@ async def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period() -
         name_width=8,
     )
     await asyncio.sleep(0.3)  # the trap is set
+    return child
+
+
+async def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period() -> None:
+    child = await _child_ignoring_sigterm()
     started = time.monotonic()
     await stop_children([child], grace_seconds=0.5)
     assert child.process.returncode == -signal.SIGKILL
@@ -196,14 +201,7 @@ async def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period() -
 
 
 async def test_a_second_stop_signal_cuts_the_grace_period_short() -> None:
-    child = await start_child(
-        "stubborn",
-        ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done"],
-        env={},
-        write=lambda line: None,
-        name_width=8,
-    )
-    await asyncio.sleep(0.3)  # the trap is set
+    child = await _child_ignoring_sigterm()
     hurry = asyncio.Event()
     asyncio.get_running_loop().call_later(0.3, hurry.set)
     started = time.monotonic()
