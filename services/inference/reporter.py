@@ -9,9 +9,10 @@ management refuses for good (the deployment is gone, or the generation is not
 its own), or that cannot be sent at all, is dropped and its status forgotten
 until the deployment's next change.
 
-Every status kept is reported again every ``refresh_seconds`` (a minute by
-default), changed or not: model management stops counting a replica whose
-reports are no longer renewed (see ``ReportDeploymentStatus``).
+Every status kept is reported again every ``refresh_seconds``
+(``AIPLAT_INFERENCE_STATUS_REFRESH_SECONDS``, a minute by default), changed
+or not: model management stops counting a replica whose reports are no
+longer renewed (see ``ReportDeploymentStatus``).
 
 A deployment being removed is not reported (model management deleted it),
 unless it was unloaded on request: then it is reported as not ready, with
@@ -37,8 +38,6 @@ __all__ = ["StatusReporter"]
 _log = logging.getLogger(__name__)
 
 _CALL_SECONDS = 10.0
-REFRESH_SECONDS = 60.0
-"""How often every kept status is reported again; model management's report lifetime is three times it."""
 # Answers after which a report is dropped rather than retried: the deployment or generation is gone.
 _DROP = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT})
 
@@ -54,7 +53,7 @@ class StatusReporter:
         name: str = "",
         min_delay: float = 0.5,
         max_delay: float = 30.0,
-        refresh_seconds: float = REFRESH_SECONDS,
+        refresh_seconds: float,
     ) -> None:
         self._client = client
         self.name = name

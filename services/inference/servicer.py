@@ -73,6 +73,7 @@ HOT_METHODS = (f"/{SERVICE}/ModelInfer",)
 """Called at high rates: traced only while spans are exported (see ``create_server``)."""
 
 NAME_REQUIRED = "MODEL_NAME_REQUIRED"
+"""Reason of the INVALID_ARGUMENT for a call that names no model."""
 
 _STREAM_WINDOW = 64
 """Requests of one ModelStreamInfer stream in flight at once (answered in order)."""
@@ -99,8 +100,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return trace.get_current_span().get_span_context() if self._telemetry.tracing else None
 
     async def _infer(self, request: pb.ModelInferRequest, context: Any, tenant: str) -> InferenceResult:
-        if not request.model_name:
-            raise InvalidArgument.for_field("model_name", "is required", reason=NAME_REQUIRED)
+        _require_model_name(request.model_name)
         remaining = context.time_remaining()
         try:
             return await self._repository.infer(
@@ -239,8 +239,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     def _version_of(self, model_name: str, model_version: str) -> LoadedVersion:
         """The pinned version, or the deployment's first (never a pick: that would shift the split)."""
-        if not model_name:
-            raise InvalidArgument.for_field("name", "is required", reason=NAME_REQUIRED)
+        _require_model_name(model_name, "name")
         tenant = current_identity().tenant
         if model_version:
             try:
@@ -264,9 +263,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             raise ModelNotReady(model_name) from None
 
 
-def _require_model_name(model_name: str) -> None:
+def _require_model_name(model_name: str, field: str = "model_name") -> None:
+    """INVALID_ARGUMENT naming ``field`` (the request's name for it) when no model is named."""
     if not model_name:
-        raise InvalidArgument.for_field("model_name", "is required", reason=NAME_REQUIRED)
+        raise InvalidArgument.for_field(field, "is required", reason=NAME_REQUIRED)
 
 
 def register(servicer: InferenceServicer) -> Register:

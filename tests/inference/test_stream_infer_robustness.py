@@ -56,6 +56,13 @@ async def _deploy_slow(models: Models, name: str, *, max_queue_size: int = 0) ->
     return data
 
 
+async def _until_queued(version: LoadedVersion, count: int) -> None:
+    async def queued() -> bool:
+        return version.queued == count
+
+    await eventually(queued, what=f"{count} requests queued")
+
+
 def _version(inference: InferenceService, name: str, tenant: str) -> LoadedVersion:
     return inference.app.repository.route(name, tenant=tenant)
 
@@ -156,10 +163,7 @@ async def test_half_close_answers_what_is_still_queued(
     collected = asyncio.ensure_future(_collect(call))
     await sent.wait()
 
-    async def queued() -> bool:
-        return version.queued == 10
-
-    await eventually(queued, what="10 requests queued")
+    await _until_queued(version, 10)
     assert not collected.done()
     answers = await asyncio.wait_for(collected, 10)  # once their 1 s delay is over
 
@@ -189,14 +193,11 @@ async def test_cancelling_the_stream_leaves_nothing_queued_or_running(
 
     call = inference.stub.ModelStreamInfer(stream(), metadata=viewer)
 
-    async def queued() -> bool:
-        return version.queued == 10
-
     async def drained() -> bool:
         return version.queued == 0 and version.in_flight == 0 and not _stream_tasks()
 
     with caplog.at_level(logging.WARNING):
-        await eventually(queued, what="10 requests queued")
+        await _until_queued(version, 10)
         call.cancel()
         # Well within the 1 s the batcher would hold them: they leave because their caller did.
         await eventually(drained, 0.5, "the queue, in-flight count and stream tasks to drop to 0")
@@ -272,10 +273,7 @@ async def test_unloading_mid_stream_answers_what_was_accepted_and_later_requests
     call = inference.stub.ModelStreamInfer(stream(), metadata=viewer)
     collected = asyncio.ensure_future(_collect(call))
 
-    async def queued() -> bool:
-        return version.queued == 3
-
-    await eventually(queued, what="3 requests queued")
+    await _until_queued(version, 3)
     await inference.app.repository.remove("slow", tenant=tenant)  # drains the 3, after their 1 s delay
     unloaded.set()
     answers = await asyncio.wait_for(collected, 10)
