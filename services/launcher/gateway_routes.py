@@ -73,7 +73,15 @@ def _action(upstream: Upstream, rpc: Rpc | None, config: GatewayConfig) -> route
         timeout=timedelta(0) if streaming else timedelta(seconds=config.unary_timeout_seconds),
         idle_timeout=timedelta(seconds=config.stream_idle_timeout_seconds) if streaming else None,
         retry_policy=_retry_policy() if rpc is not None and is_idempotent(upstream.spec, rpc) else None,
+        auto_host_rewrite=_mesh_authority(upstream),
     )
+
+
+def _mesh_authority(upstream: Upstream) -> bool | None:
+    """In the cluster, the upstream call names the service's headless host (not the client's authority),
+    so the pod's Istio sidecar applies that host's VirtualService: the one that turns off the sidecar's
+    own retries, leaving the retry decision to this gateway's per-method policy."""
+    return True if upstream.resolve_dns else None
 
 
 def _grpc_route(upstream: Upstream, rpc: Rpc, config: GatewayConfig) -> route.Route:
@@ -147,7 +155,9 @@ def _reflection_route(upstream: Upstream) -> route.Route:
         name="grpc reflection",
         match=route.RouteMatch(prefix=REFLECTION_PREFIX, grpc=route.RouteMatchGrpcRouteMatchOptions()),
         # A reflection stream stays open as long as the tool runs.
-        route=route.RouteAction(cluster=upstream.spec.name, timeout=timedelta(0)),
+        route=route.RouteAction(
+            cluster=upstream.spec.name, timeout=timedelta(0), auto_host_rewrite=_mesh_authority(upstream)
+        ),
     )
 
 

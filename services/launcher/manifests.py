@@ -2,8 +2,9 @@
 
 `istio/base/` holds plain Kubernetes objects (one file per service: ServiceAccount,
 Deployment, Service); `istio/mesh/` is the Istio overlay on top of it (strict mTLS,
-authorization, destination rules). Run ``python -m services.launcher.manifests`` after
-changing the catalogue; a test fails when the committed files are stale.
+authorization, destination rules, the ingress and the mesh's routes). Run
+``python -m services.launcher.manifests`` after changing the catalogue; a test fails when the
+committed files are stale.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ import yaml
 
 from services.launcher import envoy_config
 from services.launcher.catalog import GATEWAY, SERVICES, ServiceSpec
-from services.launcher.cluster_names import GATEWAY_NAME, GRPC_PORT, IMAGE, NAMESPACE, instances_service
+from services.launcher.cluster_names import (
+    GATEWAY_NAME,
+    GRPC_PORT,
+    IMAGE,
+    NAMESPACE,
+    instances_host,
+    instances_service,
+)
 from services.launcher.settings import LauncherSettings
 
 ROOT = Path(__file__).resolve().parents[2] / "istio"
@@ -77,6 +85,14 @@ _PEER_METHODS: Mapping[tuple[str, str], tuple[str, ...]] = {
 }
 """``(caller, callee)``: the methods a service calls on its peer, all the mesh lets it call."""
 _INGRESS_PRINCIPAL = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+_INGRESS_SELECTOR = {"istio": "ingressgateway"}
+INGRESS_TLS_SECRET = "aiplat-gateway-tls"
+"""The ingress gateway's certificate and key: a ``kubernetes.io/tls`` Secret in the ingress gateway's
+namespace (``istio-system``), where Istio looks for a Gateway's ``credentialName``."""
+NO_SIDECAR_RETRIES = {"attempts": 0}
+"""Istio's sidecars retry twice by default on UNAVAILABLE and CANCELLED, whatever the method: a write
+or an inference call would run again. The platform's gateway retries what is safe to retry, method by
+method; every mesh route turns the sidecars' own retries off."""
 
 
 def _labels(spec: ServiceSpec) -> dict[str, str]:
@@ -391,7 +407,7 @@ def _service_rules(spec: ServiceSpec, services: Sequence[ServiceSpec]) -> list[d
     return rules
 
 
-def _mesh_objects(services: Sequence[ServiceSpec]) -> list[dict[str, Any]]:
+def _mesh_objects(services: Sequence[ServiceSpec], settings: LauncherSettings) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = [
         {
             "apiVersion": "security.istio.io/v1",
@@ -422,7 +438,59 @@ def _mesh_objects(services: Sequence[ServiceSpec]) -> list[dict[str, Any]]:
         }
         for spec in services
     ]
+    objects += _ingress_objects(settings)
+    for spec in services:
+        objects += _service_routes(spec)
     return objects
+
+
+def _virtual_service(
+    name: str, hosts: list[str], destination: str, port: int = GRPC_PORT, **spec: Any
+) -> dict[str, Any]:
+    route = {"destination": {"host": destination, "port": {"number": port}}}
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {**spec, "hosts": hosts, "http": [{"route": [route], "retries": dict(NO_SIDECAR_RETRIES)}]},
+    }
+
+
+def _ingress_objects(settings: LauncherSettings) -> list[dict[str, Any]]:
+    """The edge: Istio's ingress gateway terminates TLS for the platform's host and hands every call,
+    gRPC and REST, to the platform's gateway, which authenticates, limits and routes it."""
+    gateway_host = f"{GATEWAY_NAME}.{NAMESPACE}.svc.cluster.local"
+    ingress: dict[str, Any] = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "aiplat", "namespace": NAMESPACE},
+        "spec": {
+            "selector": dict(_INGRESS_SELECTOR),
+            "servers": [
+                {
+                    "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+                    "tls": {"mode": "SIMPLE", "credentialName": INGRESS_TLS_SECRET},
+                    "hosts": [settings.ingress_host],
+                }
+            ],
+        },
+    }
+    edge = _virtual_service(
+        "aiplat", [settings.ingress_host], gateway_host, GATEWAY.port, gateways=[ingress["metadata"]["name"]]
+    )
+    return [ingress, edge]
+
+
+def _service_routes(spec: ServiceSpec) -> list[dict[str, Any]]:
+    """Both names of ``spec`` (its virtual address, which peers call, and its headless one, which the
+    gateway calls) with the sidecars' retries off."""
+    return [
+        _virtual_service(name, [host], host)
+        for name, host in (
+            (spec.name, f"{spec.name}.{NAMESPACE}.svc.cluster.local"),
+            (instances_service(spec), instances_host(spec)),
+        )
+    ]
 
 
 def _proxy_patch(deployment: str, drain_seconds: int) -> dict[str, Any]:
@@ -455,7 +523,7 @@ def render(services: Sequence[ServiceSpec], settings: LauncherSettings | None = 
         "base/namespace.yaml": _dump(
             [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
         ),
-        "mesh/mesh.yaml": _dump(_mesh_objects(services)),
+        "mesh/mesh.yaml": _dump(_mesh_objects(services, settings)),
     }
     files["base/artifacts.yaml"] = _dump(artifact_objects())
     files |= {f"base/{spec.name}.yaml": _dump(service_objects(spec, settings)) for spec in services}

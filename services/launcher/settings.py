@@ -105,6 +105,10 @@ class LauncherSettings(BaseSettings):
         validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
         description="OTLP/gRPC collector (http://collector:4317) for the gateway's spans; unset: none.",
     )
+    ingress_host: str = Field(
+        default="aiplat.internal",
+        description="Cluster deployment: the host name clients call, served by Istio's ingress gateway.",
+    )
     idp_issuer: str = Field(
         default="https://identity.aiplat.internal",
         description="Cluster deployment: the `iss` of the identity provider's tokens.",

@@ -160,4 +160,6 @@ def test_every_kubernetes_resource_passes_the_api_schema_strictly(version: str) 
         "security.istio.io/v1/PeerAuthentication",
         "security.istio.io/v1/AuthorizationPolicy",
         "networking.istio.io/v1/DestinationRule",
+        "networking.istio.io/v1/Gateway",
+        "networking.istio.io/v1/VirtualService",
     }

@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from services.inference.settings import InferenceSettings
+from services.launcher import envoy_config
 from services.launcher.catalog import SERVICES, service_by_name
 from services.launcher.cluster_names import GATEWAY_NAME, GRPC_PORT, NAMESPACE
-from services.launcher.manifests import render
+from services.launcher.manifests import INGRESS_TLS_SECRET, render
 from services.launcher.settings import LauncherSettings
 from services.models.settings import ModelsSettings
 from services.runtime.settings import ServiceSettings
@@ -238,3 +239,84 @@ def test_the_gateway_pod_is_hardened_like_the_services() -> None:
     service = _pod("models")
     assert gateway["securityContext"] == service["securityContext"]
     assert gateway["automountServiceAccountToken"] is False
+
+
+def _mesh(settings: LauncherSettings | None = None) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(render(SERVICES, settings)["mesh/mesh.yaml"]) if d]
+
+
+def _virtual_services(settings: LauncherSettings | None = None) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in _mesh(settings) if d["kind"] == "VirtualService"}
+
+
+def test_the_ingress_serves_the_platform_host_over_tls_and_hands_every_call_to_the_gateway() -> None:
+    settings = LauncherSettings(ingress_host="ml.example.com")
+    (ingress,) = [d for d in _mesh(settings) if d["kind"] == "Gateway"]
+    # The ingress gateway whose service account the gateway's AuthorizationPolicy admits.
+    assert ingress["spec"]["selector"] == {"istio": "ingressgateway"}
+    assert "istio-ingressgateway-service-account" in json.dumps(_policies()[GATEWAY_NAME])
+    (server,) = ingress["spec"]["servers"]
+    assert server["port"] == {"number": 443, "name": "https", "protocol": "HTTPS"}
+    assert server["tls"] == {"mode": "SIMPLE", "credentialName": INGRESS_TLS_SECRET}
+    assert server["hosts"] == ["ml.example.com"]
+
+    edge = _virtual_services(settings)["aiplat"]["spec"]
+    assert edge["gateways"] == [ingress["metadata"]["name"]]
+    assert edge["hosts"] == ["ml.example.com"]
+    (http,) = edge["http"]
+    (destination,) = http["route"]
+    (gateway_service,) = [
+        o for o in _all_objects() if o["kind"] == "Service" and o["metadata"]["name"] == GATEWAY_NAME
+    ]
+    assert destination["destination"] == {
+        "host": f"{GATEWAY_NAME}.{NAMESPACE}.svc.cluster.local",
+        "port": {"number": gateway_service["spec"]["ports"][0]["port"]},
+    }
+    # No path rules, no timeout: every method, streams included, reaches the gateway as it was sent.
+    assert set(http) == {"route", "retries"}
+    assert http["retries"] == {"attempts": 0}
+
+
+def test_no_sidecar_retries_a_call_on_any_host_of_the_mesh() -> None:
+    """Istio's default (two retries on UNAVAILABLE and CANCELLED) would run writes and inference again."""
+    routed = {
+        vs["spec"]["hosts"][0]: vs["spec"]["http"]
+        for vs in _virtual_services().values()
+        if "gateways" not in vs["spec"]
+    }
+    hosts = {
+        f"{o['metadata']['name']}.{NAMESPACE}.svc.cluster.local"
+        for o in _all_objects()
+        if o["kind"] == "Service" and o["metadata"]["name"] != GATEWAY_NAME
+    }
+    assert set(routed) == hosts
+    for host, http in routed.items():
+        (rule,) = http
+        (destination,) = rule["route"]
+        assert destination["destination"] == {"host": host, "port": {"number": GRPC_PORT}}
+        assert rule["retries"] == {"attempts": 0}, host
+
+
+def test_the_gateway_names_the_host_it_calls_so_the_sidecar_applies_that_hosts_routes() -> None:
+    """A call keeps the client's authority unless rewritten, and no mesh route would match it."""
+    cluster = yaml.safe_load((envoy_config.ROOT / envoy_config.CLUSTER_FILE).read_text())
+    (local,) = [
+        yaml.safe_load((envoy_config.ROOT / name).read_text())
+        for name in envoy_config.committed_files(LauncherSettings())
+        if name != envoy_config.CLUSTER_FILE
+    ]
+    dns_clusters = {c["name"] for c in cluster["static_resources"]["clusters"] if c["type"] == "STRICT_DNS"}
+    assert {spec.name for spec in SERVICES} <= dns_clusters
+    for config, rewritten in ((cluster, True), (local, False)):
+        for route in _routes(config):
+            if "route" in route and route["route"]["cluster"] in dns_clusters | {s.name for s in SERVICES}:
+                assert route["route"].get("auto_host_rewrite", False) is rewritten, route["name"]
+
+
+def _routes(config: dict[str, Any]) -> list[dict[str, Any]]:
+    (listener,) = config["static_resources"]["listeners"]
+    (chain,) = listener["filter_chains"]
+    manager = next(f for f in chain["filters"] if f["name"].endswith("http_connection_manager"))
+    (host,) = manager["typed_config"]["route_config"]["virtual_hosts"]
+    routes: list[dict[str, Any]] = host["routes"]
+    return routes
