@@ -33,19 +33,24 @@ POSTGRES_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeo
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def _postgres_schema() -> Iterator[str]:
+def _postgres_database() -> Iterator[str]:
     try:
         admin = psycopg.connect(POSTGRES_DSN, autocommit=True)
     except psycopg.OperationalError as error:
         pytest.skip(f"PostgreSQL at 127.0.0.1:5432 (user postgres, database test) is unreachable: {error}")
-    schema = f"aiplat_models_{uuid.uuid4().hex[:12]}"
+    name = f"aiplat_models_{uuid.uuid4().hex[:12]}"
     with admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
+        # A database of its own, because its default collation is what matters: production databases
+        # are created with a language's (en_US.UTF-8 and the like), which sorts and compares text unlike
+        # SQLite; the "test" database's C.UTF-8 would hide every such difference.
+        admin.execute(
+            f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING UTF8 '
+            "LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+        )
         try:
-            # search_path makes the schema this run's private copy of every table, alembic_version included.
-            yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+            yield f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
         finally:
-            admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -54,7 +59,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'models.db'}"
     else:
-        yield from _postgres_schema()
+        yield from _postgres_database()
 
 
 @pytest.fixture(scope="session")

@@ -54,18 +54,40 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
 
 # JSONB on PostgreSQL so that `labels ->> 'key'` filters can use it; JSON text elsewhere.
 Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-Tenant = sa.String(128)
-Id = sa.String(63)
+
+
+def _code_points(length: int) -> sa.String:
+    """Text that sorts and compares by code point on every backend, as SQLite's does.
+
+    A PostgreSQL database sorts by its default collation, usually a language's (``en_US.UTF-8``),
+    so lists would come back in another order there; "C" compares the UTF-8 bytes, which is code
+    point order.  Filters, keys and keyset page tokens all follow the column's collation.
+    """
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
+def _unbounded(declared: int) -> sa.String:
+    """Code-point text of any length: values come from identity providers, which set no limit.
+
+    SQLite never enforced ``declared`` (the length of the first migration); PostgreSQL did, and
+    refused what SQLite stored.
+    """
+    return sa.String(declared).with_variant(sa.String(collation="C"), "postgresql")
+
+
+Tenant = _unbounded(128)
+Id = _code_points(63)
+Subject = _unbounded(255)
 
 models = sa.Table(
     "models",
     metadata,
     sa.Column("tenant", Tenant, primary_key=True),
     sa.Column("model_id", Id, primary_key=True),
-    sa.Column("display_name", sa.String(128), nullable=False),
+    sa.Column("display_name", _code_points(128), nullable=False),
     sa.Column("description", sa.Text(), nullable=False),
     sa.Column("labels", Json, nullable=False),
-    sa.Column("task", sa.String(32), nullable=False),
+    sa.Column("task", _code_points(32), nullable=False),
     # Version numbers are never reused, so the next one is kept rather than derived from max().
     sa.Column("next_version", sa.BigInteger(), nullable=False),
     sa.Column("latest_version", sa.BigInteger(), nullable=True),
@@ -82,18 +104,18 @@ model_versions = sa.Table(
     sa.Column("version", sa.BigInteger(), primary_key=True, autoincrement=False),
     sa.Column("description", sa.Text(), nullable=False),
     sa.Column("artifact_uri", sa.Text(), nullable=False),
-    sa.Column("sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("sha256", _code_points(64), nullable=False, index=True),
     sa.Column("size_bytes", sa.BigInteger(), nullable=False),
-    sa.Column("format", sa.String(32), nullable=False),
+    sa.Column("format", _code_points(32), nullable=False),
     sa.Column("onnx_opset", sa.BigInteger(), nullable=False),
     sa.Column("inputs", Json, nullable=False),
     sa.Column("outputs", Json, nullable=False),
     sa.Column("metrics", Json, nullable=False),
     sa.Column("labels", Json, nullable=False),
-    sa.Column("source_training_job", sa.String(128), nullable=False),
-    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("source_training_job", _code_points(128), nullable=False),
+    sa.Column("state", _code_points(32), nullable=False),
     sa.Column("state_message", sa.Text(), nullable=False),
-    sa.Column("creator", sa.String(255), nullable=False),
+    sa.Column("creator", Subject, nullable=False),
     sa.Column("create_time", UtcDateTime(), nullable=False),
     sa.Column("update_time", UtcDateTime(), nullable=False),
     sa.ForeignKeyConstraint(["tenant", "model_id"], ["models.tenant", "models.model_id"], ondelete="CASCADE"),
@@ -106,7 +128,7 @@ model_aliases = sa.Table(
     sa.Column("model_id", Id, primary_key=True),
     sa.Column("alias", Id, primary_key=True),
     sa.Column("version", sa.BigInteger(), nullable=False),
-    sa.Column("updater", sa.String(255), nullable=False),
+    sa.Column("updater", Subject, nullable=False),
     sa.Column("update_time", UtcDateTime(), nullable=False),
     sa.ForeignKeyConstraint(
         ["tenant", "model_id", "version"],
@@ -127,12 +149,12 @@ operations = sa.Table(
     sa.Column("done", sa.Boolean(), nullable=False, index=True),
     sa.Column("bytes_copied", sa.BigInteger(), nullable=False),
     sa.Column("error_code", sa.Integer(), nullable=True),
-    sa.Column("error_reason", sa.String(63), nullable=True),
+    sa.Column("error_reason", _code_points(63), nullable=True),
     sa.Column("error_message", sa.Text(), nullable=True),
     sa.Column("start_time", UtcDateTime(), nullable=False),
     sa.Column("end_time", UtcDateTime(), nullable=True),
     # Which process runs the import, and until when it has promised to (it renews while it runs).
-    sa.Column("runner", sa.String(127), nullable=True),
+    sa.Column("runner", _code_points(127), nullable=True),
     sa.Column("lease_expires", UtcDateTime(), nullable=True),
     sa.ForeignKeyConstraint(["tenant", "model_id"], ["models.tenant", "models.model_id"], ondelete="CASCADE"),
 )
@@ -144,11 +166,11 @@ deployments = sa.Table(
     sa.Column("deployment_id", Id, primary_key=True),
     # Not a foreign key: a forced model delete leaves its deployments in place, without traffic.
     sa.Column("model_id", Id, nullable=False),
-    sa.Column("display_name", sa.String(128), nullable=False),
+    sa.Column("display_name", _code_points(128), nullable=False),
     sa.Column("spec", Json, nullable=False),
     sa.Column("labels", Json, nullable=False),
     sa.Column("generation", sa.BigInteger(), nullable=False),
-    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("state", _code_points(32), nullable=False),
     sa.Column("status", Json, nullable=False),
     sa.Column("create_time", UtcDateTime(), nullable=False),
     sa.Column("update_time", UtcDateTime(), nullable=False),
@@ -190,9 +212,9 @@ audit_events = sa.Table(
     metadata,
     sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
     sa.Column("tenant", Tenant, nullable=False),
-    sa.Column("action", sa.String(32), nullable=False),
-    sa.Column("resource", sa.String(255), nullable=False),
-    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("action", _code_points(32), nullable=False),
+    sa.Column("resource", _code_points(255), nullable=False),
+    sa.Column("actor", Subject, nullable=False),
     sa.Column("time", UtcDateTime(), nullable=False),
     sa.Column("before_json", sa.Text(), nullable=False),
     sa.Column("after_json", sa.Text(), nullable=False),
