@@ -6,7 +6,8 @@ on the device right before the model reads the result there.  CuPy is never
 imported here: the session hands its module in.
 
 Steps, on a batch ``[N, H, W, C]`` (or ``[N, C, H, W]``) of any numeric type:
-cast to float32, resize, ``(x * scale - mean) / std`` per channel, change
+cast to float32 (float64 for an FP64 model, which would otherwise get only
+float32's digits), resize, ``(x * scale - mean) / std`` per channel, change
 layout, cast to the model's type.  Resize conventions ("half-pixel" centres,
 ``align_corners=False``; output pixel ``i`` of ``out`` maps to the source
 coordinate ``(i + 0.5) * in / out`` measured from the first pixel's left edge):
@@ -27,6 +28,12 @@ smaller, so it is never larger than both the input and the output.  Mean and sta
 applied as ``(x - mean / scale) * (scale / std)``: integer pixel values minus a
 representable mean stay exact, where ``x * (scale / std) - mean / std`` would
 lose the low digits of large values.
+
+Integer sources are bounded, and resizing only mixes values within those
+bounds, so whether every image fits the model's type is decided once, when
+:class:`Preprocessor` checks the spec: a spec that makes some pixel overflow
+FP16 (or FP32) is refused there, and requests pay nothing.  Float sources
+have no such bounds: their batches are checked after preprocessing.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
+from services.inference.errors import InvalidInput
 from services.inference.signature import DYNAMIC, TensorSpec
 from services.inference.tensors import DATATYPES
 
@@ -45,7 +55,8 @@ DeviceArray = Any
 """A ``numpy.ndarray`` or a ``cupy.ndarray``, depending on ``xp``."""
 
 _FLOAT_TARGETS = frozenset({"FP16", "FP32", "FP64"})
-_SOURCES = frozenset({"UINT8", "UINT16", "INT8", "INT16", "INT32", "FP16", "FP32", "FP64"})
+_FLOAT_SOURCES = frozenset({"FP16", "FP32", "FP64"})
+_SOURCES = frozenset({"UINT8", "UINT16", "INT8", "INT16", "INT32"}) | _FLOAT_SOURCES
 
 
 class Layout(enum.StrEnum):
@@ -97,7 +108,7 @@ def _axes(layout: Layout) -> tuple[int, int, int]:
 def preprocess(xp: ModuleType, batch: DeviceArray, spec: PreprocessSpec) -> DeviceArray:
     """Apply ``spec`` to ``batch`` (rank 4, batch first, in ``spec.source_layout``)."""
     h_axis, w_axis, c_axis = _axes(spec.source_layout)
-    x = batch.astype(xp.float32)
+    x = batch.astype(xp.float64 if spec.target_datatype == "FP64" else xp.float32)
     steps = [(h_axis, spec.resize_height), (w_axis, spec.resize_width)]
     steps = [(axis, size) for axis, size in steps if size and size != x.shape[axis]]
     if len(steps) == 2 and steps[1][1] * x.shape[steps[0][0]] < steps[0][1] * x.shape[steps[1][0]]:
@@ -129,20 +140,23 @@ def _resize_axis(xp: ModuleType, x: DeviceArray, axis: int, size: int, how: Inte
 
 def _normalise(xp: ModuleType, x: DeviceArray, c_axis: int, spec: PreprocessSpec) -> DeviceArray:
     if not spec.means and not spec.stds:
-        return x * xp.float32(spec.scale) if spec.scale != 1.0 else x
+        return x * x.dtype.type(spec.scale) if spec.scale != 1.0 else x
     channels = x.shape[c_axis]
     means = _per_channel(spec.means, channels, 0.0)
     stds = _per_channel(spec.stds, channels, 1.0)
     shape = [1] * x.ndim
     shape[c_axis] = channels
-    factor = xp.asarray([spec.scale / s for s in stds], dtype=xp.float32).reshape(shape)
-    if spec.scale == 0:  # every value becomes -mean / std
+    factor = xp.asarray([spec.scale / s for s in stds], dtype=x.dtype).reshape(shape)
+    largest = float(np.finfo(x.dtype).max)
+    shifts = [m / spec.scale for m in means] if spec.scale else []
+    if not shifts or any(abs(shift) > largest for shift in shifts):
+        # A scale of 0, or one so small that mean / scale is past the working type (inf - inf, or
+        # inf * 0, is NaN): the mean after scaling; the pixels' share is lost to rounding there anyway.
         offset = [-m / s for m, s in zip(means, stds, strict=True)]
-        return x * factor + xp.asarray(offset, dtype=xp.float32).reshape(shape)
+        return x * factor + xp.asarray(offset, dtype=x.dtype).reshape(shape)
     # (x * scale - mean) / std == (x - mean / scale) * (scale / std): the subtraction first keeps
     # integer pixels exact near a large mean.
-    shift = xp.asarray([m / spec.scale for m in means], dtype=xp.float32).reshape(shape)
-    return (x - shift) * factor
+    return (x - xp.asarray(shifts, dtype=x.dtype).reshape(shape)) * factor
 
 
 def _per_channel(values: tuple[float, ...], channels: int, default: float) -> tuple[float, ...]:
@@ -181,6 +195,10 @@ class Preprocessor:
                 channels = len(values)
         if any(s == 0 for s in spec.stds):
             raise ValueError("a standard deviation of 0")
+        self._largest = float(np.finfo(DATATYPES[spec.target_datatype].dtype).max)
+        self._unbounded = spec.source_datatype in _FLOAT_SOURCES
+        if not self._unbounded:
+            self._check_range()
         height = self._source_dim(dims[h_axis], spec.resize_height, "height")
         width = self._source_dim(dims[w_axis], spec.resize_width, "width")
         src_h, src_w, src_c = _axes(spec.source_layout)
@@ -190,8 +208,58 @@ class Preprocessor:
         resized = [axis for axis, size in ((src_h, spec.resize_height), (src_w, spec.resize_width)) if size]
         # An empty image has nothing to resize from.
         nonempty = tuple(axis - 1 if self.unbatched else axis for axis in resized)
-        self.client_spec = TensorSpec(spec.input, spec.source_datatype, shape, nonempty_axes=nonempty)
+        self.client_spec = TensorSpec(
+            spec.input, spec.source_datatype, shape, self._client_names(model_input), nonempty
+        )
         """The tensor clients send instead of the model input."""
+
+    def _client_names(self, model_input: TensorSpec) -> tuple[str, ...]:
+        """The model's symbolic dimension names, moved to where the client's layout puts them.
+
+        A resized dimension loses its name: the client's size is any size, not the model's, so it
+        must not be held equal to other inputs' dimensions of that name.
+        """
+        if not model_input.dim_names:
+            return ()
+        spec = self.spec
+        names = ("", *model_input.dim_names) if self.unbatched else model_input.dim_names
+        h_axis, w_axis, c_axis = _axes(spec.target_layout)
+        src_h, src_w, src_c = _axes(spec.source_layout)
+        client = [names[0], "", "", ""]
+        client[src_h] = "" if spec.resize_height else names[h_axis]
+        client[src_w] = "" if spec.resize_width else names[w_axis]
+        client[src_c] = names[c_axis]
+        kept = tuple(client[1:]) if self.unbatched else tuple(client)
+        return kept if any(kept) else ()
+
+    def _check_range(self) -> None:
+        """Refuse a spec that makes some pixel of the integer source overflow the model's type.
+
+        ``(x * scale - mean) / std`` is monotonic in ``x`` and resizing stays within the pixels'
+        bounds, so the type's two extremes are the only pixels that can reach furthest.
+        """
+        spec = self.spec
+        bounds = np.iinfo(DATATYPES[spec.source_datatype].dtype)
+        count = max(len(spec.means), len(spec.stds), 1)
+        means = _per_channel(spec.means, count, 0.0)
+        stds = _per_channel(spec.stds, count, 1.0)
+        for channel, (mean, std) in enumerate(zip(means, stds, strict=True)):
+            for pixel in (int(bounds.min), int(bounds.max)):
+                value = (pixel * spec.scale - mean) / std
+                if abs(value) <= self._largest:
+                    continue
+                fields = [f"scale ({spec.scale:g})"]
+                fields += [
+                    f"{name}[{channel if len(values) > 1 else 0}] ({values[channel]:g})"
+                    for name, values, given in (("means", means, spec.means), ("stds", stds, spec.stds))
+                    if given
+                ]
+                where = f"channel {channel}" if count > 1 else "every channel"
+                raise ValueError(
+                    f"input {spec.input!r}: {where} preprocesses {spec.source_datatype} pixel {pixel} "
+                    f"to {value:g}, past {spec.target_datatype}'s largest magnitude {self._largest:g}; "
+                    f"{', '.join(fields)} must keep every pixel within it"
+                )
 
     def _source_dim(self, model_dim: int, resize: int, what: str) -> int:
         if not resize:
@@ -201,6 +269,23 @@ class Preprocessor:
         return DYNAMIC
 
     def __call__(self, xp: ModuleType, batch: DeviceArray) -> DeviceArray:
+        """``batch`` preprocessed; :class:`InvalidInput` when float images overflow the model's type."""
+        if not self._unbounded:
+            return self._run(xp, batch)
+        with np.errstate(over="ignore"):  # an overflow is reported below, as the client's error
+            out = self._run(xp, batch)
+        # An infinity the client sent is a value it chose; one that preprocessing made is not.
+        if bool(xp.isinf(out).any()) and not bool(xp.isinf(batch).any()):
+            spec = self.spec
+            raise InvalidInput(
+                spec.input,
+                f"preprocessing (scale {spec.scale:g}, means {list(spec.means)}, stds {list(spec.stds)}) "
+                f"takes values past {spec.target_datatype}'s largest magnitude {self._largest:g}",
+                reason="PREPROCESSED_OUT_OF_RANGE",
+            )
+        return out
+
+    def _run(self, xp: ModuleType, batch: DeviceArray) -> DeviceArray:
         if self.unbatched:
             return preprocess(xp, batch[None], self.spec)[0]
         return preprocess(xp, batch, self.spec)
