@@ -172,13 +172,16 @@ class Batcher:
 
         ``deadline`` is an absolute ``time.monotonic()`` reading (None: none);
         ``arrival_ns`` a ``time.monotonic_ns()`` reading of when the request
-        arrived (0: now), from which queue and total times are measured.
-        Raises :class:`QueueFull` or :class:`RequestExpired` synchronously.
+        arrived (0: now), from which its total time is measured; its queue
+        time starts now.  Raises :class:`QueueFull`, :class:`RequestExpired`
+        or :class:`VersionUnloaded` synchronously, each counted as a failure.
         """
         now = time.monotonic_ns()
         arrival = arrival_ns or now
         if self._closed:
-            raise VersionUnloaded("the model version is being unloaded")
+            unloaded = VersionUnloaded("the model version is being unloaded")
+            self._recorder.rejected(unloaded, arrival, context)
+            raise unloaded
         if deadline is not None and deadline * 1e9 <= now:
             expired = RequestExpired("the request's deadline passed before it was queued")
             self._recorder.rejected(expired, arrival, context)
@@ -195,13 +198,13 @@ class Batcher:
             and self._cheap(request.key, request.batch_size)
             and (runner := self._idle_runner()) is not None
         ):
-            self._run_here(runner, QueuedRequest(request, future, deadline, arrival, context))
+            self._run_here(runner, QueuedRequest(request, future, deadline, now, context, arrival))
             return future
         key = request.key if self._max > 1 else None
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group(key)
-        queued = QueuedRequest(request, future, deadline, arrival, context)
+        queued = QueuedRequest(request, future, deadline, now, context, arrival)
         group.requests.append(queued)
         group.size += request.batch_size
         self._queued += 1
@@ -392,7 +395,7 @@ class Batcher:
 
     def _fail(self, request: QueuedRequest, error: DomainError) -> None:
         _settle(request.future, error)
-        self._recorder.rejected(error, request.enqueued_ns, request.context)
+        self._recorder.rejected(error, request.arrival_ns, request.context)
 
     async def _run(self, runner: BatchRunner, batch: list[QueuedRequest]) -> None:
         try:

@@ -70,6 +70,7 @@ class QueuedRequest:
     """A validated request waiting in, or taken from, a batcher's queue."""
 
     __slots__ = (
+        "arrival_ns",
         "context",
         "deadline",
         "dequeued_ns",
@@ -88,6 +89,7 @@ class QueuedRequest:
         deadline: float | None,
         enqueued_ns: int,
         context: object,
+        arrival_ns: int,
     ) -> None:
         self.feeds = prepared.feeds
         self.key = prepared.key
@@ -96,6 +98,9 @@ class QueuedRequest:
         self.future = future
         self.deadline = deadline
         self.enqueued_ns = enqueued_ns
+        self.arrival_ns = arrival_ns
+        """When the request arrived, before it was decoded and validated: its total time runs from here,
+        its queue time from ``enqueued_ns``."""
         self.dequeued_ns = 0
         self.context = context
 

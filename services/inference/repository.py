@@ -30,7 +30,7 @@ from services.inference.deployment import (
     DeploymentStatus,
     VersionStatus,
 )
-from services.inference.errors import ArtifactError, ModelNotFound, VersionNotFound
+from services.inference.errors import ArtifactError, DomainError, ModelNotFound, VersionNotFound
 from services.inference.sessions import create_session
 from services.inference.stats import InferenceObserver
 from services.inference.traffic import TrafficSplitter
@@ -116,6 +116,30 @@ class ModelRepository:
         # the event loop, so a concurrent swap cannot unload the chosen version.
         version = self.route(model_name, model_version, tenant=tenant)
         return await version.infer(inputs, outputs, deadline=deadline, context=context, arrival_ns=arrival_ns)
+
+    def reject(
+        self,
+        model_name: str,
+        model_version: str,
+        error: DomainError,
+        *,
+        tenant: str = "",
+        arrival_ns: int,
+        context: object = None,
+    ) -> None:
+        """Count a request that failed before :meth:`infer` (its message could not be read as inputs)
+        against the version it would have run on.
+
+        That is the pinned version, else the split's pick: a request that fails validation inside
+        :meth:`infer` has taken its turn in the split too, so both kinds of invalid request land on
+        the versions in the split's proportions.  With no such version loaded (an unknown
+        deployment or version) there are no statistics to count it in, as in Triton.
+        """
+        try:
+            version = self.route(model_name, model_version, tenant=tenant)
+        except (ModelNotFound, VersionNotFound):
+            return
+        version.reject(error, arrival_ns, context)
 
     def versions(self, model_name: str, *, tenant: str = "") -> list[LoadedVersion]:
         """The routable versions of a deployment (for metadata, readiness and statistics)."""

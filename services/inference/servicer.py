@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, cast
 
+import grpc
+from google.protobuf.message import DecodeError
 from opentelemetry import trace
 
 from inference import grpc_service_pb2 as pb
@@ -75,6 +77,9 @@ HOT_METHODS = (f"/{SERVICE}/ModelInfer",)
 NAME_REQUIRED = "MODEL_NAME_REQUIRED"
 """Reason of the INVALID_ARGUMENT for a call that names no model."""
 
+MALFORMED_REQUEST = "MALFORMED_REQUEST"
+"""Reason of the error answering a streamed message that does not parse."""
+
 _STREAM_WINDOW = 64
 """Requests of one ModelStreamInfer stream in flight at once (answered in order)."""
 
@@ -100,17 +105,34 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return trace.get_current_span().get_span_context() if self._telemetry.tracing else None
 
     async def _infer(self, request: pb.ModelInferRequest, context: Any, tenant: str) -> InferenceResult:
+        arrival = time.monotonic_ns()
         _require_model_name(request.model_name)
+        trace_context = self._trace_context()
+        try:
+            inputs = convert.request_inputs(request)
+        except InvalidArgument as error:
+            # Counted as the version's validator counts what it rejects: Triton counts every failed
+            # request of a model it serves.
+            self._repository.reject(
+                request.model_name,
+                request.model_version,
+                error,
+                tenant=tenant,
+                arrival_ns=arrival,
+                context=trace_context,
+            )
+            raise
         remaining = context.time_remaining()
         try:
             return await self._repository.infer(
                 request.model_name,
                 request.model_version,
-                convert.request_inputs(request),
+                inputs,
                 convert.requested_outputs(request),
                 tenant=tenant,
                 deadline=None if remaining is None else time.monotonic() + remaining,
-                context=self._trace_context(),
+                context=trace_context,
+                arrival_ns=arrival,
             )
         except ModelNotFound:
             self._raise_if_not_ready(tenant, request.model_name)
@@ -122,9 +144,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         result = await self._infer(request, context, current_identity().tenant)
         return convert.infer_response(result, request.id)
 
-    async def ModelStreamInfer(  # noqa: N802 - gRPC method name
-        self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: Any
+    async def ModelStreamInfer(  # type: ignore[override]  # noqa: N802 - registered taking bytes
+        self, request_iterator: AsyncIterator[bytes], context: Any
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        """Messages arrive unparsed (see :func:`register`), so that one that does not parse is a
+        failed request, answered in its turn, rather than the end of the stream."""
         # Requests run concurrently (so they can share batches) and are answered in order;
         # a failed request is answered with its error and the stream goes on.
         tenant = current_identity().tenant
@@ -133,9 +157,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
         async def read() -> None:
             try:
-                async for request in request_iterator:
+                async for message in request_iterator:
                     await window.acquire()
-                    queue.put_nowait(asyncio.ensure_future(self._stream_one(request, context, tenant)))
+                    queue.put_nowait(self._stream_answer(message, context, tenant))
             finally:
                 queue.put_nowait(None)
 
@@ -151,6 +175,17 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             while not queue.empty():
                 if (left := queue.get_nowait()) is not None:
                     left.cancel()
+
+    def _stream_answer(
+        self, message: bytes, context: Any, tenant: str
+    ) -> asyncio.Future[pb.ModelStreamInferResponse]:
+        try:
+            request = pb.ModelInferRequest.FromString(message)
+        except DecodeError as error:  # corrupt wire format, or invalid UTF-8 in a string field
+            answer: asyncio.Future[pb.ModelStreamInferResponse] = asyncio.get_running_loop().create_future()
+            answer.set_result(convert.stream_error(_UNREAD, _malformed(error)))
+            return answer
+        return asyncio.ensure_future(self._stream_one(request, context, tenant))
 
     async def _stream_one(
         self, request: pb.ModelInferRequest, context: Any, tenant: str
@@ -263,6 +298,15 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             raise ModelNotReady(model_name) from None
 
 
+_UNREAD = pb.ModelInferRequest()
+"""Stands in for a streamed message that did not parse: its answer can name no model and no id."""
+
+
+def _malformed(error: DecodeError) -> InvalidArgument:
+    # The reason a unary call gets for a message that does not parse (see services.runtime.transport).
+    return InvalidArgument(f"the request message does not parse: {error}", reason=MALFORMED_REQUEST)
+
+
 def _require_model_name(model_name: str, field: str = "model_name") -> None:
     """INVALID_ARGUMENT naming ``field`` (the request's name for it) when no model is named."""
     if not model_name:
@@ -270,9 +314,40 @@ def _require_model_name(model_name: str, field: str = "model_name") -> None:
 
 
 def register(servicer: InferenceServicer) -> Register:
-    """The ``register`` callback for ``create_server``."""
+    """The ``register`` callback for ``create_server``.
+
+    The generated handlers, but for ModelStreamInfer, which takes its messages as bytes and parses
+    them itself: grpc parses a stream's messages outside the handler, where a message that does not
+    parse can only end the whole stream, while the protocol answers a bad request on a stream and
+    goes on.
+    """
 
     def add(server: Any) -> None:
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)
+        generated = _Handlers()
+        # It calls nothing of a server but the two methods _Handlers has.
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, cast(grpc.aio.Server, generated))
+        handlers = dict(generated.handlers)
+        handlers["ModelStreamInfer"] = grpc.stream_stream_rpc_method_handler(
+            servicer.ModelStreamInfer,
+            request_deserializer=None,
+            response_serializer=pb.ModelStreamInferResponse.SerializeToString,
+        )
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+        server.add_registered_method_handlers(SERVICE, handlers)
 
     return add
+
+
+class _Handlers:
+    """Takes the place of the server for the generated ``add_*_to_server``, to keep its handlers."""
+
+    def __init__(self) -> None:
+        self.handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]] = {}
+
+    def add_generic_rpc_handlers(self, handlers: object) -> None:
+        pass  # the same handlers come again by name, below
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
+    ) -> None:
+        self.handlers = handlers

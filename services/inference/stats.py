@@ -186,8 +186,15 @@ class InferenceObserver(Protocol):
 
 
 class TimedRequest(Protocol):
-    """What the recorder reads of a request that went through the queue."""
+    """What the recorder reads of a request that went through the queue.
 
+    ``arrival_ns`` is when the request arrived, ``enqueued_ns`` when it entered the queue, after
+    decoding and validation: its total time runs from the first, its queue time (as Triton's, from
+    entering the scheduler) from the second.
+    """
+
+    @property
+    def arrival_ns(self) -> int: ...
     @property
     def enqueued_ns(self) -> int: ...
     @property
@@ -245,11 +252,11 @@ class Recorder:
             stats.record_execution(size, input_ns, infer_ns, output_ns)
             for r in requests:
                 stats.record_success(
-                    now - r.enqueued_ns, r.dequeued_ns - r.enqueued_ns, input_ns, infer_ns, output_ns
+                    now - r.arrival_ns, r.dequeued_ns - r.enqueued_ns, input_ns, infer_ns, output_ns
                 )
         else:
             for r in requests:
-                stats.record_failure(now - r.enqueued_ns)
+                stats.record_failure(now - r.arrival_ns)
         if self._observer is None:
             return
         timings = tuple(RequestTiming(r.context, r.enqueued_ns, r.dequeued_ns, r.size) for r in requests)

@@ -28,7 +28,7 @@ from services.inference.sessions import ExecutionOptions, ModelSession
 from services.inference.signature import Signature
 from services.inference.stats import InferenceObserver, Recorder, VersionStats
 from services.inference.validation import InputTensor, RequestValidator
-from services.runtime.errors import InvalidArgument
+from services.runtime.errors import DomainError, InvalidArgument
 
 __all__ = [
     "InferenceResult",
@@ -191,6 +191,11 @@ class LoadedVersion:
             self._in_flight -= 1
             if self._retired and not self._in_flight:
                 self._close_soon()
+
+    def reject(self, error: DomainError, arrival_ns: int, context: object = None) -> None:
+        """Count a request routed here that failed before :meth:`infer` could take it (the servicer
+        could not read its inputs), as :meth:`infer` counts one that fails validation."""
+        self._recorder.rejected(error, arrival_ns, context)
 
     def retire(self) -> None:
         """Take no new work from routing; close once what is in flight has finished."""

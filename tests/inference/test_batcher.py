@@ -614,3 +614,79 @@ async def test_a_shape_that_keeps_coming_does_not_starve_another() -> None:
     await asyncio.wait_for(asyncio.gather(other, *futures), 2)
     assert runner.widths.index(6) == 2, "the other shape runs once the first shape's group had its turn"
     await batcher.close()
+
+
+async def test_queue_time_starts_when_the_request_is_queued_and_total_time_at_its_arrival() -> None:
+    observer = Observer()
+    batcher = await started(Batcher([Runner()], BatchingOptions(), recorder=Recorder(observer=observer)))
+    before = time.monotonic_ns()
+    # As if decoding and validating the request had taken 5 s since it arrived.
+    arrival = before - 5_000_000_000
+    await batcher.submit(request(1), arrival_ns=arrival)
+    after = time.monotonic_ns()
+
+    [record] = observer.batches
+    [timing] = record.requests
+    inference = batcher.stats.inference
+    assert before <= timing.enqueued_ns <= timing.dequeued_ns <= after
+    assert (inference.queue.count, inference.queue.ns) == (1, timing.dequeued_ns - timing.enqueued_ns)
+    assert inference.success.count == 1
+    assert timing.dequeued_ns - arrival <= inference.success.ns <= after - arrival
+    await batcher.close()
+
+
+async def test_a_request_expiring_in_the_queue_fails_after_its_time_since_arrival() -> None:
+    runner = Runner()
+    runner.gate.clear()
+    batcher = await started(Batcher([runner], BatchingOptions(max_batch_size=1)))
+    running = batcher.submit(request(1))
+    await until(lambda: runner.sizes == [1])
+    arrival = time.monotonic_ns() - 5_000_000_000
+    expiring = batcher.submit(request(2), deadline=time.monotonic() + 0.01, arrival_ns=arrival)
+    await asyncio.sleep(0.02)
+    runner.gate.set()
+    await running
+    with pytest.raises(RequestExpired):
+        await expiring
+    assert batcher.stats.inference.fail.count == 1
+    assert batcher.stats.inference.fail.ns >= 5_000_000_000
+    await batcher.close()
+
+
+async def test_a_request_submitted_after_close_counts_as_a_failure() -> None:
+    observer = Observer()
+    batcher = await started(Batcher([Runner()], BatchingOptions(), recorder=Recorder(observer=observer)))
+    await batcher.close()
+    with pytest.raises(VersionUnloaded):
+        batcher.submit(request(1), context="late")
+    assert batcher.stats.inference.fail.count == 1
+    assert observer.rejected == [("", "", "VERSION_UNLOADED", "late")]
+
+
+async def test_a_versions_queue_time_starts_after_its_request_is_validated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    observer = Observer()
+    config = VersionConfig("linear", "1", "models/linear/versions/1", "file:///unused", "0" * 64)
+    version = LoadedVersion(config, [open_session(linear_model())], observer=observer)
+    version.start()
+    validated: list[int] = []
+    validate = RequestValidator.validate
+
+    def marking(self: RequestValidator, *args: Any) -> Any:
+        prepared = validate(self, *args)
+        validated.append(time.monotonic_ns())
+        return prepared
+
+    monkeypatch.setattr(RequestValidator, "validate", marking)
+    arrival = time.monotonic_ns()
+    await version.infer([raw_input("x", np.ones((1, 4), np.float32))], arrival_ns=arrival)
+
+    [record] = observer.batches
+    [timing] = record.requests
+    inference = version.stats.inference
+    assert arrival < validated[0] <= timing.enqueued_ns
+    assert inference.queue.ns == timing.dequeued_ns - timing.enqueued_ns
+    assert inference.success.ns >= record.finished_ns - arrival
+    version.retire()
+    await asyncio.wait_for(version.closed.wait(), 2)

@@ -319,3 +319,48 @@ async def test_streamed_requests_count_as_requests_each(
     assert samples[("nv_inference_count", labels)] == 6
     assert samples[("nv_inference_exec_count", labels)] == stats.execution_count
     assert (stats.inference_stats.success.count, stats.inference_stats.fail.count) == (3, 1)
+
+
+@pytest.mark.usefixtures("scorer")
+async def test_a_request_failing_before_validation_counts_against_the_version_it_would_have_run_on(
+    inference: InferenceService, viewer: Metadata, tenant: str
+) -> None:
+    one = pb.ModelInferRequest.InferInputTensor(name="x", datatype="FP32", shape=[1, 8])
+    row = np.ones((1, 8), np.float32).tobytes()
+    # Rejected while the servicer reads the message, before a version's validator sees it.
+    raw_count = pb.ModelInferRequest(model_name="scorer", inputs=[one, one], raw_input_contents=[row])
+    conflicting = pb.ModelInferRequest(
+        model_name="scorer",
+        inputs=[
+            pb.ModelInferRequest.InferInputTensor(
+                name="x",
+                datatype="FP32",
+                shape=[1, 8],
+                contents=pb.InferTensorContents(fp32_contents=[1.0] * 8),
+            )
+        ],
+        raw_input_contents=[row],
+    )
+    pinned = pb.ModelInferRequest()
+    pinned.CopyFrom(raw_count)
+    pinned.model_version = "1"
+    # No version to count these in: an unknown version, an unknown model.
+    unknown_version = pb.ModelInferRequest()
+    unknown_version.CopyFrom(raw_count)
+    unknown_version.model_version = "9"
+    unknown_model = pb.ModelInferRequest()
+    unknown_model.CopyFrom(raw_count)
+    unknown_model.model_name = "nope"
+    for request in (raw_count, conflicting, pinned, unknown_version, unknown_model):
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await inference.stub.ModelInfer(request, metadata=viewer)
+        assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    samples = await asyncio.to_thread(inference.scrape)
+    stats = await _statistics(inference, viewer)
+
+    assert _series(samples, "nv_inference_request_failure") == {_labels(tenant): 3}
+    assert _series(samples, "nv_inference_request_success") == {_labels(tenant): 0}
+    assert (stats.inference_stats.fail.count, stats.inference_stats.success.count) == (3, 0)
+    assert stats.inference_stats.fail.ns > 0
+    assert stats.execution_count == 0

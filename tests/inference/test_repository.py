@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
@@ -24,6 +25,7 @@ from services.inference.repository import ModelRepository
 from services.inference.sessions import ExecutionOptions, ModelSession, create_session
 from services.inference.signature import Signature, TensorSpec
 from services.inference.version import InferenceResult
+from services.runtime.errors import InvalidArgument
 
 from .calls import eventually
 from .support import CPU, identity_model, raw_input, scale_model
@@ -169,6 +171,27 @@ async def test_traffic_split_is_exact_and_pinning_bypasses_it(
     assert served == {1.0: 75, 2.0: 25}
     assert {factor_of(await infer(repository, "3")) for _ in range(5)} == {3.0}
     assert {factor_of(await infer(repository, "2")) for _ in range(5)} == {2.0}
+
+
+async def test_a_request_rejected_before_it_is_routed_counts_against_the_split_or_its_pin(
+    repository: ModelRepository, artifacts: Artifacts
+) -> None:
+    await repository.apply(spec(artifacts.target(1, 75), artifacts.target(2, 25), artifacts.target(3, 0)))
+    error = InvalidArgument("unreadable inputs", reason="RAW_CONTENTS_MISMATCH")
+    arrival = time.monotonic_ns()
+    for _ in range(100):
+        repository.reject("scaler", "", error, tenant="acme", arrival_ns=arrival)
+    repository.reject("scaler", "3", error, tenant="acme", arrival_ns=arrival)
+    # Nothing loaded to count these in: no error either, the caller raises its own.
+    repository.reject("scaler", "9", error, tenant="acme", arrival_ns=arrival)
+    repository.reject("other", "", error, tenant="acme", arrival_ns=arrival)
+    repository.reject("scaler", "", error, tenant="globex", arrival_ns=arrival)
+
+    failed = {v.version: v.stats.inference.fail.count for v in repository.versions("scaler", tenant="acme")}
+    assert failed == {"1": 75, "2": 25, "3": 1}
+    # The split goes on where the rejected requests left it: a full cycle again.
+    served = Counter([factor_of(await infer(repository)) for _ in range(100)])
+    assert served == {1.0: 75, 2.0: 25}
 
 
 async def test_re_applying_an_unchanged_split_keeps_its_shares(
@@ -342,7 +365,7 @@ async def test_preprocessing_runs_before_the_model_and_changes_the_published_inp
     await repository.apply(spec(target, preprocessing=(pre,)))
     (version,) = repository.versions("scaler", tenant="acme")
     assert version.request_signature.inputs == (
-        TensorSpec("x", "UINT8", (-1, -1, -1, 3), nonempty_axes=(1, 2)),
+        TensorSpec("x", "UINT8", (-1, -1, -1, 3), ("batch", "", "", ""), nonempty_axes=(1, 2)),
     )
     image = np.random.default_rng(2).integers(0, 256, (2, 6, 5, 3), dtype=np.uint8)
     result = await repository.infer("scaler", "", [raw_input("x", image, "UINT8")], tenant="acme")

@@ -307,3 +307,40 @@ async def test_an_error_echoing_a_huge_name_is_clipped_and_does_not_end_the_stre
     np.testing.assert_allclose(
         output(answers[1].infer_response, "y"), _expected(scorer, _row(1)), rtol=1e-5, atol=1e-6
     )
+
+
+@pytest.mark.usefixtures("scorer")
+async def test_a_message_that_does_not_parse_is_answered_in_order_and_the_stream_goes_on(
+    inference: InferenceService, viewer: Metadata, scorer: bytes
+) -> None:
+    # Sent as bytes, so that the client can send what no stub would: the server does the parsing.
+    call = inference.channel.stream_stream(
+        "/inference.GRPCInferenceService/ModelStreamInfer",
+        request_serializer=None,
+        response_deserializer=pb.ModelStreamInferResponse.FromString,
+    )
+    messages = [
+        infer_request("scorer", {"x": _row(0)}, request_id="before").SerializeToString(),
+        b"\xff\xff\xff\xff",  # a field number of 0 with an invalid wire type: not a message
+        b"\x0a\x02\xc3\x28",  # model_name holding invalid UTF-8
+        infer_request("scorer", {"x": _row(1)}, request_id="after").SerializeToString(),
+    ]
+
+    async def stream() -> AsyncIterator[bytes]:
+        for message in messages:
+            yield message
+
+    answers = [a async for a in call(stream(), metadata=viewer)]
+
+    assert [a.infer_response.id for a in answers] == ["before", "", "", "after"]
+    assert [a.error_message.rsplit("[", 1)[-1] for a in answers] == [
+        "",
+        "MALFORMED_REQUEST]",
+        "MALFORMED_REQUEST]",
+        "",
+    ]
+    assert all(a.error_message.startswith("the request message does not parse") for a in answers[1:3])
+    for answer, i in ((answers[0], 0), (answers[3], 1)):
+        np.testing.assert_allclose(
+            output(answer.infer_response, "y"), _expected(scorer, _row(i)), rtol=1e-5, atol=1e-6
+        )
