@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Collection
 from typing import Any
 
@@ -26,7 +27,7 @@ from services.models.domain import (
     Preprocessing,
     TrafficTarget,
 )
-from services.models.enums import VersionState
+from services.models.enums import TensorType, VersionState
 from services.models.store import models as model_rows
 from services.models.store import versions
 from services.models.validation import (
@@ -159,6 +160,46 @@ def _normalization(step: Preprocessing, field: str, v: Violations) -> None:
             v.add(f"{field}.stds[{position}]", "must be a finite, non-zero number")
 
 
+_PREPROCESSED_TYPES = {
+    TensorType.UNSPECIFIED: ("FP32", 3.4028234663852886e38),  # the inference service's default
+    TensorType.FP16: ("FP16", 65504.0),
+    TensorType.FP32: ("FP32", 3.4028234663852886e38),
+    TensorType.FP64: ("FP64", sys.float_info.max),
+}
+"""Types preprocessing can hand a model, with their largest finite magnitude."""
+_PIXELS = (0, 255)
+"""Clients send preprocessed inputs as UINT8 images; resizing only mixes pixel values."""
+
+
+def _value_range(step: Preprocessing, field: str, v: Violations) -> None:
+    """Refuse a step that takes some pixel past the largest value of the model's type.
+
+    ``(pixel * scale - mean) / std`` is monotonic in the pixel, so the darkest and brightest pixels
+    reach furthest; every value in between stays within them.
+    """
+    target = _PREPROCESSED_TYPES.get(step.target_data_type)
+    if target is None:
+        v.add(f"{field}.target_data_type", "must be FP16, FP32 (the default) or FP64")
+        return
+    name, largest = target
+    means, stds = step.means or (0.0,), step.stds or (1.0,)
+    if len(means) != len(stds):
+        return  # reported by _normalization
+    for channel, (mean, std) in enumerate(zip(means, stds, strict=True)):
+        if not (math.isfinite(mean) and math.isfinite(std) and std):
+            return  # reported by _normalization
+        for pixel in _PIXELS:
+            value = (pixel * (step.scale or 1.0) - mean) / std
+            if not abs(value) <= largest:
+                where = f"{field}.stds[{channel}]" if step.stds else f"{field}.scale"
+                v.add(
+                    where,
+                    f"with scale {step.scale or 1.0:g}, mean {mean:g} and std {std:g}, pixel value {pixel} "
+                    f"of channel {channel} becomes {value:g}, past {name}'s largest magnitude {largest:g}",
+                )
+                return
+
+
 def _preprocessing(draft: tuple[Preprocessing, ...], v: Violations) -> tuple[Preprocessing, ...]:
     steps: list[Preprocessing] = []
     if not check_count(v, f"{_PREFIX}.preprocessing", draft, MAX_PREPROCESSING_STEPS, "steps"):
@@ -178,6 +219,8 @@ def _preprocessing(draft: tuple[Preprocessing, ...], v: Violations) -> tuple[Pre
         if not math.isfinite(step.scale):
             v.add(f"{field}.scale", "must be a finite number")
         _normalization(step, field, v)
+        if math.isfinite(step.scale):
+            _value_range(step, field, v)
         # 0 is the protobuf default and would zero every value; it means "no scaling".
         steps.append(dataclasses.replace(step, scale=step.scale or 1.0))
     return tuple(steps)

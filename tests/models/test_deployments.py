@@ -14,6 +14,7 @@ import pytest
 
 from services.models.clock import Clock, utcnow
 from services.models.core import ModelsCore
+from services.models.deployment_spec import build_spec
 from services.models.deployments import Deployments
 from services.models.domain import (
     Batching,
@@ -25,7 +26,7 @@ from services.models.domain import (
     StatusReport,
     TrafficInput,
 )
-from services.models.enums import AuditAction, DeploymentState, VersionState
+from services.models.enums import AuditAction, DeploymentState, TensorType, VersionState
 from services.models.report_expiry import ReportExpiry
 from services.models.store import deployments as deployment_rows
 from services.models.watch import WatchHub
@@ -608,3 +609,35 @@ async def test_a_mask_naming_a_label_key_no_deployment_can_have_is_invalid_argum
         await core.deployments.update_deployment("deployments/fraud-live", draft(), ["labels.Team"])
     assert [v.field for v in raised.value.violations] == ["update_mask.paths[0]"]
     assert await core.deployments.get_deployment("deployments/fraud-live") == created
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_preprocessing_that_overflows_the_models_type_is_refused_naming_the_field(
+    core: ModelsCore,
+) -> None:
+    overflowing = Preprocessing(
+        input="features", means=(0.0, 0.0), stds=(1.0, 0.003), target_data_type=TensorType.FP16
+    )
+    found = await _violations(core, dataclasses.replace(draft(), preprocessing=(overflowing,)))
+    assert set(found) == {"deployment.preprocessing[0].stds[1]"}
+    assert "pixel value 255 of channel 1 becomes 85000" in found["deployment.preprocessing[0].stds[1]"]
+    assert "FP16's largest magnitude 65504" in found["deployment.preprocessing[0].stds[1]"]
+    # Without stds, the scale is what takes pixels too far; FP32 (the default) bounds it too.
+    huge = Preprocessing(input="features", scale=1e37)
+    assert set(await _violations(core, dataclasses.replace(draft(), preprocessing=(huge,)))) == {
+        "deployment.preprocessing[0].scale"
+    }
+    # A type preprocessing cannot produce is refused here, not when the inference service loads it.
+    integer = Preprocessing(input="features", target_data_type=TensorType.INT64)
+    assert await _violations(core, dataclasses.replace(draft(), preprocessing=(integer,))) == {
+        "deployment.preprocessing[0].target_data_type": "must be FP16, FP32 (the default) or FP64"
+    }
+
+
+@pytest.mark.usefixtures("two_versions")
+async def test_preprocessing_up_to_the_largest_value_of_the_type_is_accepted(core: ModelsCore) -> None:
+    # 255 * 2**8 = 65280 is within FP16's 65504; the largest scale FP64 holds is far beyond FP32's.
+    edge = Preprocessing(input="features", means=(0.0,), stds=(2.0**-8,), target_data_type=TensorType.FP16)
+    wide = Preprocessing(input="features", scale=1e300, target_data_type=TensorType.FP64)
+    for step in (edge, wide):
+        build_spec(dataclasses.replace(draft(), preprocessing=(step,)), model_id="fraud")
