@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Any
@@ -21,8 +22,15 @@ from services.runtime.settings import ServiceSettings
 _PLACEHOLDER = {"secretKeyRef": "postgresql+psycopg://aiplat:secret@postgres/aiplat"}
 
 
+@functools.cache
+def _rendered() -> dict[str, str]:
+    """The manifests with the default settings, rendered once (rendering builds the gateway's
+    configuration too)."""
+    return render(SERVICES)
+
+
 def _all_objects() -> list[dict[str, Any]]:
-    files = render(SERVICES)
+    files = _rendered()
     return [
         document
         for path, text in sorted(files.items())
@@ -148,7 +156,7 @@ def test_pods_outlast_the_drain_of_their_service_and_of_their_sidecar() -> None:
 
 
 def test_the_mesh_overlay_holds_apps_for_the_proxy_and_drains_it_as_long_as_the_app() -> None:
-    (kustomization,) = yaml.safe_load_all(render(SERVICES)["mesh/kustomization.yaml"])
+    (kustomization,) = yaml.safe_load_all(_rendered()["mesh/kustomization.yaml"])
     patched: dict[str, dict[str, Any]] = {}
     for patch in kustomization["patches"]:
         if patch["target"].get("kind") != "Deployment":
@@ -177,7 +185,7 @@ def test_replicated_deployments_have_a_disruption_budget() -> None:
 
 
 def _policies() -> dict[str, dict[str, Any]]:
-    documents = yaml.safe_load_all(render(SERVICES)["mesh/mesh.yaml"])
+    documents = yaml.safe_load_all(_rendered()["mesh/mesh.yaml"])
     return {
         d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]: d
         for d in documents
@@ -242,7 +250,8 @@ def test_the_gateway_pod_is_hardened_like_the_services() -> None:
 
 
 def _mesh(settings: LauncherSettings | None = None) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(render(SERVICES, settings)["mesh/mesh.yaml"]) if d]
+    files = render(SERVICES, settings) if settings else _rendered()
+    return [d for d in yaml.safe_load_all(files["mesh/mesh.yaml"]) if d]
 
 
 def _virtual_services(settings: LauncherSettings | None = None) -> dict[str, dict[str, Any]]:
