@@ -160,10 +160,11 @@ def _normalization(step: Preprocessing, field: str, v: Violations) -> None:
             v.add(f"{field}.stds[{position}]", "must be a finite, non-zero number")
 
 
+_FP32 = ("FP32", 3.4028234663852886e38)
 _PREPROCESSED_TYPES = {
-    TensorType.UNSPECIFIED: ("FP32", 3.4028234663852886e38),  # the inference service's default
+    TensorType.UNSPECIFIED: _FP32,  # the inference service's default
     TensorType.FP16: ("FP16", 65504.0),
-    TensorType.FP32: ("FP32", 3.4028234663852886e38),
+    TensorType.FP32: _FP32,
     TensorType.FP64: ("FP64", sys.float_info.max),
 }
 """Types preprocessing can hand a model, with their largest finite magnitude."""
