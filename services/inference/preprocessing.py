@@ -274,8 +274,7 @@ class Preprocessor:
             return self._run(xp, batch)
         with np.errstate(over="ignore"):  # an overflow is reported below, as the client's error
             out = self._run(xp, batch)
-        # An infinity the client sent is a value it chose; one that preprocessing made is not.
-        if bool(xp.isinf(out).any()) and not bool(xp.isinf(batch).any()):
+        if bool(self._overflowed(xp, batch, out).any()):
             spec = self.spec
             raise InvalidInput(
                 spec.input,
@@ -284,6 +283,18 @@ class Preprocessor:
                 reason="PREPROCESSED_OUT_OF_RANGE",
             )
         return out
+
+    def _overflowed(self, xp: ModuleType, batch: DeviceArray, out: DeviceArray) -> DeviceArray:
+        """Per image, whether preprocessing made an infinity that the client did not send.
+
+        An infinity the client sent is a value it chose.  Images are judged one by one because
+        a batch holds several clients' images: one client's infinity must not hide another's overflow.
+        """
+        if self.unbatched:
+            batch, out = batch[None], out[None]
+        made = xp.isinf(out).any(axis=tuple(range(1, out.ndim)))
+        sent = xp.isinf(batch).any(axis=tuple(range(1, batch.ndim)))
+        return made & ~sent
 
     def _run(self, xp: ModuleType, batch: DeviceArray) -> DeviceArray:
         if self.unbatched:

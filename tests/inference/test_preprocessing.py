@@ -302,6 +302,10 @@ def test_float_images_overflowing_fp16_are_an_invalid_input_naming_it() -> None:
     # An infinity the client sent is its value to give, not an overflow.
     sent = preprocessor(np, np.array([[[[np.inf], [1.0]]]], np.float32)).ravel()
     assert sent.tolist() == [np.inf, 2.0]
+    # ... but only for its own image: a batch holds other clients' images too.
+    with pytest.raises(InvalidInput, match="FP16"):
+        preprocessor(np, np.array([[[[np.inf], [1.0]]], [[[1.0], [40000.0]]]], np.float32))
+    assert preprocessor(np, np.zeros((0, 1, 2, 1), np.float32)).shape == (0, 1, 1, 2)
 
 
 def test_fp64_targets_are_computed_in_double_precision() -> None:

@@ -372,6 +372,33 @@ async def test_preprocessing_runs_before_the_model_and_changes_the_published_inp
     np.testing.assert_allclose(result.outputs[0].data, preprocess(np, image, pre), rtol=1e-6)
 
 
+async def test_an_image_that_preprocessing_overflows_fails_alone_beside_one_sent_with_an_infinity(
+    repository: ModelRepository, tmp_path: Path
+) -> None:
+    path = tmp_path / "half.onnx"
+    path.write_bytes(identity_model(TensorProto.FLOAT16, ["batch", 1, 1, 2]))
+    target = TrafficTarget(
+        "models/m/versions/1", path.as_uri(), hashlib.sha256(path.read_bytes()).hexdigest(), 100
+    )
+    pre = PreprocessSpec("x", source_datatype="FP32", target_datatype="FP16", stds=(0.5,))
+    # Both requests wait for each other, so that they share one batch.
+    batching = BatchingOptions(max_batch_size=2, max_queue_delay_us=5_000_000, hold_lone_requests=True)
+    await repository.apply(spec(target, preprocessing=(pre,), batching=batching))
+    sent_infinity = np.array([[[[np.inf], [1.0]]]], np.float32)
+    overflowing = np.array([[[[1.0], [40000.0]]]], np.float32)
+    results = await asyncio.gather(
+        *(
+            repository.infer("scaler", "", [raw_input("x", image)], tenant="acme")
+            for image in (sent_infinity, overflowing)
+        ),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], InferenceResult), results[0]
+    assert results[0].outputs[0].data.ravel().tolist() == [np.inf, 2.0]
+    assert isinstance(results[1], InvalidArgument), results[1]
+    assert results[1].reason == "PREPROCESSED_OUT_OF_RANGE"
+
+
 async def test_invalid_preprocessing_fails_the_load(
     repository: ModelRepository, artifacts: Artifacts
 ) -> None:
