@@ -61,7 +61,9 @@ class ServiceSpec:
     memory_limit: str = "1Gi"
     """Kubernetes memory limit of one replica."""
     gpus: int = 0
-    """GPUs one replica asks for on GPU nodes (0: none)."""
+    """GPUs one replica asks for where the cluster deployment includes the GPU component (``istio/gpu``,
+    which also gives it the CUDA image and puts it on GPU nodes); 0: none, it always runs on CPU. The
+    cluster base runs every service on CPU."""
     peers: tuple[str, ...] = ()
     """Services this one calls; each must start first, and its address is passed as ``<PEER>_ADDRESS``."""
     service_token: bool = False

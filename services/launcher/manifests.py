@@ -1,8 +1,11 @@
 """Kubernetes and Istio manifests for the many-machine deployment, rendered from the catalogue.
 
 `istio/base/` holds plain Kubernetes objects (one file per service: ServiceAccount,
-Deployment, Service); `istio/mesh/` is the Istio overlay on top of it (strict mTLS,
-authorization, destination rules, the ingress and the mesh's routes). Run
+Deployment, Service), every pod on CPU with the default image; `istio/mesh/` is the Istio overlay on
+top of it (strict mTLS, authorization, destination rules, the ingress and the mesh's routes).
+`istio/gpu/` is a Kustomize Component that moves the services with GPUs in the catalogue
+(:attr:`ServiceSpec.gpus`) to GPU nodes with the CUDA image; `istio/mesh-gpu/` is the mesh overlay
+with it. Run
 ``python -m services.launcher.manifests`` after changing the catalogue; a test fails when the
 committed files are stale.
 """
@@ -71,6 +74,22 @@ _ARTIFACT_DIR = "/var/lib/aiplat-artifacts"
 """Where the shared artifact volume is mounted, the same in every pod: model management records
 artifact locations under it and inference reads them there."""
 _ARTIFACT_WRITERS = frozenset({"models"})
+_DATA_DIR = "/var/lib/aiplat"
+_DATA_MIB = 256
+"""Size limit of every pod's data directory (an emptyDir): in the cluster a service keeps little
+there, as its store is PostgreSQL, its artifacts are on the shared volume, and the inference cache and
+the uploads in progress have volumes of their own."""
+_TMP_MIB = 512
+"""Size limit of every pod's private /tmp: temporary files, CuPy's compiled kernels on GPU pods."""
+_INFERENCE_CACHE_DIR = "/var/cache/aiplat-inference"
+"""The inference pod's cache of verified artifacts (``AIPLAT_INFERENCE_CACHE_DIR``), sized by
+:attr:`LauncherSettings.cluster_inference_cache_gib`."""
+_STAGING_DIR = "/var/lib/aiplat-staging"
+"""The model management pod's uploads and imports in progress (``AIPLAT_MODELS_STAGING_DIR``), sized
+by :attr:`LauncherSettings.cluster_upload_staging_gib`."""
+_LOG_MIB = 256
+"""Ephemeral storage a container needs beyond its pod's emptyDirs: its logs, which the kubelet counts
+against it (and rotates at 5 files of 10 MiB by default); the root filesystem is read-only."""
 _ARTIFACT_READERS = frozenset({"inference"})
 _TOKEN_DIR = "/var/run/secrets/aiplat/service-token"
 """Where a service's platform token (Secret ``aiplat-<service>-service-token``, key ``token``) is
@@ -99,10 +118,10 @@ def _labels(spec: ServiceSpec) -> dict[str, str]:
     return {"app.kubernetes.io/name": spec.name, "app.kubernetes.io/part-of": "aiplat"}
 
 
-def _image(spec: ServiceSpec) -> str:
-    """The image: its CUDA variant (``<name>-gpu``, onnxruntime-gpu and CuPy) for a pod with GPUs."""
+def _gpu_image() -> str:
+    """The CUDA variant of the image (``<name>-gpu``: onnxruntime-gpu and CuPy), for pods with GPUs."""
     name, _, tag = IMAGE.rpartition(":")
-    return f"{name}-gpu:{tag}" if spec.gpus else IMAGE
+    return f"{name}-gpu:{tag}"
 
 
 def _peer_address(peer: str) -> str:
@@ -115,7 +134,7 @@ def _env(spec: ServiceSpec, settings: LauncherSettings) -> list[dict[str, Any]]:
         {"name": f"{prefix}HOST", "value": "0.0.0.0"},  # the pod network, behind the sidecar
         {"name": f"{prefix}PORT", "value": str(GRPC_PORT)},
         {"name": f"{prefix}METRICS_PORT", "value": str(_METRICS_PORT)},
-        {"name": f"{prefix}DATA_DIR", "value": "/var/lib/aiplat"},
+        {"name": f"{prefix}DATA_DIR", "value": _DATA_DIR},
         # The identity provider the gateway verifies tokens against, so the services accept the same.
         {"name": f"{prefix}JWKS_URL", "value": settings.idp_jwks_url},
         {"name": f"{prefix}JWT_ISSUER", "value": settings.idp_issuer},
@@ -132,18 +151,35 @@ def _env(spec: ServiceSpec, settings: LauncherSettings) -> list[dict[str, Any]]:
         env.append({"name": f"{prefix}DATABASE_URL", "valueFrom": {"secretKeyRef": reference}})
     if spec.name in _ARTIFACT_WRITERS:
         env.append({"name": f"{prefix}ARTIFACT_URL", "value": _ARTIFACT_DIR})
-    if spec.gpus:
-        env.append({"name": "CUPY_CACHE_DIR", "value": "/tmp/cupy"})  # the root filesystem is read-only
+        env.append({"name": f"{prefix}STAGING_DIR", "value": _STAGING_DIR})
+    if spec.name in _ARTIFACT_READERS:
+        env.append({"name": f"{prefix}CACHE_DIR", "value": _INFERENCE_CACHE_DIR})
     return env
 
 
-def _volumes(spec: ServiceSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _quantity(mib: int) -> str:
+    return f"{mib // 1024}Gi" if mib % 1024 == 0 else f"{mib}Mi"
+
+
+def _scratch(spec: ServiceSpec, settings: LauncherSettings) -> list[tuple[str, str, int]]:
+    """The pod's emptyDirs on its node's disk: ``(volume, mount path, size limit in MiB)``."""
+    scratch = [("data", _DATA_DIR, _DATA_MIB), ("tmp", "/tmp", _TMP_MIB)]  # a private /tmp, not the node's
+    if spec.name in _ARTIFACT_WRITERS:
+        scratch.append(("staging", _STAGING_DIR, settings.cluster_upload_staging_gib * 1024))
+    if spec.name in _ARTIFACT_READERS:
+        scratch.append(("inference-cache", _INFERENCE_CACHE_DIR, settings.cluster_inference_cache_gib * 1024))
+    return scratch
+
+
+def _volumes(
+    spec: ServiceSpec, settings: LauncherSettings
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The pod's volumes and the container's mounts."""
-    volumes: list[dict[str, Any]] = [{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]
-    mounts: list[dict[str, Any]] = [
-        {"name": "data", "mountPath": "/var/lib/aiplat"},
-        {"name": "tmp", "mountPath": "/tmp"},  # a private emptyDir, not a shared /tmp
+    scratch = _scratch(spec, settings)
+    volumes: list[dict[str, Any]] = [
+        {"name": name, "emptyDir": {"sizeLimit": _quantity(mib)}} for name, _, mib in scratch
     ]
+    mounts: list[dict[str, Any]] = [{"name": name, "mountPath": path} for name, path, _ in scratch]
     if spec.name in _ARTIFACT_WRITERS | _ARTIFACT_READERS:
         volumes.append({"name": "artifacts", "persistentVolumeClaim": {"claimName": _ARTIFACT_CLAIM}})
         mounts.append(
@@ -157,15 +193,15 @@ def _volumes(spec: ServiceSpec) -> tuple[list[dict[str, Any]], list[dict[str, An
 
 
 def _container(spec: ServiceSpec, settings: LauncherSettings, mounts: list[dict[str, Any]]) -> dict[str, Any]:
+    # Requested as well as limited: the scheduler places the pod where its emptyDirs fit, full.
+    storage = _quantity(sum(mib for _, _, mib in _scratch(spec, settings)) + _LOG_MIB)
     resources: dict[str, Any] = {
-        "requests": {"cpu": spec.cpu_request, "memory": spec.memory_request},
-        "limits": {"cpu": spec.cpu_limit, "memory": spec.memory_limit},
+        "requests": {"cpu": spec.cpu_request, "memory": spec.memory_request, "ephemeral-storage": storage},
+        "limits": {"cpu": spec.cpu_limit, "memory": spec.memory_limit, "ephemeral-storage": storage},
     }
-    if spec.gpus:
-        resources["limits"]["nvidia.com/gpu"] = spec.gpus
     return {
         "name": spec.name,
-        "image": _image(spec),
+        "image": IMAGE,
         "command": ["python", "-m", spec.module],
         "ports": [
             {"name": "grpc", "containerPort": GRPC_PORT},
@@ -198,11 +234,12 @@ def _disruption_budget(name: str, labels: Mapping[str, str]) -> dict[str, Any]:
 
 
 def service_objects(spec: ServiceSpec, settings: LauncherSettings | None = None) -> list[dict[str, Any]]:
-    """ServiceAccount, Deployment, Service and headless Service of ``spec`` (and its disruption budget)."""
+    """ServiceAccount, Deployment, Service and headless Service of ``spec`` (and its disruption budget),
+    on CPU: :func:`gpu_component` moves a service with GPUs to GPU nodes."""
     settings = settings or LauncherSettings()
     labels = _labels(spec)
     account = f"aiplat-{spec.name}"
-    volumes, mounts = _volumes(spec)
+    volumes, mounts = _volumes(spec, settings)
     pod_spec: dict[str, Any] = {
         "serviceAccountName": account,
         "automountServiceAccountToken": False,
@@ -212,9 +249,6 @@ def service_objects(spec: ServiceSpec, settings: LauncherSettings | None = None)
         "containers": [_container(spec, settings, mounts)],
         "volumes": volumes,
     }
-    if spec.gpus:
-        pod_spec["nodeSelector"] = {"nvidia.com/gpu.present": "true"}
-        pod_spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     objects = [
         {
             "apiVersion": "v1",
@@ -268,6 +302,45 @@ def service_objects(spec: ServiceSpec, settings: LauncherSettings | None = None)
     return objects
 
 
+def _gpu_patch(spec: ServiceSpec) -> dict[str, Any]:
+    """``spec``'s pods on GPU nodes: the CUDA image, its GPUs, the GPU nodes' label and taint."""
+    container = {
+        "name": spec.name,
+        "image": _gpu_image(),
+        "env": [{"name": "CUPY_CACHE_DIR", "value": "/tmp/cupy"}],  # the root filesystem is read-only
+        "resources": {"limits": {"nvidia.com/gpu": spec.gpus}},
+    }
+    patch = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": spec.name, "namespace": NAMESPACE},
+        "spec": {
+            "template": {
+                "spec": {
+                    "nodeSelector": {"nvidia.com/gpu.present": "true"},
+                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                    # Strategic merge: the container's other fields, env and resources stay.
+                    "containers": [container],
+                }
+            }
+        },
+    }
+    return {
+        "target": {"kind": "Deployment", "name": spec.name},
+        "patch": yaml.safe_dump(patch, sort_keys=False),
+    }
+
+
+def gpu_component(services: Sequence[ServiceSpec]) -> dict[str, Any]:
+    """The Kustomize Component (``istio/gpu/``) that runs each service with GPUs in the catalogue on GPU
+    nodes; an overlay includes it with ``components: [../gpu]``."""
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1alpha1",
+        "kind": "Component",
+        "patches": [_gpu_patch(spec) for spec in services if spec.gpus],
+    }
+
+
 def artifact_objects() -> list[dict[str, Any]]:
     """The artifact volume every model management and inference pod mounts at the same path."""
     return [
@@ -312,8 +385,8 @@ def gateway_objects(settings: LauncherSettings) -> list[dict[str, Any]]:
         ],
         "ports": [{"name": "http", "containerPort": GATEWAY.port}],
         "resources": {
-            "requests": {"cpu": "500m", "memory": "256Mi"},
-            "limits": {"cpu": str(_GATEWAY_CPUS), "memory": "1Gi"},
+            "requests": {"cpu": "500m", "memory": "256Mi", "ephemeral-storage": _quantity(_LOG_MIB)},
+            "limits": {"cpu": str(_GATEWAY_CPUS), "memory": "1Gi", "ephemeral-storage": _quantity(_LOG_MIB)},
         },
         # The admin port is on loopback only; the listener itself tells whether Envoy is up.
         "readinessProbe": {"tcpSocket": {"port": GATEWAY.port}, "periodSeconds": 5},
@@ -568,17 +641,33 @@ def render(services: Sequence[ServiceSpec], settings: LauncherSettings | None = 
             }
         ]
     )
+    files["gpu/kustomization.yaml"] = _dump([gpu_component(services)])
+    files["mesh-gpu/kustomization.yaml"] = _dump(
+        [
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": ["../mesh"],
+                "components": ["../gpu"],
+            }
+        ]
+    )
     return files
+
+
+def write(root: Path, files: Mapping[str, str]) -> None:
+    """Write :func:`render`'s ``files`` under ``root``."""
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Render istio/ from the service catalogue.")
     parser.add_argument("--out", type=Path, default=ROOT)
     args = parser.parse_args()
-    for relative, content in render(SERVICES).items():
-        path = args.out / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8")
+    write(args.out, render(SERVICES))
     print(f"rendered {len(SERVICES)} services into {args.out}")
 
 

@@ -118,6 +118,22 @@ class LauncherSettings(BaseSettings):
         default="https://identity.aiplat.internal/.well-known/jwks.json",
         description="Cluster deployment: where the gateway fetches the identity provider's signing keys.",
     )
+    cluster_inference_cache_gib: int = Field(
+        default=8,
+        ge=1,
+        description="Cluster deployment: the size limit of an inference pod's cache of verified model "
+        "artifacts (an emptyDir on its node's disk), in GiB; the pod requests that much ephemeral storage. "
+        "The cache keeps every version the pod has loaded until the pod restarts, and the kubelet evicts a "
+        "pod whose cache outgrows the limit: size it for the ONNX files of every version served at once, "
+        "plus those that replace them (an upload is at most AIPLAT_MODELS_MAX_UPLOAD_BYTES, 2 GiB).",
+    )
+    cluster_upload_staging_gib: int = Field(
+        default=4,
+        ge=1,
+        description="Cluster deployment: the size limit of a model management pod's directory of uploads "
+        "and imports in progress (an emptyDir), in GiB; each takes up to AIPLAT_MODELS_MAX_UPLOAD_BYTES "
+        "(2 GiB) until it is stored, so the default holds two of the largest at once per replica.",
+    )
 
     @field_validator("replicas")
     @classmethod

@@ -11,9 +11,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from services.launcher.catalog import SERVICES
 from services.launcher.cluster_names import IMAGE
-from services.launcher.manifests import gateway_objects, service_objects
+from services.launcher.manifests import gateway_objects, gpu_component, service_objects
 from services.launcher.settings import LauncherSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,9 +48,15 @@ def _stages() -> list[Stage]:
 
 
 def _images() -> set[str]:
+    """Every image a pod runs: those of the base, and those the gpu component patches in."""
+    patches = [yaml.safe_load(patch["patch"]) for patch in gpu_component(SERVICES)["patches"]]
     containers = [
         container
-        for objects in [gateway_objects(LauncherSettings()), *(service_objects(spec) for spec in SERVICES)]
+        for objects in [
+            gateway_objects(LauncherSettings()),
+            *(service_objects(spec) for spec in SERVICES),
+            patches,
+        ]
         for o in objects
         if o["kind"] == "Deployment"
         for container in o["spec"]["template"]["spec"]["containers"]

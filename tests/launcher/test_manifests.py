@@ -42,7 +42,9 @@ def test_service_manifest_is_hardened_and_probed_over_grpc() -> None:
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"]["drop"] == ["ALL"]
     assert set(container["resources"]) == {"requests", "limits"}
-    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    # GPUs come from the gpu component only: the base runs anywhere.
+    assert "nvidia.com/gpu" not in container["resources"]["limits"]
+    assert "nodeSelector" not in pod
     assert "grpc" in container["readinessProbe"]
     assert service["spec"]["ports"][0]["name"] == "grpc"
     assert instances["spec"]["clusterIP"] == "None", "the gateway needs every pod's address"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -228,18 +230,26 @@ def test_inference_reaches_model_management_only_for_what_it_follows_and_reports
     assert "models" in service_by_name("inference").peers
 
 
-def test_gpu_pods_run_the_cuda_image_with_writable_caches() -> None:
-    for spec in SERVICES:
-        (container,) = _pod(spec.name)["containers"]
-        name, _, tag = container["image"].rpartition(":")
-        if not spec.gpus:
-            assert not name.endswith("-gpu")
-            continue
-        # The default image has the CPU ONNX Runtime only (no onnxruntime-gpu, no CuPy).
-        assert name.endswith("-gpu"), container["image"]
-        assert tag
-        env = _env(container)
-        assert env["CUPY_CACHE_DIR"].startswith("/tmp/"), "the root filesystem is read-only"
+@pytest.mark.parametrize(
+    ("name", "directory"),
+    [
+        ("inference", lambda: InferenceSettings().resolved_cache_dir()),
+        ("models", lambda: ModelsSettings().resolved_staging_dir()),
+    ],
+)
+def test_the_cache_and_the_uploads_in_progress_have_volumes_sized_by_their_settings(
+    clean_environment: pytest.MonkeyPatch, name: str, directory: Callable[[], Path]
+) -> None:
+    pod = _pod(name)
+    (container,) = pod["containers"]
+    for key, value in _env(container).items():
+        clean_environment.setenv(key, value)
+    path = directory()
+    (mount,) = [m for m in container["volumeMounts"] if path.is_relative_to(m["mountPath"])]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    launcher = LauncherSettings()
+    gib = launcher.cluster_inference_cache_gib if name == "inference" else launcher.cluster_upload_staging_gib
+    assert volume["emptyDir"] == {"sizeLimit": f"{gib}Gi"}, "not the data directory's small volume"
 
 
 def test_the_gateway_pod_is_hardened_like_the_services() -> None:
