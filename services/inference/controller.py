@@ -33,7 +33,6 @@ shutdown), the controller takes no more work.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -43,6 +42,7 @@ from services.inference.errors import RETRIED_LOAD_FAILURES, ArtifactError, Mode
 from services.inference.repository import ModelRepository
 from services.inference.wanted import Artifact, Key, SpecSource, VersionResolver, WantedDeployment
 from services.runtime.errors import DeadlineExceeded, FailedPrecondition, Unavailable
+from services.runtime.tasks import wait_set
 
 __all__ = ["DeploymentController", "IndexEntry"]
 
@@ -380,8 +380,7 @@ class DeploymentController:
         event = self._backing_off[key] = asyncio.Event()
         self._progress.set()
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), delay)
+            await wait_set(event, delay)
         finally:
             del self._backing_off[key]
 

@@ -22,7 +22,6 @@ reason ``UNLOADED``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -32,6 +31,7 @@ from services.inference.convert_deployments import report_request
 from services.inference.deployment import Condition, DeploymentState, DeploymentStatus
 from services.inference.follower import ModelsClient
 from services.runtime.errors import Unavailable
+from services.runtime.tasks import wait_set
 
 __all__ = ["StatusReporter"]
 
@@ -102,8 +102,7 @@ class StatusReporter:
         loop = asyncio.get_running_loop()
         next_refresh = loop.time() + self._refresh_seconds
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_refresh - loop.time()))
+            await wait_set(self._wake, next_refresh - loop.time())
             if loop.time() >= next_refresh:
                 self.resend_all()
                 next_refresh = loop.time() + self._refresh_seconds

@@ -24,7 +24,6 @@ next tick; the hub stays as it was, so nothing is lost, only late.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 
@@ -37,7 +36,7 @@ from services.models.store import deployments
 from services.models.store.notifications import ChangeListener
 from services.models.watch import Key, WatchHub, marker
 from services.runtime.store import Database
-from services.runtime.tasks import cancel_and_wait
+from services.runtime.tasks import cancel_and_wait, wait_set
 
 _log = logging.getLogger(__name__)
 
@@ -138,8 +137,7 @@ class ChangePoller:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), self._interval)
+            await wait_set(self._woken, self._interval)
             self._woken.clear()
             await self._guarded(self.poll)
 

@@ -46,7 +46,7 @@ from services.models.validation import Violations, check_sha256
 from services.runtime.auth import current_identity
 from services.runtime.errors import Code, DomainError, NotFound
 from services.runtime.store import Database
-from services.runtime.tasks import cancel_and_wait, opened_in_thread
+from services.runtime.tasks import cancel_and_wait, opened_in_thread, wait_set
 
 _log = logging.getLogger(__name__)
 
@@ -248,8 +248,7 @@ class Imports:
 
     async def _keep(self, stop: asyncio.Event) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._lease.total_seconds() / 3)
+            if await wait_set(stop, self._lease.total_seconds() / 3):
                 return
             try:
                 await self._renew()

@@ -20,6 +20,20 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any] | None]) -> None:
             await task
 
 
+async def wait_set(event: asyncio.Event, seconds: float) -> bool:
+    """Whether ``event`` is set within ``seconds``; a cancellation always goes through.
+
+    ``asyncio.wait_for`` (Python 3.11) returns the result instead of raising when the event is set in
+    the same turn of the loop as the cancellation, and a background loop built on it then keeps
+    running while whoever cancelled it waits for it to end.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(max(0.0, seconds)):
+            await event.wait()
+        return True
+    return False
+
+
 async def opened_in_thread(open_: Callable[[], T], close: Callable[[T], object]) -> T:
     """``open_()`` run in a worker thread.
 

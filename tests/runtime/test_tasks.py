@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from services.runtime.tasks import cancel_and_wait, opened_in_thread
+from services.runtime.tasks import cancel_and_wait, opened_in_thread, wait_set
 
 
 async def test_every_task_is_cancelled_and_has_ended_when_it_returns() -> None:
@@ -61,3 +61,22 @@ async def test_what_a_thread_opens_is_returned_when_nobody_cancels() -> None:
     closed: list[str] = []
     assert await opened_in_thread(lambda: "handle", closed.append) == "handle"
     assert closed == []
+
+
+async def test_wait_set_tells_whether_the_event_was_set_in_time() -> None:
+    event = asyncio.Event()
+    assert not await wait_set(event, 0.01)
+    assert not await wait_set(event, -1.0), "a time already past waits for nothing"
+    event.set()
+    assert await wait_set(event, 60)
+
+
+async def test_a_cancellation_arriving_in_the_turn_the_event_is_set_still_cancels() -> None:
+    # A background loop waiting so must end when cancelled, or whoever cancels it waits for ever.
+    event = asyncio.Event()
+    waiting = asyncio.create_task(wait_set(event, 60))
+    await asyncio.sleep(0)
+    event.set()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
