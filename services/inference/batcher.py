@@ -16,6 +16,11 @@ else the largest preferred size that fits.
 
 A request whose caller cancels leaves the queue at once, freeing its place;
 one whose deadline passed is dropped when its batch is formed, never run.
+Each request counts once in the version's statistics: by the run that
+settles it (a success even when its caller left during that run), else as a
+failure where it is dropped (see :class:`~.stats.FailureReason`): a caller
+that left before a run settled its request makes it ``CANCELED``
+(``REJECTED`` when its deadline had passed: the gRPC deadline ends the call).
 Ready groups take turns, so one shape that keeps coming cannot starve
 another.  The model run happens in a worker thread (ONNX Runtime releases
 the GIL), so the event loop keeps accepting requests.  When a run fails, the
@@ -49,7 +54,7 @@ from services.inference.execution import (
     execute_batch,
     is_run_failure,
 )
-from services.inference.stats import Recorder, VersionStats
+from services.inference.stats import Recorder, VersionStats, failure_reason
 from services.inference.validation import PreparedRequest
 
 __all__ = ["Batcher", "BatchingOptions"]
@@ -143,7 +148,9 @@ class Batcher:
             if group.timer is not None:
                 group.timer.cancel()
             for request in group.requests:
-                if not request.future.done():  # its caller left in this pass of the loop
+                if request.future.done():  # its caller left in this pass of the loop
+                    self._left(request)
+                else:
                     self._fail(request, VersionUnloaded("the model version was unloaded"))
         self._groups.clear()
         self._ready.clear()
@@ -286,6 +293,11 @@ class Batcher:
             self._ready.pop(key, None)
             if group.timer is not None:
                 group.timer.cancel()
+        self._left(request)
+
+    def _left(self, request: QueuedRequest) -> None:
+        """Count a request whose caller left before it ran (found where it is dropped, once)."""
+        self._recorder.canceled(request.arrival_ns, request.context, request.deadline)
 
     def _expire(self, group: _Group) -> None:
         group.timer = None
@@ -373,9 +385,10 @@ class Batcher:
         return batch
 
     def _still_awaited(self, request: QueuedRequest, now_s: float, when: str) -> bool:
-        """Whether ``request`` should still run: its caller has not cancelled, and its deadline has not
-        passed (then it fails as expired)."""
+        """Whether ``request`` should still run: its caller has not cancelled (then it counts as
+        having left), and its deadline has not passed (then it fails as expired)."""
         if request.future.done():
+            self._left(request)
             return False
         if request.deadline is not None and request.deadline <= now_s:
             self._fail(request, RequestExpired(f"the request's deadline passed {when}"))
@@ -430,8 +443,9 @@ class Batcher:
         run of its whole batch, and its neighbours must not pay for it.  Halving
         finds k such requests among n in about 2k·log2(n) runs, and also gets
         through a batch that failed only for its size (memory).  Requests whose
-        callers left meanwhile do not run again.  The failed run itself is not
-        recorded: each request is counted once, by the run that settles it.
+        callers left meanwhile do not run again (they count as having left).  The
+        failed run itself is not recorded: each request is counted once, by the
+        run that settles it.
         """
         _log.warning(
             "a batch failed; running its halves apart",
@@ -440,18 +454,26 @@ class Batcher:
         now = time.monotonic()
         waiting = [r for r in batch if self._still_awaited(r, now, "while its batch ran")]
         middle = len(waiting) // 2
-        try:
-            if middle:
-                await self._run(runner, waiting[:middle])
-            if waiting[middle:]:
-                await self._run(runner, waiting[middle:])
-        except asyncio.CancelledError:
-            self._abandon(batch)
-            raise
+        first, second = waiting[:middle], waiting[middle:]
+        # A cancelled _run has settled and counted its own requests; what is left is the half not run.
+        if first:
+            try:
+                await self._run(runner, first)
+            except asyncio.CancelledError:
+                self._abandon(second)
+                raise
+        if second:
+            await self._run(runner, second)
 
     def _abandon(self, batch: list[QueuedRequest]) -> None:
-        """Fail what is still unsettled of a batch whose worker is being cancelled."""
-        unsettled = [request for request in batch if not request.future.done()]
+        """Fail what is still unsettled of a batch (not counted yet) whose worker is being cancelled;
+        a request whose caller left meanwhile counts as having left."""
+        unsettled: list[QueuedRequest] = []
+        for request in batch:
+            if request.future.done():
+                self._left(request)
+            else:
+                unsettled.append(request)
         if not unsettled:
             return
         unloaded = VersionUnloaded("the model version was unloaded")
@@ -501,7 +523,7 @@ class Batcher:
         for request in batch:
             _settle(request.future, batch_error(exc))
         now = time.monotonic_ns()
-        self._recorder.batch(batch, (now, now, now, now), exc)
+        self._recorder.batch(batch, (now, now, now, now), exc, failure_reason(batch_error(exc)))
 
 
 def _elements(batch: list[QueuedRequest]) -> int:

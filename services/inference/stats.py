@@ -2,7 +2,11 @@
 
 :class:`VersionStats` mirrors ``inference.ModelStatistics``: cumulative counts
 and nanoseconds, which the servicer copies field by field.  It is only
-touched from the event loop thread, so it needs no lock.
+touched from the event loop thread, so it needs no lock.  Every request
+counts once, as a success or as a failure; failures also count by
+:class:`FailureReason` (Triton's ``reason`` label), which
+:func:`failure_reason` derives from the error the client gets, the one
+place that maps errors to reasons.
 
 The core imports neither Prometheus nor OpenTelemetry.  Counters and
 cumulative times are best exported by a collector that reads
@@ -16,13 +20,20 @@ from __future__ import annotations
 
 import bisect
 import copy
+import enum
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from services.runtime.errors import DomainError
+from services.inference.errors import (
+    DomainError,
+    ModelExecutionError,
+    QueueFull,
+    RequestExpired,
+    VersionUnloaded,
+)
 
 __all__ = [
     "BATCH_SIZE_BUCKETS",
@@ -30,12 +41,14 @@ __all__ = [
     "BatchRecord",
     "BatchStats",
     "Duration",
+    "FailureReason",
     "InferStats",
     "InferenceObserver",
     "Recorder",
     "RequestTiming",
     "TimedRequest",
     "VersionStats",
+    "failure_reason",
     "monotonic_to_epoch_ns",
 ]
 
@@ -53,6 +66,32 @@ BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 def monotonic_to_epoch_ns(monotonic_ns: int) -> int:
     """A ``time.monotonic_ns()`` reading as nanoseconds since the Unix epoch (for span times)."""
     return monotonic_ns + _EPOCH_OFFSET_NS
+
+
+class FailureReason(enum.IntEnum):
+    """Why a request failed: the ``reason`` label of Triton's ``nv_inference_request_failure``.
+
+    The values index :attr:`VersionStats.failures`.
+    """
+
+    REJECTED = 0
+    """Refused by the scheduler: its queue full, the version unloading, its deadline passed before it ran."""
+    CANCELED = 1
+    """Its caller left (cancelled the call) before it ran."""
+    BACKEND = 2
+    """The model failed to run."""
+    OTHER = 3
+    """Anything else: invalid inputs, inputs the model rejected."""
+
+
+def failure_reason(error: BaseException) -> FailureReason:
+    """The reason a request failing with ``error`` counts under (as the client gets it; see
+    :func:`.execution.batch_error` for a run's raw exception)."""
+    if isinstance(error, (QueueFull, RequestExpired, VersionUnloaded)):
+        return FailureReason.REJECTED
+    if isinstance(error, ModelExecutionError) or not isinstance(error, DomainError):
+        return FailureReason.BACKEND
+    return FailureReason.OTHER
 
 
 @dataclass(slots=True)
@@ -107,6 +146,8 @@ class VersionStats:
     """Executions per bucket of :data:`BATCH_SIZE_BUCKETS` (not cumulative): entry ``i`` counts batch
     sizes above bound ``i - 1`` up to bound ``i``; the last entry, sizes above every bound.  Kept with
     the counters so the histogram lives and dies with the version, as they do."""
+    failures: list[int] = field(default_factory=lambda: [0] * len(FailureReason))
+    """Failed requests by :class:`FailureReason` (the index); they sum to ``inference.fail.count``."""
 
     def record_execution(self, batch_size: int, input_ns: int, infer_ns: int, output_ns: int) -> None:
         self.execution_count += 1
@@ -133,8 +174,9 @@ class VersionStats:
         inference.compute_infer.add(infer_ns)
         inference.compute_output.add(output_ns)
 
-    def record_failure(self, total_ns: int) -> None:
+    def record_failure(self, total_ns: int, reason: FailureReason) -> None:
         self.inference.fail.add(total_ns)
+        self.failures[reason] += 1
 
     def snapshot(self) -> VersionStats:
         """A copy the caller may keep while serving goes on."""
@@ -227,7 +269,7 @@ class Recorder:
 
     def rejected(self, error: DomainError, arrival_ns: int, context: object) -> None:
         """A request failed before it ran (invalid, shed, expired or unloaded)."""
-        self.stats.record_failure(time.monotonic_ns() - arrival_ns)
+        self.stats.record_failure(time.monotonic_ns() - arrival_ns, failure_reason(error))
         if self._observer is None:
             return
         try:
@@ -235,10 +277,31 @@ class Recorder:
         except Exception:
             _log.exception("inference observer failed")
 
+    def canceled(self, arrival_ns: int, context: object, deadline: float | None = None) -> None:
+        """A request whose caller left (cancelled the call) before it ran: a failure, ``CANCELED``.
+
+        Unless its ``deadline`` (absolute ``time.monotonic()``) has passed: the caller's gRPC deadline
+        ends the call then, and the request counts as expired (``REJECTED``), as when the batcher is
+        first to find it past its deadline.  The observer is not told: nothing failed that a span of
+        the request could show (the call's own span records the cancellation).
+        """
+        now = time.monotonic_ns()
+        if deadline is not None and deadline * 1e9 <= now:
+            self.rejected(RequestExpired("the request's deadline passed before it ran"), arrival_ns, context)
+            return
+        self.stats.record_failure(now - arrival_ns, FailureReason.CANCELED)
+
     def batch(
-        self, requests: Sequence[TimedRequest], marks: tuple[int, int, int, int], error: BaseException | None
+        self,
+        requests: Sequence[TimedRequest],
+        marks: tuple[int, int, int, int],
+        error: BaseException | None,
+        reason: FailureReason | None = None,
     ) -> None:
-        """A batch ran (``error`` None) or failed; ``marks`` as in :class:`BatchRecord`."""
+        """A batch ran (``error`` None) or failed; ``marks`` as in :class:`BatchRecord`.
+
+        A failed batch's requests count under ``reason``, by default :func:`failure_reason` of ``error``.
+        """
         now = time.monotonic_ns()
         stats = self.stats
         size = sum(r.size for r in requests)
@@ -255,8 +318,9 @@ class Recorder:
                     now - r.arrival_ns, r.dequeued_ns - r.enqueued_ns, input_ns, infer_ns, output_ns
                 )
         else:
+            why = failure_reason(error) if reason is None else reason
             for r in requests:
-                stats.record_failure(now - r.arrival_ns)
+                stats.record_failure(now - r.arrival_ns, why)
         if self._observer is None:
             return
         timings = tuple(RequestTiming(r.context, r.enqueued_ns, r.dequeued_ns, r.size) for r in requests)

@@ -9,6 +9,10 @@ together, as Triton's do).  They keep Triton's exact names
 work; the client library would append ``_total`` to a counter's name, so
 they are exposed untyped, as the monotonic counts they are.  A ``tenant``
 label is added, since deployment names are unique only within a tenant.
+``nv_inference_request_failure`` has, as in recent Tritons, one series per
+``reason`` (``REJECTED``, ``CANCELED``, ``BACKEND``, ``OTHER``; see
+:class:`~.stats.FailureReason`), each present from the version's load, so
+``sum`` over them is the count of failed requests.
 
 Per batch, while spans are exported, :class:`InferenceTelemetry` adds three
 spans to the trace of every sampled request of the batch:
@@ -30,7 +34,13 @@ from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFam
 from prometheus_client.registry import Collector
 
 from services.inference.repository import ModelRepository
-from services.inference.stats import BATCH_SIZE_BUCKETS, BatchRecord, VersionStats, monotonic_to_epoch_ns
+from services.inference.stats import (
+    BATCH_SIZE_BUCKETS,
+    BatchRecord,
+    FailureReason,
+    VersionStats,
+    monotonic_to_epoch_ns,
+)
 from services.runtime.errors import DomainError
 
 __all__ = ["BATCH_SIZE_BUCKETS", "InferenceMetrics", "InferenceTelemetry"]
@@ -42,11 +52,6 @@ _COUNTERS: tuple[tuple[str, str, Callable[[VersionStats], float]], ...] = (
         "nv_inference_request_success",
         "Number of successful inference requests, all batch sizes",
         lambda s: s.inference.success.count,
-    ),
-    (
-        "nv_inference_request_failure",
-        "Number of failed inference requests, all batch sizes",
-        lambda s: s.inference.fail.count,
     ),
     ("nv_inference_count", "Number of inferences performed (batch elements)", lambda s: s.inference_count),
     (
@@ -90,6 +95,11 @@ class InferenceMetrics(Collector):
 
     def collect(self) -> Iterator[Metric]:
         counters = [(Metric(name, text, "unknown"), read) for name, text, read in _COUNTERS]
+        failure = Metric(
+            "nv_inference_request_failure",
+            "Number of failed inference requests, all batch sizes, by reason",
+            "unknown",
+        )
         batch_size = HistogramMetricFamily(
             "aiplat_inference_batch_size",
             "Elements (along the batch dimension) per model execution.",
@@ -110,11 +120,15 @@ class InferenceMetrics(Collector):
             stats = version.stats
             for metric, read in counters:
                 metric.add_sample(metric.name, labels, float(read(stats)))
+            failures = stats.failures
+            for reason in FailureReason:
+                failure.add_sample(failure.name, {**labels, "reason": reason.name}, float(failures[reason]))
             batch_size.add_metric(list(labels.values()), _buckets(stats), float(stats.inference_count))
             pending.add_metric(list(labels.values()), version.queued)
             providers = ",".join(version.providers)
             info.add_metric([*labels.values(), version.device, providers], 1)
         yield from (metric for metric, _ in counters)
+        yield failure
         yield batch_size
         yield pending
         yield info

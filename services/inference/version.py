@@ -178,6 +178,10 @@ class LoadedVersion:
             except InvalidArgument as error:
                 self._recorder.rejected(error, arrival, context)
                 raise
+            except asyncio.CancelledError:
+                # Its caller left while its inputs were decoded in a thread: the batcher never saw it.
+                self._recorder.canceled(arrival, context, deadline)
+                raise
             arrays = await self._batcher.submit(
                 prepared, deadline=deadline, context=context, arrival_ns=arrival
             )

@@ -91,6 +91,34 @@ def lookup_model() -> bytes:
     )
 
 
+def fragile_model() -> bytes:
+    """x [B,2] FP32 -> y = x [B,2]; zeros run (the warm-up), a single row whose largest value is 1 fails
+    in ONNX Runtime with FAIL (the model failing to run, not INVALID_ARGUMENT: rejecting the input).
+
+    The values set an intermediate shape, ``[-1, int(max(x)) + 2]``, which a row's 2 elements fit
+    only for ``int(max(x)) == 0``.
+    """
+    return serialize(
+        [
+            helper.make_node("ReduceMax", ["x"], ["top"], keepdims=1),
+            helper.make_node("Cast", ["top"], ["top_int"], to=TensorProto.INT64),
+            helper.make_node("Reshape", ["top_int", "one"], ["top1"]),
+            helper.make_node("Add", ["top1", "two"], ["width"]),
+            helper.make_node("Concat", ["minus_one", "width"], ["shape"], axis=0),
+            helper.make_node("Reshape", ["x", "shape"], ["reshaped"]),
+            helper.make_node("Reshape", ["reshaped", "rows"], ["y"]),
+        ],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])],
+        [
+            numpy_helper.from_array(np.array([1], np.int64), "one"),
+            numpy_helper.from_array(np.array([2], np.int64), "two"),
+            numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
+            numpy_helper.from_array(np.array([-1, 2], np.int64), "rows"),
+        ],
+    )
+
+
 def open_session(model: bytes) -> OrtSession:
     return create_session(model, CPU)
 

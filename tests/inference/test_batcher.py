@@ -22,7 +22,13 @@ from services.inference.errors import (
     VersionUnloaded,
 )
 from services.inference.execution import RUN_FAILED_MESSAGE, BatchingOptions
-from services.inference.stats import MAX_BATCH_SIZES_KEPT, BatchRecord, Recorder, VersionStats
+from services.inference.stats import (
+    MAX_BATCH_SIZES_KEPT,
+    BatchRecord,
+    FailureReason,
+    Recorder,
+    VersionStats,
+)
 from services.inference.validation import InputTensor, PreparedRequest, RequestValidator
 from services.inference.version import DECODE_IN_THREAD_ABOVE, LoadedVersion, VersionConfig
 from services.runtime.errors import Code, DomainError
@@ -431,6 +437,44 @@ async def test_a_worker_cancelled_while_halving_a_failed_batch_fails_what_is_uns
     await batcher.close()
 
 
+def _by_reason(stats: VersionStats) -> dict[str, int]:
+    return {reason.name: stats.failures[reason] for reason in FailureReason if stats.failures[reason]}
+
+
+async def test_a_request_whose_caller_left_while_its_failed_batch_ran_counts_once_as_canceled() -> None:
+    runner = Runner(fail_when=lambda x: bool(np.isnan(x).any()))
+    runner.gate.clear()
+    batcher = await started(Batcher([runner], BatchingOptions(max_batch_size=4, max_queue_delay_us=5000)))
+    futures = [batcher.submit(request(v)) for v in (float("nan"), 1, 2, 3)]
+    await until(lambda: runner.sizes == [4])
+    futures[2].cancel()
+    runner.gate.set()
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    assert isinstance(results[0], ModelExecutionError), results
+    assert isinstance(results[2], asyncio.CancelledError), results
+    stats = batcher.stats
+    assert (stats.inference.success.count, stats.inference.fail.count) == (2, 2)
+    assert _by_reason(stats) == {"CANCELED": 1, "BACKEND": 1}, "the failed batch itself counts nothing"
+    await batcher.close()
+
+
+async def test_a_worker_cancelled_while_halving_counts_a_request_whose_caller_left_as_canceled() -> None:
+    runner = HoldSecondRun()
+    batcher = await started(Batcher([runner], BatchingOptions(max_batch_size=4, max_queue_delay_us=5000)))
+    futures = [batcher.submit(request(v)) for v in (float("nan"), 1, 2, 3)]
+    await until(lambda: runner.sizes == [4])
+    await asyncio.sleep(0.01)  # the first half is now waiting in its run
+    futures[3].cancel()  # of the half not run yet
+    for worker in batcher._workers:
+        worker.cancel()
+    runner.release.set()
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    assert all(isinstance(result, VersionUnloaded) for result in results[:3]), results
+    assert batcher.stats.inference.fail.count == 4, "each request is recorded once"
+    assert _by_reason(batcher.stats) == {"REJECTED": 3, "CANCELED": 1}
+    await batcher.close()
+
+
 async def test_only_requests_of_equal_shape_share_a_batch() -> None:
     runner = Runner()
     batcher = await started(Batcher([runner], BatchingOptions(max_batch_size=8, max_queue_delay_us=5000)))
@@ -544,6 +588,24 @@ async def test_a_request_slow_to_decode_is_decoded_off_the_event_loop(
     await asyncio.wait_for(version.closed.wait(), 2)
 
 
+async def test_a_request_whose_caller_left_while_it_was_decoded_counts_once_as_canceled() -> None:
+    config = VersionConfig("linear", "1", "models/linear/versions/1", "file:///unused", "0" * 64)
+    version = LoadedVersion(config, [open_session(linear_model())])
+    version.start()
+    rows = DECODE_IN_THREAD_ABOVE // 4 + 1
+    typed = InputTensor("x", "FP32", [rows, 4], contents=[1.0] * (rows * 4))
+    call = asyncio.ensure_future(version.infer([typed]))
+    await asyncio.sleep(0)  # decoding in its thread
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert (version.stats.inference.fail.count, version.stats.inference.success.count) == (1, 0)
+    assert _by_reason(version.stats) == {"CANCELED": 1}
+    assert version.stats.execution_count == 0
+    version.retire()
+    await asyncio.wait_for(version.closed.wait(), 2)
+
+
 async def test_a_request_whose_caller_left_frees_its_place_in_the_queue_at_once() -> None:
     runner = Runner()
     runner.gate.clear()
@@ -559,11 +621,12 @@ async def test_a_request_whose_caller_left_frees_its_place_in_the_queue_at_once(
     results = await asyncio.gather(running, *waiting)
     assert [float(r["y"][0, 0]) for r in results] == [2.0, 8.0, 10.0]
     assert runner.sizes == [1, 2]
-    assert batcher.stats.inference.fail.count == 0
+    assert batcher.stats.inference.fail.count == 2, "the callers that left count, once each"
+    assert _by_reason(batcher.stats) == {"CANCELED": 2}
     await batcher.close()
 
 
-async def test_close_neither_fails_nor_counts_a_request_whose_caller_left() -> None:
+async def test_close_does_not_fail_a_request_whose_caller_left_and_counts_it_once_as_canceled() -> None:
     runner = Runner()
     runner.gate.clear()
     observer = Observer()
@@ -581,7 +644,8 @@ async def test_close_neither_fails_nor_counts_a_request_whose_caller_left() -> N
     with pytest.raises(VersionUnloaded):
         await waiting
     assert observer.rejected == [("", "", "VERSION_UNLOADED", "waiting")]
-    assert batcher.stats.inference.fail.count == 1
+    assert batcher.stats.inference.fail.count == 2
+    assert _by_reason(batcher.stats) == {"REJECTED": 1, "CANCELED": 1}
 
 
 class Stepper(Runner):

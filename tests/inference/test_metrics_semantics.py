@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
@@ -21,7 +21,7 @@ from tests.grpc_helpers import Metadata
 
 from .calls import Models, auth, infer_request
 from .platform import InferenceService, ModelsService
-from .support import mlp_model
+from .support import fragile_model, mlp_model
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -44,6 +44,27 @@ def _labels(tenant: str, version: str = "1", model: str = "scorer") -> tuple[tup
 
 def _series(samples: Samples, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     return {labels: value for (sample, labels), value in samples.items() if sample == name}
+
+
+_REASONS = ("REJECTED", "CANCELED", "BACKEND", "OTHER")
+"""Triton's reasons of a failed request, each a series of ``nv_inference_request_failure``."""
+
+
+def _failures(samples: Samples, tenant: str, version: str = "1", model: str = "scorer") -> dict[str, float]:
+    """The version's ``nv_inference_request_failure`` series, by ``reason``."""
+    wanted = dict(_labels(tenant, version, model))
+    found: dict[str, float] = {}
+    for labels, value in _series(samples, "nv_inference_request_failure").items():
+        named = dict(labels)
+        reason = named.pop("reason")
+        if named == wanted:
+            found[reason] = value
+    return found
+
+
+def _failed(**counts: float) -> dict[str, float]:
+    """Every reason's series, 0 but for ``counts``."""
+    return {reason: counts.get(reason, 0) for reason in _REASONS}
 
 
 async def _statistics(
@@ -71,7 +92,7 @@ async def test_a_request_of_batch_four_is_one_request_four_inferences_and_one_ex
 
     labels = _labels(tenant)
     assert samples[("nv_inference_request_success", labels)] == 1
-    assert samples[("nv_inference_request_failure", labels)] == 0
+    assert _failures(samples, tenant) == _failed(), "every reason's series, at 0, as Triton exposes them"
     assert samples[("nv_inference_count", labels)] == 4
     assert samples[("nv_inference_exec_count", labels)] == 1
     assert samples[("aiplat_inference_batch_size_count", labels)] == 1
@@ -142,7 +163,8 @@ async def test_a_bad_request_counts_as_a_failure_of_its_version_and_nothing_else
     samples = await asyncio.to_thread(inference.scrape)
     stats = await _statistics(inference, viewer)
 
-    assert _series(samples, "nv_inference_request_failure") == {_labels(tenant): 3}
+    assert _failures(samples, tenant) == _failed(OTHER=3)
+    assert {dict(labels)["version"] for labels in _series(samples, "nv_inference_request_failure")} == {"1"}
     assert _series(samples, "nv_inference_request_success") == {_labels(tenant): 1}
     assert samples[("nv_inference_count", _labels(tenant))] == 1
     assert samples[("nv_inference_exec_count", _labels(tenant))] == 1
@@ -188,10 +210,90 @@ async def test_requests_shed_from_a_full_queue_count_as_failures(
     )
     samples = await asyncio.to_thread(inference.scrape)
     stats = await _statistics(inference, viewer)
-    assert samples[("nv_inference_request_failure", _labels(tenant))] == 3
+    assert _failures(samples, tenant) == _failed(REJECTED=3)
     assert samples[("nv_inference_request_success", _labels(tenant))] == 1
     assert samples[("nv_inference_exec_count", _labels(tenant))] == 1
     assert stats.inference_stats.fail.count == 3
+
+
+async def _deploy_holding(models: Models, name: str = "scorer", *, delay_us: int = 300_000) -> None:
+    """A deployment of ``mlp_model(3)`` that holds a lone request in its queue for ``delay_us``."""
+    await models.create_model(name)
+    version = await models.upload(name, mlp_model(seed=3))
+    batching = deployment_pb2.BatchingConfig(
+        max_batch_size=8, max_queue_delay_micros=delay_us, hold_lone_requests=True
+    )
+    await models.deploy(name, name, [(version, 100)], batching=batching)
+    await models.wait_state(name, deployment_pb2.DEPLOYMENT_STATE_READY)
+
+
+async def _until(check: Callable[[], bool], what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + 5
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.001)
+
+
+async def test_a_request_cancelled_while_queued_counts_once_as_a_canceled_failure(
+    models: Models, inference: InferenceService, viewer: Metadata, tenant: str
+) -> None:
+    await _deploy_holding(models)
+    version = inference.app.repository.route("scorer", "1", tenant=tenant)
+    call = inference.stub.ModelInfer(infer_request("scorer", _x(1)), metadata=viewer)
+    await _until(lambda: version.queued == 1, "the request to queue")
+
+    call.cancel()
+    await _until(lambda: version.queued == 0 and version.in_flight == 0, "the request to leave the queue")
+    await asyncio.sleep(0.35)  # past the delay its batch would have waited
+
+    samples = await asyncio.to_thread(inference.scrape)
+    stats = await _statistics(inference, viewer)
+    assert _failures(samples, tenant) == _failed(CANCELED=1)
+    assert samples[("nv_inference_request_success", _labels(tenant))] == 0
+    assert samples[("nv_inference_exec_count", _labels(tenant))] == 0
+    assert (stats.inference_stats.fail.count, stats.inference_stats.success.count) == (1, 0)
+    assert stats.inference_stats.fail.ns > 0
+
+
+async def test_a_request_whose_deadline_passes_in_the_queue_counts_once_as_rejected(
+    models: Models, inference: InferenceService, viewer: Metadata, tenant: str
+) -> None:
+    # The call's deadline ends it while the request waits: the server sees the call cancelled, and the
+    # request counts as expired (REJECTED), as when the batcher is first to find its deadline passed.
+    await _deploy_holding(models, delay_us=100_000)
+    version = inference.app.repository.route("scorer", "1", tenant=tenant)
+
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await inference.stub.ModelInfer(infer_request("scorer", _x(1)), metadata=viewer, timeout=0.02)
+    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    await _until(lambda: version.queued == 0 and version.in_flight == 0, "the request to leave the queue")
+    await asyncio.sleep(0.15)  # past the delay its batch would have waited
+
+    samples = await asyncio.to_thread(inference.scrape)
+    stats = await _statistics(inference, viewer)
+    assert _failures(samples, tenant) == _failed(REJECTED=1)
+    assert samples[("nv_inference_exec_count", _labels(tenant))] == 0
+    assert (stats.inference_stats.fail.count, stats.inference_stats.success.count) == (1, 0)
+
+
+async def test_a_model_that_fails_to_run_counts_a_backend_failure(
+    models: Models, inference: InferenceService, viewer: Metadata, tenant: str
+) -> None:
+    await models.create_model("fragile")
+    version = await models.upload("fragile", fragile_model())
+    await models.deploy("fragile", "fragile", [(version, 100)])
+    await models.wait_state("fragile", deployment_pb2.DEPLOYMENT_STATE_READY)
+
+    await inference.stub.ModelInfer(infer_request("fragile", {"x": np.zeros((1, 2))}), metadata=viewer)
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await inference.stub.ModelInfer(infer_request("fragile", {"x": np.ones((1, 2))}), metadata=viewer)
+    assert failed.value.code() == grpc.StatusCode.INTERNAL
+
+    samples = await asyncio.to_thread(inference.scrape)
+    reply = await inference.stub.ModelStatistics(pb.ModelStatisticsRequest(name="fragile"), metadata=viewer)
+    [stats] = reply.model_stats
+    assert _failures(samples, tenant, model="fragile") == _failed(BACKEND=1)
+    assert (stats.inference_stats.fail.count, stats.inference_stats.success.count) == (1, 1)
 
 
 @pytest.mark.usefixtures("scorer")
@@ -277,13 +379,19 @@ async def test_merged_worker_metrics_sum_to_the_traffic_each_worker_served(
 
     labels = _labels(tenant)
 
-    def total(name: str) -> float:
-        return sum(merged[(name, tuple(sorted((*labels, ("worker", str(i))))))] for i in range(2))
+    def total(name: str, samples: Samples = merged) -> float:
+        """The version's samples of ``name``, summed over every other label (worker, reason)."""
+        return sum(v for (n, found), v in samples.items() if n == name and set(labels) <= set(found))
 
     for name in _COUNTERS:
-        assert total(name) == own[0][(name, labels)] + own[1][(name, labels)], name
+        assert total(name) == total(name, own[0]) + total(name, own[1]), name
     assert total("nv_inference_request_success") == 5
-    assert total("nv_inference_request_failure") == 1
+    failed = [
+        merged[("nv_inference_request_failure", tuple(sorted((*labels, ("reason", r), ("worker", "1")))))]
+        for r in _REASONS
+    ]
+    assert failed == [0, 0, 0, 1], "the bad request is OTHER, on the second worker"
+    assert sum(_failures(own[0], tenant).values()) == 0
     assert total("nv_inference_count") == 14
     assert total("nv_inference_exec_count") == 5
     assert total("aiplat_inference_batch_size_count") == 5
@@ -315,7 +423,7 @@ async def test_streamed_requests_count_as_requests_each(
     stats = await _statistics(inference, viewer)
     labels = _labels(tenant)
     assert samples[("nv_inference_request_success", labels)] == 3
-    assert samples[("nv_inference_request_failure", labels)] == 1
+    assert _failures(samples, tenant) == _failed(OTHER=1)
     assert samples[("nv_inference_count", labels)] == 6
     assert samples[("nv_inference_exec_count", labels)] == stats.execution_count
     assert (stats.inference_stats.success.count, stats.inference_stats.fail.count) == (3, 1)
@@ -359,7 +467,8 @@ async def test_a_request_failing_before_validation_counts_against_the_version_it
     samples = await asyncio.to_thread(inference.scrape)
     stats = await _statistics(inference, viewer)
 
-    assert _series(samples, "nv_inference_request_failure") == {_labels(tenant): 3}
+    assert _failures(samples, tenant) == _failed(OTHER=3)
+    assert len(_series(samples, "nv_inference_request_failure")) == len(_REASONS), "one version's"
     assert _series(samples, "nv_inference_request_success") == {_labels(tenant): 0}
     assert (stats.inference_stats.fail.count, stats.inference_stats.success.count) == (3, 0)
     assert stats.inference_stats.fail.ns > 0

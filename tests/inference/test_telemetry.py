@@ -71,7 +71,11 @@ async def test_triton_metrics_and_the_device_of_each_version(
 
     labels = (("model", "scorer"), ("tenant", tenant), ("version", "1"))
     assert samples[("nv_inference_request_success", labels)] == 3
-    assert samples[("nv_inference_request_failure", labels)] == 1
+    failures = {
+        reason: samples[("nv_inference_request_failure", tuple(sorted((*labels, ("reason", reason)))))]
+        for reason in ("REJECTED", "CANCELED", "BACKEND", "OTHER")
+    }
+    assert failures == {"REJECTED": 0, "CANCELED": 0, "BACKEND": 0, "OTHER": 1}
     assert samples[("nv_inference_count", labels)] == 6
     assert samples[("nv_inference_exec_count", labels)] == 3
     for name in ("request", "queue", "compute_input", "compute_infer", "compute_output"):
