@@ -2,10 +2,14 @@
 
 Any fsspec URL works (``file://``, ``s3://``, ...).  A file is stored as
 ``<sha256>.onnx`` only after the bytes written hash to the checksum the
-registry recorded, and is hashed again before every load, so neither a
-tampered source nor a corrupted cache file is ever handed to ONNX Runtime.
-Once cached, loading needs no network: versions keep loading and serving
-while the artifact store is unreachable.
+registry recorded.  :meth:`ArtifactCache.fetch` hands out a
+:class:`CachedArtifact`, a path whose :meth:`~CachedArtifact.read_verified`
+reads the file once and checks those very bytes against the checksum: a
+session is built from them, never from the path, so a file that changes
+between the check and the load (disk corruption, another process) is never
+what runs.  A copy found corrupt is fetched again.  Once cached, loading
+needs no network: versions keep loading and serving while the artifact store
+is unreachable.
 
 Several worker processes may share the directory: a download runs under an
 ``flock`` of ``<sha256>.onnx.lock``, so each artifact is downloaded once, and
@@ -23,21 +27,26 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import logging
 import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import Path, PosixPath
 from typing import TypeVar
 
 import fsspec
 
 from services.inference.errors import ARTIFACT_UNAVAILABLE, CACHE_UNAVAILABLE, ArtifactError
 
-__all__ = ["ArtifactCache"]
+__all__ = ["ArtifactCache", "CachedArtifact"]
+
+_log = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
+_READ_ATTEMPTS = 3
+"""Reads of a cached artifact, each after fetching it again, before its corruption is an error."""
 _T = TypeVar("_T")
 
 
@@ -46,7 +55,7 @@ class ArtifactCache:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._fetching: dict[str, asyncio.Future[Path]] = {}
+        self._fetching: dict[str, asyncio.Future[CachedArtifact]] = {}
 
     def __repr__(self) -> str:
         return f"ArtifactCache({str(self.directory)!r})"
@@ -55,12 +64,13 @@ class ArtifactCache:
         """Where the artifact with that checksum is cached."""
         return self.directory / f"{sha256}.onnx"
 
-    async def fetch(self, uri: str, sha256: str) -> Path:
+    async def fetch(self, uri: str, sha256: str) -> CachedArtifact:
         """The verified local copy of ``uri``; fetched unless already cached.
 
         Raises :class:`ArtifactError` with reason ``CHECKSUM_MISMATCH`` or
         ``ARTIFACT_UNAVAILABLE``.  Concurrent fetches of one checksum share
-        one download.
+        one download.  Open what it returns with
+        :meth:`~CachedArtifact.read_verified`, never by its path.
         """
         expected = sha256.lower()
         if not _SHA256.fullmatch(expected):
@@ -72,15 +82,48 @@ class ArtifactCache:
             pending.add_done_callback(lambda _: self._fetching.pop(expected, None))
         return await asyncio.shield(pending)
 
-    def _fetch(self, uri: str, sha256: str) -> Path:
+    def read(self, uri: str, sha256: str) -> bytes:
+        """The bytes of the cached artifact, read once and hashed; blocking (call it in a thread).
+
+        A copy that does not hash to ``sha256`` (or is gone) is fetched again, so what is returned is
+        always the artifact.  Raises :class:`ArtifactError` as :meth:`fetch` does.
+        """
+        target = self.path_for(sha256)
+        for attempt in range(_READ_ATTEMPTS):
+            if attempt:
+                self._fill(uri, sha256)
+            data = _in_cache(self.directory, _read, target)
+            if data is not None and hashlib.sha256(data).hexdigest() == sha256:
+                return data
+            state = "gone" if data is None else "corrupt"
+            del data  # not held while the artifact is fetched again
+            _log.warning(
+                "cached artifact %s is %s when read",
+                target,
+                state,
+                extra={"uri": uri, "sha256": sha256, "attempt": attempt + 1},
+            )
+        raise ArtifactError(
+            f"the cached copy of {uri} keeps changing after it is verified; "
+            f"something else writes to the artifact cache {self.directory}",
+            reason="CHECKSUM_MISMATCH",
+            metadata={"uri": uri, "expected": sha256, "cache": str(self.directory)},
+        )
+
+    def _fetch(self, uri: str, sha256: str) -> CachedArtifact:
+        self._fill(uri, sha256)
+        return CachedArtifact.of(self, uri, sha256)
+
+    def _fill(self, uri: str, sha256: str) -> None:
+        """Make the cached copy hash to ``sha256``, downloading it unless it already does."""
         target = self.path_for(sha256)
         if _in_cache(self.directory, _verified, target, sha256):
-            return target
+            return
         _in_cache(self.directory, self.directory.mkdir, parents=True, exist_ok=True)
         with _locked(target.with_name(f"{target.name}.lock")):
             # Another process may have fetched it while this one waited.
             if _in_cache(self.directory, _verified, target, sha256):
-                return target
+                return
             # Whoever wrote these held this lock and is gone (a crash): they are garbage.
             for stale in self.directory.glob(f"{target.name}.*.part"):
                 stale.unlink(missing_ok=True)
@@ -97,7 +140,38 @@ class ArtifactCache:
                 _in_cache(self.directory, os.replace, partial, target)
             finally:
                 partial.unlink(missing_ok=True)
-        return target
+
+
+class CachedArtifact(PosixPath):
+    """Where an artifact is cached, which also knows the artifact: open it with :meth:`read_verified`.
+
+    A path so that code wanting only the file still takes it.  Paths derived from it (its parent, a
+    sibling) are of this class too, but know no artifact.
+    """
+
+    _origin: tuple[ArtifactCache, str, str] | None = None
+
+    @classmethod
+    def of(cls, cache: ArtifactCache, uri: str, sha256: str) -> CachedArtifact:
+        """Where ``cache`` keeps the artifact at ``uri`` with checksum ``sha256``."""
+        artifact = cls(cache.path_for(sha256))
+        artifact._origin = (cache, uri, sha256)
+        return artifact
+
+    def read_verified(self) -> bytes:
+        """The artifact's bytes, read once and checked against its checksum (see
+        :meth:`ArtifactCache.read`); blocking.  Hold them no longer than needed."""
+        if self._origin is None:
+            raise ValueError(f"{self} is not a fetched artifact")
+        cache, uri, sha256 = self._origin
+        return cache.read(uri, sha256)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def _verified(path: Path, sha256: str) -> bool:

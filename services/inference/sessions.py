@@ -13,6 +13,15 @@ them.  ONNX Runtime cannot bind string tensors, so graphs with BYTES inputs or
 outputs take host arrays through ``run()`` (which copies to the device) and
 preprocess with NumPy.
 
+A model file is read once and its session built from those bytes, never by
+ONNX Runtime from the path: for a :class:`VerifiedModel` (an artifact from
+the cache) they are the very bytes whose SHA-256 was checked, so a file that
+changes between the check and the load is never what runs.  Models keeping
+tensors in external files could not load so; the platform refuses them at
+upload.  ONNX Runtime would keep the bytes for the session's lifetime (to
+rebuild the session on another provider after a failed run); that fallback is
+turned off and the bytes are released once the session is built.
+
 BF16 tensors travel as ``uint16`` bit patterns (see :mod:`.tensors`): they
 are wrapped as OrtValues of ONNX type BFLOAT16 on the way in and read back
 as bits on the way out, since NumPy has no bfloat16.
@@ -28,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import onnxruntime as ort
@@ -44,6 +53,7 @@ __all__ = [
     "ModelSession",
     "OrtSession",
     "RejectedInputError",
+    "VerifiedModel",
     "create_session",
     "cuda_device_count",
     "read_signature",
@@ -81,6 +91,16 @@ class ExecutionOptions:
     """Let idle ONNX Runtime threads spin; off by default as spinning steals the event loop's core."""
     inline_run_us: int = 0
     """Run a lone request on the event loop when runs take at most this long (µs); 0: always a thread."""
+
+
+@runtime_checkable
+class VerifiedModel(Protocol):
+    """A model file that hands out its bytes checked against a known checksum
+    (:class:`.artifacts.CachedArtifact`)."""
+
+    def read_verified(self) -> bytes:
+        """The model's serialized bytes, verified; raises when they cannot be."""
+        ...
 
 
 class ModelSession(Protocol):
@@ -142,7 +162,11 @@ def read_signature(session: ort.InferenceSession) -> Signature:
 
 
 def create_session(model: str | Path | bytes, options: ExecutionOptions = ExecutionOptions()) -> OrtSession:
-    """Open ``model`` (a path or the serialized bytes) on the device ``options`` asks for."""
+    """Open ``model`` (a path or the serialized bytes) on the device ``options`` asks for.
+
+    A path is read once, verified when it is a :class:`VerifiedModel`, and the session built from
+    those bytes.
+    """
     use_cuda = _cuda_usable(options)
     settings = ort.SessionOptions()
     settings.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -154,8 +178,7 @@ def create_session(model: str | Path | bytes, options: ExecutionOptions = Execut
     providers: list[Any] = [_CPU]
     if use_cuda:
         providers.insert(0, (_CUDA, _cuda_provider_options(options)))
-    source = str(model) if isinstance(model, Path) else model
-    session = ort.InferenceSession(source, sess_options=settings, providers=providers)
+    session = _open(model, settings, providers)
     actual = tuple(session.get_providers())
     on_cuda = _CUDA in actual
     device = f"cuda:{options.device_id}" if on_cuda else "cpu"
@@ -164,6 +187,25 @@ def create_session(model: str | Path | bytes, options: ExecutionOptions = Execut
     _log.info("model session opened on %s", device, extra={"device": device, "providers": list(actual)})
     xp = importlib.import_module("cupy") if on_cuda else np
     return OrtSession(session, device=device, device_id=options.device_id, xp=xp)
+
+
+def _open(
+    model: str | Path | bytes, settings: ort.SessionOptions, providers: list[Any]
+) -> ort.InferenceSession:
+    if isinstance(model, bytes):
+        data = model
+    elif isinstance(model, VerifiedModel):
+        data = model.read_verified()
+    else:
+        data = Path(model).read_bytes()
+    # A provider failing to initialise still falls back to the CPU here, while the bytes are at hand.
+    session = ort.InferenceSession(data, sess_options=settings, providers=providers)
+    # A run failing in a provider would rebuild the session on the CPU from the bytes the session
+    # keeps for it: the whole model, held as long as the session lives.  Such a run fails instead
+    # (on CUDA the session's I/O binding and reported device would be stale after a rebuild anyway).
+    session.disable_fallback()
+    session._model_bytes = None
+    return session
 
 
 def _cuda_usable(options: ExecutionOptions) -> bool:
