@@ -47,7 +47,7 @@ class InferenceApp:
         self.telemetry = InferenceTelemetry()
         self.client = ModelsClient(settings.models_address, settings.service_token_file)
         self.repository = ModelRepository(
-            ArtifactCache(settings.resolved_cache_dir()),
+            ArtifactCache(settings.resolved_cache_dir(), limit_bytes=settings.cache_limit_bytes()),
             session_factory=session_factory,
             observer=self.telemetry,
             on_status=lambda status: self.reporter.submit(status),

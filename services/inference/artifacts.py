@@ -15,6 +15,20 @@ Several worker processes may share the directory: a download runs under an
 ``flock`` of ``<sha256>.onnx.lock``, so each artifact is downloaded once, and
 the partial files a crashed download left are removed by the next one.
 
+A cache with a size limit makes room before each download: it removes the
+least recently used artifacts (fetched or read longest ago: a use touches the
+file's mtime) until the cached files, the downloads of this process in
+progress and the incoming artifact fit.  It never removes one that its users
+protect (:meth:`ArtifactCache.protect`: the repository's loaded and loading
+versions), nor a ``.part`` or ``.lock`` file, and removes an artifact only
+under its ``flock``, skipping one whose lock is held (it is being fetched).
+An artifact that cannot fit even so fails with reason ``CACHE_FULL``, which is
+retried: a version that unloads leaves room.  Another worker process protects
+its own versions only, so it may lose a file it uses; that costs it a
+download at its next load, no more, as sessions keep no hold of the file.
+When the artifact store cannot tell the size, the room is made once the
+download is complete, before it takes its place.
+
 A cache that cannot be used (its disk full, read-only, or not permitted)
 fails the load with reason ``CACHE_UNAVAILABLE``, naming the directory, so it
 is not mistaken for an unreachable artifact store; both are retried.
@@ -23,42 +37,68 @@ is not mistaken for an unreachable artifact store; both are retried.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
-import fcntl
 import hashlib
 import logging
 import os
 import re
+import threading
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Set
 from pathlib import Path, PosixPath
-from typing import TypeVar
 
-import fsspec
+from services.inference.cache_files import (
+    CacheEntry,
+    download,
+    file_lock,
+    file_size,
+    gib,
+    in_cache,
+    list_entries,
+    read_file,
+    remote_size,
+    touch,
+    verified,
+)
+from services.inference.errors import CACHE_FULL, ArtifactError
 
-from services.inference.errors import ARTIFACT_UNAVAILABLE, CACHE_UNAVAILABLE, ArtifactError
-
-__all__ = ["ArtifactCache", "CachedArtifact"]
+__all__ = ["ArtifactCache", "CachedArtifact", "ProtectedArtifacts"]
 
 _log = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_CHUNK = 1 << 20
 _READ_ATTEMPTS = 3
 """Reads of a cached artifact, each after fetching it again, before its corruption is an error."""
-_T = TypeVar("_T")
+
+ProtectedArtifacts = Callable[[], Set[str]]
+"""The checksums of the cached artifacts a user of the cache needs kept; called from worker threads,
+so it must be safe to call from any thread."""
 
 
 class ArtifactCache:
-    """Fetches and verifies artifacts into ``directory``."""
+    """Fetches and verifies artifacts into ``directory``, keeping them within ``limit_bytes``.
 
-    def __init__(self, directory: Path) -> None:
+    ``limit_bytes``: most the cached artifacts may take, in bytes; 0: unbounded (nothing is evicted).
+    """
+
+    def __init__(self, directory: Path, *, limit_bytes: int = 0) -> None:
+        if limit_bytes < 0:
+            raise ValueError(f"the cache's limit must be 0 (unbounded) or positive, not {limit_bytes}")
         self.directory = directory
+        self.limit_bytes = limit_bytes
         self._fetching: dict[str, asyncio.Future[CachedArtifact]] = {}
+        self._protectors: list[ProtectedArtifacts] = []
+        self._room = threading.Lock()
+        """Held while making room, so that two downloads of this process never count on the same room."""
+        self._reserved: dict[str, int] = {}
+        """Bytes of this process's downloads in progress, by checksum, counted as cached (under _room)."""
 
     def __repr__(self) -> str:
-        return f"ArtifactCache({str(self.directory)!r})"
+        return f"ArtifactCache({str(self.directory)!r}, limit_bytes={self.limit_bytes})"
+
+    def protect(self, needed: ProtectedArtifacts) -> None:
+        """Never evict an artifact whose checksum ``needed()`` returns; asked at every eviction."""
+        self._protectors.append(needed)
 
     def path_for(self, sha256: str) -> Path:
         """Where the artifact with that checksum is cached."""
@@ -92,8 +132,9 @@ class ArtifactCache:
         for attempt in range(_READ_ATTEMPTS):
             if attempt:
                 self._fill(uri, sha256)
-            data = _in_cache(self.directory, _read, target)
+            data = in_cache(self.directory, read_file, target)
             if data is not None and hashlib.sha256(data).hexdigest() == sha256:
+                touch(target)
                 return data
             state = "gone" if data is None else "corrupt"
             del data  # not held while the artifact is fetched again
@@ -117,29 +158,107 @@ class ArtifactCache:
     def _fill(self, uri: str, sha256: str) -> None:
         """Make the cached copy hash to ``sha256``, downloading it unless it already does."""
         target = self.path_for(sha256)
-        if _in_cache(self.directory, _verified, target, sha256):
+        if in_cache(self.directory, verified, target, sha256):
+            touch(target)
             return
-        _in_cache(self.directory, self.directory.mkdir, parents=True, exist_ok=True)
-        with _locked(target.with_name(f"{target.name}.lock")):
+        in_cache(self.directory, self.directory.mkdir, parents=True, exist_ok=True)
+        with file_lock(target.with_name(f"{target.name}.lock")):
             # Another process may have fetched it while this one waited.
-            if _in_cache(self.directory, _verified, target, sha256):
+            if in_cache(self.directory, verified, target, sha256):
+                touch(target)
                 return
             # Whoever wrote these held this lock and is gone (a crash): they are garbage.
             for stale in self.directory.glob(f"{target.name}.*.part"):
                 stale.unlink(missing_ok=True)
+            incoming = remote_size(uri) if self.limit_bytes else None
+            if incoming is not None:
+                self._make_room(uri, sha256, incoming)
             partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
             try:
-                digest = _download(uri, partial, self.directory)
+                digest = download(uri, partial, self.directory)
                 if digest != sha256:
                     raise ArtifactError(
                         f"artifact {uri} has SHA-256 {digest}, the registry recorded {sha256}",
                         reason="CHECKSUM_MISMATCH",
                         metadata={"uri": uri, "expected": sha256, "actual": digest},
                     )
+                if self.limit_bytes and incoming is None:
+                    # The store could not tell the size: make room now, before the file takes its place.
+                    self._make_room(uri, sha256, in_cache(self.directory, os.path.getsize, partial))
                 # Replaces a corrupted copy in one step: a reader sees the old file or the new one.
-                _in_cache(self.directory, os.replace, partial, target)
+                in_cache(self.directory, os.replace, partial, target)
             finally:
                 partial.unlink(missing_ok=True)
+                with self._room:
+                    self._reserved.pop(sha256, None)
+
+    def _make_room(self, uri: str, sha256: str, incoming: int) -> None:
+        """Evict the least recently used unprotected artifacts until ``incoming`` more bytes fit, and
+        reserve them; raise ``CACHE_FULL`` when they cannot (evicting nothing when the protected
+        artifacts alone leave no room)."""
+        with self._room:
+            entries = [
+                e for e in in_cache(self.directory, list_entries, self.directory) if e.sha256 != sha256
+            ]
+            reserved = sum(size for other, size in self._reserved.items() if other != sha256)
+            total = reserved + sum(e.size for e in entries)
+            if total + incoming > self.limit_bytes:
+                needed = self._protected()
+                held = reserved + sum(e.size for e in entries if e.sha256 in needed)
+                if held + incoming > self.limit_bytes:
+                    raise self._full(uri, incoming, held)
+                for entry in sorted((e for e in entries if e.sha256 not in needed), key=lambda e: e.used_ns):
+                    if total + incoming <= self.limit_bytes:
+                        break
+                    total -= self._evict(entry, sha256)
+                if total + incoming > self.limit_bytes:
+                    # What was left is being fetched or became needed meanwhile.
+                    raise self._full(uri, incoming, total)
+            self._reserved[sha256] = incoming
+
+    def _evict(self, entry: CacheEntry, incoming: str) -> int:
+        """Remove ``entry`` under its lock; the bytes that freed (0 when it is fetched or needed now)."""
+        with file_lock(entry.path.with_name(f"{entry.path.name}.lock"), wait=False) as locked:
+            if not locked or entry.sha256 in self._protected():
+                return 0
+            size = in_cache(self.directory, file_size, entry.path)
+            if size is None:
+                return entry.size  # removed by another process meanwhile
+            in_cache(self.directory, entry.path.unlink, missing_ok=True)
+        _log.info(
+            "evicted cached artifact %s to make room",
+            entry.path,
+            extra={
+                "event": "artifact_evicted",
+                "sha256": entry.sha256,
+                "size_bytes": size,
+                "unused_seconds": round(max(0.0, time.time() - entry.used_ns / 1e9), 1),
+                "for_sha256": incoming,
+                "cache": str(self.directory),
+                "limit_bytes": self.limit_bytes,
+            },
+        )
+        return size
+
+    def _protected(self) -> set[str]:
+        return {sha256 for needed in self._protectors for sha256 in needed()}
+
+    def _full(self, uri: str, incoming: int, held: int) -> ArtifactError:
+        """``CACHE_FULL``: ``held`` bytes of the cache cannot be freed now (the artifacts of versions
+        loaded or loading here, downloads in progress)."""
+        return ArtifactError(
+            f"artifact {uri} ({gib(incoming)}) does not fit in the artifact cache {self.directory}: its "
+            f"limit is {gib(self.limit_bytes)}, of which {gib(held)} holds versions loaded or loading "
+            "here; it loads once versions unload, or raise AIPLAT_INFERENCE_CACHE_LIMIT_GIB",
+            reason=CACHE_FULL,
+            metadata={
+                "uri": uri,
+                "cache": str(self.directory),
+                "limit_bytes": str(self.limit_bytes),
+                "artifact_bytes": str(incoming),
+                "held_bytes": str(held),
+            },
+        )
 
 
 class CachedArtifact(PosixPath):
@@ -165,85 +284,3 @@ class CachedArtifact(PosixPath):
             raise ValueError(f"{self} is not a fetched artifact")
         cache, uri, sha256 = self._origin
         return cache.read(uri, sha256)
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-
-
-def _verified(path: Path, sha256: str) -> bool:
-    try:
-        return _file_digest(path) == sha256
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` of ``path`` against every process; the file goes when released."""
-    descriptor = _in_cache(path.parent, _lock, path)
-    try:
-        yield
-    finally:
-        # Unlinked while still held: a waiter that then gets the old file sees it is gone (see _lock).
-        path.unlink(missing_ok=True)
-        os.close(descriptor)
-
-
-def _lock(path: Path) -> int:
-    while True:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-            with contextlib.suppress(FileNotFoundError):
-                if os.stat(path).st_ino == os.fstat(descriptor).st_ino:
-                    return descriptor
-        except BaseException:
-            os.close(descriptor)
-            raise
-        # Its holder unlinked it before this process got it: lock the file that now has the name.
-        os.close(descriptor)
-
-
-def _download(uri: str, destination: Path, cache: Path) -> str:
-    hasher = hashlib.sha256()
-    sink = _in_cache(cache, destination.open, "wb")
-    try:
-        try:
-            with fsspec.open(uri, "rb") as source:
-                while chunk := source.read(_CHUNK):
-                    hasher.update(chunk)
-                    _in_cache(cache, sink.write, chunk)
-        except (OSError, ValueError) as error:
-            # fsspec raises OSError subclasses for I/O and ValueError for bad URLs.
-            raise ArtifactError(
-                f"artifact {uri} cannot be read: {error}", reason=ARTIFACT_UNAVAILABLE, metadata={"uri": uri}
-            ) from error
-        # A full disk may only show when the buffered rest is written out.
-        _in_cache(cache, sink.close)
-    finally:
-        with contextlib.suppress(OSError):
-            sink.close()
-    return hasher.hexdigest()
-
-
-def _in_cache(cache: Path, action: Callable[..., _T], *args: object, **kwargs: object) -> _T:
-    """``action(*args, **kwargs)``, an operation on the cache: its OSError becomes ``CACHE_UNAVAILABLE``."""
-    try:
-        return action(*args, **kwargs)
-    except OSError as error:
-        full = error.errno in (errno.ENOSPC, errno.EDQUOT)
-        advice = "; free space there or set AIPLAT_INFERENCE_CACHE_DIR" if full else ""
-        raise ArtifactError(
-            f"the artifact cache {cache} cannot be used: {error.strerror or error}{advice}",
-            reason=CACHE_UNAVAILABLE,
-            metadata={"cache": str(cache), "errno": errno.errorcode.get(error.errno or 0, "")},
-        ) from error
-
-
-def _file_digest(path: Path) -> str:
-    with path.open("rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()

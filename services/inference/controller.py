@@ -20,9 +20,11 @@ changes or it is loaded again (``RepositoryModelLoad``).  A load first asks
 model management for the deployment's current spec (a :class:`~.wanted.SpecSource`),
 so an explicit load never serves a spec the watch has not delivered yet.  An
 explicit load also retries the versions of the deployment that failed to load.
-Versions that failed because the artifact store could not be read are retried
-on their own, backing off like unresolvable versions; other load failures (a
-checksum mismatch, a model ONNX Runtime refuses) wait for a new spec or a load.
+Versions that failed because the artifact store or the local cache could not be
+used, or because the cache had no room left for them (``CACHE_FULL``: room
+appears as versions unload), are retried on their own, backing off like
+unresolvable versions; other load failures (a checksum mismatch, a model ONNX
+Runtime refuses) wait for a new spec or a load.
 
 A deployment's generations start over when it is deleted and created again;
 its create time tells the two apart, also when the watch was away for both
@@ -254,8 +256,9 @@ class DeploymentController:
             )
 
     def _retry_unreadable_artifacts(self, key: Key) -> None:
-        """After an apply: when a version failed because the artifact store could not be read (a
-        transient fault, unlike a checksum mismatch), apply the deployment again later, backing off."""
+        """After an apply: when a version failed because the artifact store could not be read, or the
+        cache could not be used or had no room (faults that pass, unlike a checksum mismatch), apply
+        the deployment again later, backing off."""
         self._cancel_refetch(key)
         status = self._served_status(key)
         conditions = status.conditions if status is not None else ()

@@ -155,15 +155,19 @@ ARTIFACT_UNAVAILABLE = "ARTIFACT_UNAVAILABLE"
 """The artifact store could not be read."""
 CACHE_UNAVAILABLE = "CACHE_UNAVAILABLE"
 """The local artifact cache could not be used (its disk full, read-only, not permitted)."""
-RETRIED_LOAD_FAILURES = frozenset({ARTIFACT_UNAVAILABLE, CACHE_UNAVAILABLE})
-"""Load failures that retrying may cure, once the store or the cache's disk is back."""
+CACHE_FULL = "CACHE_FULL"
+"""The artifact does not fit in the local artifact cache's size limit, even with every artifact no
+loaded version needs removed."""
+RETRIED_LOAD_FAILURES = frozenset({ARTIFACT_UNAVAILABLE, CACHE_UNAVAILABLE, CACHE_FULL})
+"""Load failures that retrying may cure, once the store or the cache's disk is back, or once versions
+unload and leave room in the cache."""
 
 
 class ArtifactError(FailedPrecondition):
     """A version cannot be loaded; its reason becomes the ``LoadFailed`` condition's reason.
 
-    Reasons: ``CHECKSUM_MISMATCH``, ``ARTIFACT_UNAVAILABLE``, ``CACHE_UNAVAILABLE``, ``MODEL_INVALID``,
-    ``PREPROCESSING_INVALID``, ``WARMUP_FAILED``.
+    Reasons: ``CHECKSUM_MISMATCH``, ``ARTIFACT_UNAVAILABLE``, ``CACHE_UNAVAILABLE``, ``CACHE_FULL``,
+    ``MODEL_INVALID``, ``PREPROCESSING_INVALID``, ``WARMUP_FAILED``.
     """
 
     default_reason = "LOAD_FAILED"

@@ -11,14 +11,21 @@ invalid model) never replaces what serves: the new table holds the versions
 of the spec that did load, or, when none with traffic did, the previous
 table stays.  Nothing here calls the registry, so serving goes on while it
 is unreachable.
+
+The artifact cache never evicts the artifact of a version that is routed or
+loading here (:meth:`ModelRepository.needed_artifacts`); a retired version
+needs its file no more (its sessions were built from the bytes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Callable, Sequence
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -86,6 +93,19 @@ class ModelRepository:
         self._rng = rng
         self._deployments: dict[tuple[str, str], _Deployment] = {}
         self._routes: dict[tuple[str, str], _Routes] = {}
+        self._loading: Counter[str] = Counter()
+        """Checksums of the versions being loaded until they are routed or dropped (under _loading_lock)."""
+        self._loading_lock = threading.Lock()
+        artifacts.protect(self.needed_artifacts)
+
+    def needed_artifacts(self) -> frozenset[str]:
+        """The checksums of the artifacts of every version routed or loading here, which the artifact
+        cache must keep; safe from any thread (the cache asks from its download threads)."""
+        with self._loading_lock:
+            needed = set(self._loading)
+        for routes in list(self._routes.values()):  # one-step copies, as in loaded()
+            needed.update(v.config.sha256.lower() for v in list(routes.versions.values()))
+        return frozenset(needed)
 
     def route(self, model_name: str, model_version: str = "", *, tenant: str = "") -> LoadedVersion:
         """The version serving the next request: the pinned one, else the split's pick."""
@@ -187,24 +207,27 @@ class ModelRepository:
             failed = {t.version_id: t.unavailable for t in spec.targets if t.unavailable is not None}
             configs = {t.version_id: spec.version_config(t) for t in spec.targets if t.unavailable is None}
             missing = [c for c in configs.values() if c not in reusable]
-            outcomes = await self._load_all(missing)
-            loaded = {c.version: reusable[c] for c in configs.values() if c in reusable}
-            for config, outcome in zip(missing, outcomes, strict=True):
-                if isinstance(outcome, ArtifactError):
-                    failed[config.version] = outcome
+            # Their artifacts stay protected until the versions are routed (or dropped), not only until
+            # loaded: another load of this apply must not evict them meanwhile.
+            with self._protecting(c.sha256 for c in missing):
+                outcomes = await self._load_all(missing)
+                loaded = {c.version: reusable[c] for c in configs.values() if c in reusable}
+                for config, outcome in zip(missing, outcomes, strict=True):
+                    if isinstance(outcome, ArtifactError):
+                        failed[config.version] = outcome
+                    else:
+                        loaded[config.version] = outcome
+                weights = {t.version_id: t.percent for t in spec.targets if t.version_id in loaded}
+                swapped = any(weights.values())
+                if swapped:
+                    self._routes[key] = _Routes(loaded, self._splitter(current, weights))
+                    keep = set(loaded.values())
+                    retired = [v for v in current.versions.values() if v not in keep] if current else []
+                    state = DeploymentState.DEGRADED if failed else DeploymentState.READY
                 else:
-                    loaded[config.version] = outcome
-            weights = {t.version_id: t.percent for t in spec.targets if t.version_id in loaded}
-            swapped = any(weights.values())
-            if swapped:
-                self._routes[key] = _Routes(loaded, self._splitter(current, weights))
-                keep = set(loaded.values())
-                retired = [v for v in current.versions.values() if v not in keep] if current else []
-                state = DeploymentState.DEGRADED if failed else DeploymentState.READY
-            else:
-                # Nothing with traffic loaded: what served before keeps serving.
-                retired = [o for o in outcomes if isinstance(o, LoadedVersion)]
-                state = DeploymentState.DEGRADED if current else DeploymentState.FAILED
+                    # Nothing with traffic loaded: what served before keeps serving.
+                    retired = [o for o in outcomes if isinstance(o, LoadedVersion)]
+                    state = DeploymentState.DEGRADED if current else DeploymentState.FAILED
             for version in retired:
                 self._retire(deployment, version)
             deployment.state = state
@@ -231,6 +254,19 @@ class ModelRepository:
         """Remove every deployment (shutdown, after the server stopped taking requests)."""
         for tenant, name in list(self._deployments):
             await self.remove(name, tenant=tenant)
+
+    @contextlib.contextmanager
+    def _protecting(self, checksums: Iterable[str]) -> Iterator[None]:
+        """Count ``checksums`` among :meth:`needed_artifacts` while the block runs."""
+        pinned = Counter(sha256.lower() for sha256 in checksums)
+        with self._loading_lock:
+            self._loading.update(pinned)
+        try:
+            yield
+        finally:
+            with self._loading_lock:
+                self._loading.subtract(pinned)
+                self._loading = +self._loading  # drops the checksums no load counts any more
 
     def _splitter(self, current: _Routes | None, weights: dict[str, int]) -> TrafficSplitter:
         """The split for ``weights``: the current one when they are unchanged.

@@ -32,6 +32,13 @@ class InferenceSettings(ServiceSettings):
     cache_dir: Path | None = None
     """Local cache of verified model artifacts; unset means ``<data_dir>/inference-cache``."""
 
+    cache_limit_gib: float = Field(default=20.0, ge=0)
+    """Most the cached artifacts (their ``.onnx`` files) may take, in GiB; 0: unbounded. Before a
+    download the least recently used artifacts are removed until the incoming one fits, never one that a
+    version loaded or loading in this process needs; an artifact that cannot fit even then fails its
+    load with reason ``CACHE_FULL``, retried until a version unloads. Downloads in progress (their
+    ``.part`` files) come on top: leave room for them below the size of the disk or volume."""
+
     workers: int = Field(default=1, ge=1, le=64)
     """Worker processes sharing the gRPC port (``SO_REUSEPORT``), each with its own models, batchers and
     deployment watch; 1 serves from this process. The parent serves the one metrics port and merges the
@@ -60,6 +67,10 @@ class InferenceSettings(ServiceSettings):
         shared among its workers. ONNX Runtime's own default (every core, per session) has several
         processes' thread pools fight over the same cores."""
         return max(1, (self.cores or usable_cores()) // self.workers)
+
+    def cache_limit_bytes(self) -> int:
+        """``cache_limit_gib`` in bytes; 0: unbounded."""
+        return int(self.cache_limit_gib * 1024**3)
 
     def resolved_cache_dir(self) -> Path:
         """``cache_dir``, or ``inference-cache`` in the data directory."""

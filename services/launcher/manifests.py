@@ -84,6 +84,9 @@ _TMP_MIB = 512
 _INFERENCE_CACHE_DIR = "/var/cache/aiplat-inference"
 """The inference pod's cache of verified artifacts (``AIPLAT_INFERENCE_CACHE_DIR``), sized by
 :attr:`LauncherSettings.cluster_inference_cache_gib`."""
+_LARGEST_ARTIFACT_GIB = 2
+"""The largest artifact model management accepts (``AIPLAT_MODELS_MAX_UPLOAD_BYTES``'s default, which
+the cluster keeps), in GiB: the room the inference cache's volume keeps for a download in progress."""
 _STAGING_DIR = "/var/lib/aiplat-staging"
 """The model management pod's uploads and imports in progress (``AIPLAT_MODELS_STAGING_DIR``), sized
 by :attr:`LauncherSettings.cluster_upload_staging_gib`."""
@@ -154,7 +157,16 @@ def _env(spec: ServiceSpec, settings: LauncherSettings) -> list[dict[str, Any]]:
         env.append({"name": f"{prefix}STAGING_DIR", "value": _STAGING_DIR})
     if spec.name in _ARTIFACT_READERS:
         env.append({"name": f"{prefix}CACHE_DIR", "value": _INFERENCE_CACHE_DIR})
+        env.append({"name": f"{prefix}CACHE_LIMIT_GIB", "value": f"{_inference_cache_limit_gib(settings):g}"})
     return env
+
+
+def _inference_cache_limit_gib(settings: LauncherSettings) -> float:
+    """What the cached artifacts may take of the inference cache's volume: the rest holds the download
+    in progress (its ``.part`` file, at most the largest artifact or the limit itself, as a larger one
+    fails before it is downloaded), so the kubelet never evicts the pod for outgrowing the volume."""
+    volume = settings.cluster_inference_cache_gib
+    return max(volume - _LARGEST_ARTIFACT_GIB, volume / 2)
 
 
 def _quantity(mib: int) -> str:

@@ -123,9 +123,10 @@ class LauncherSettings(BaseSettings):
         ge=1,
         description="Cluster deployment: the size limit of an inference pod's cache of verified model "
         "artifacts (an emptyDir on its node's disk), in GiB; the pod requests that much ephemeral storage. "
-        "The cache keeps every version the pod has loaded until the pod restarts, and the kubelet evicts a "
-        "pod whose cache outgrows the limit: size it for the ONNX files of every version served at once, "
-        "plus those that replace them (an upload is at most AIPLAT_MODELS_MAX_UPLOAD_BYTES, 2 GiB).",
+        "The pod keeps its cached artifacts 2 GiB below it (AIPLAT_INFERENCE_CACHE_LIMIT_GIB; half of it "
+        "under 4 GiB), room for a download in progress, evicting those no loaded version needs: size it for "
+        "the ONNX files of every version served at once plus the one replacing them (an upload is at most "
+        "AIPLAT_MODELS_MAX_UPLOAD_BYTES, 2 GiB).",
     )
     cluster_upload_staging_gib: int = Field(
         default=4,

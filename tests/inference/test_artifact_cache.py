@@ -12,7 +12,7 @@ from typing import Any
 import fsspec
 import pytest
 
-import services.inference.artifacts as cache_module
+import services.inference.cache_files as cache_module
 from services.inference.artifacts import ArtifactCache
 from services.inference.errors import ArtifactError
 
@@ -105,7 +105,7 @@ def test_a_full_disk_under_the_cache_is_told_apart_from_an_unreadable_artifact_s
     uri, _ = _source(tmp_path, b"model bytes" * 1000)
     with pytest.raises(ArtifactError) as raised:
         # Every write to /dev/full fails as on a full disk (ENOSPC).
-        cache_module._download(uri, Path("/dev/full"), tmp_path / "cache")
+        cache_module.download(uri, Path("/dev/full"), tmp_path / "cache")
     assert raised.value.reason == "CACHE_UNAVAILABLE"
     assert "No space left on device" in raised.value.message
     assert "AIPLAT_INFERENCE_CACHE_DIR" in raised.value.message
