@@ -40,7 +40,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from services.inference.deployment import DeploymentSpec, DeploymentState, DeploymentStatus
-from services.inference.errors import RETRIED_LOAD_FAILURES, ArtifactError, ModelNotFound
+from services.inference.errors import CACHE_FULL, RETRIED_LOAD_FAILURES, ArtifactError, ModelNotFound
 from services.inference.repository import ModelRepository
 from services.inference.wanted import Artifact, Key, SpecSource, VersionResolver, WantedDeployment
 from services.runtime.errors import DeadlineExceeded, FailedPrecondition, Unavailable
@@ -269,6 +269,23 @@ class DeploymentController:
         self._refetch_delay[key] = min(delay * 2, self._retry[1])
         self._refetch[key] = asyncio.get_running_loop().call_later(delay, self._refetch_now, key)
 
+    def _retry_waiting_for_room(self, changed: Key) -> None:
+        """``changed`` was unloaded or routes other versions now: the artifact cache may have room
+        for the deployments waiting for it (``CACHE_FULL``), which are retried at once.
+
+        Only a change of what a deployment serves calls this, never a retry, so that two
+        deployments waiting for room do not wake each other in turn.
+        """
+        for key in list(self._refetch):
+            status = self._served_status(key)
+            if (
+                key != changed
+                and status is not None
+                and any(c.type == "LoadFailed" and c.reason == CACHE_FULL for c in status.conditions)
+            ):
+                self._refetch[key].cancel()
+                self._refetch_now(key)
+
     def _refetch_now(self, key: Key) -> None:
         del self._refetch[key]
         if key in self._wanted and key not in self._unloaded:
@@ -341,6 +358,7 @@ class DeploymentController:
                     self._cancel_refetch(key)
                     self._refetch_delay.pop(key, None)
                     await self._repository.remove(key[1], tenant=key[0])
+                    self._retry_waiting_for_room(key)
                     continue
                 try:
                     spec = wanted.spec(await self._resolve(wanted))
@@ -369,8 +387,11 @@ class DeploymentController:
                 if applied is None or applied.spec != spec or key in self._reload:
                     self._reload.discard(key)
                     # The same spec again only retries what failed: what serves keeps its state meanwhile.
-                    await self._repository.apply(spec, again=applied is not None and applied.spec == spec)
+                    again = applied is not None and applied.spec == spec
+                    await self._repository.apply(spec, again=again)
                     self._retry_unreadable_artifacts(key)
+                    if applied is not None and not again:
+                        self._retry_waiting_for_room(key)  # the versions it no longer routes left room
                 self._applied[key] = _Applied(wanted, spec)
         except Exception:
             _log.exception("reconciling deployment %s failed", key[1], extra={"tenant": key[0]})

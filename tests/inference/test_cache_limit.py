@@ -273,3 +273,23 @@ async def test_the_controller_retries_a_version_the_cache_had_no_room_for(
         assert await _answer(small_repository, "second") == 2.0
     finally:
         await controller.close()
+
+
+async def test_a_version_waiting_for_room_loads_as_soon_as_another_deployment_is_deleted(
+    small_repository: ModelRepository, store: Store
+) -> None:
+    first, second = _model(store.directory, 1), _model(store.directory, 2)
+    registry = _Registry({first.version: first, second.version: second})
+    # Its next retry is a minute away: only the room left by the deletion can load it in time.
+    controller = DeploymentController(small_repository, registry, retry_min_seconds=60, retry_max_seconds=60)
+    try:
+        controller.put(WantedDeployment("deployments/first", "acme", 1, ((first.version, 100),)))
+        await eventually(lambda: _state(small_repository, "first", DeploymentState.READY), what="first")
+        controller.put(WantedDeployment("deployments/second", "acme", 1, ((second.version, 100),)))
+        await eventually(lambda: _state(small_repository, "second", DeploymentState.FAILED), what="full")
+
+        controller.delete("acme", "first")
+        await eventually(lambda: _state(small_repository, "second", DeploymentState.READY), what="room")
+        assert await _answer(small_repository, "second") == 2.0
+    finally:
+        await controller.close()
