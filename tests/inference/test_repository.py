@@ -124,6 +124,12 @@ async def repository(
     await repo.close()
 
 
+def _only_version(path: Path, model: bytes) -> TrafficTarget:
+    """Version 1 of a model stored at ``path``, taking all traffic."""
+    path.write_bytes(model)
+    return TrafficTarget("models/m/versions/1", path.as_uri(), hashlib.sha256(model).hexdigest(), 100)
+
+
 async def infer(repo: ModelRepository, version: str = "", x: np.ndarray = ONE) -> InferenceResult:
     return await repo.infer("scaler", version, [raw_input("x", x)], tenant="acme")
 
@@ -356,11 +362,7 @@ async def test_remove_stops_routing_and_unloads(
 async def test_preprocessing_runs_before_the_model_and_changes_the_published_input(
     repository: ModelRepository, tmp_path: Path
 ) -> None:
-    path = tmp_path / "image.onnx"
-    path.write_bytes(identity_model(TensorProto.FLOAT, ["batch", 3, 4, 4]))
-    target = TrafficTarget(
-        "models/m/versions/1", path.as_uri(), hashlib.sha256(path.read_bytes()).hexdigest(), 100
-    )
+    target = _only_version(tmp_path / "image.onnx", identity_model(TensorProto.FLOAT, ["batch", 3, 4, 4]))
     pre = PreprocessSpec("x", resize_height=4, resize_width=4, scale=1 / 255, means=(0.5,), stds=(0.25,))
     await repository.apply(spec(target, preprocessing=(pre,)))
     (version,) = repository.versions("scaler", tenant="acme")
@@ -375,11 +377,7 @@ async def test_preprocessing_runs_before_the_model_and_changes_the_published_inp
 async def test_an_image_that_preprocessing_overflows_fails_alone_beside_one_sent_with_an_infinity(
     repository: ModelRepository, tmp_path: Path
 ) -> None:
-    path = tmp_path / "half.onnx"
-    path.write_bytes(identity_model(TensorProto.FLOAT16, ["batch", 1, 1, 2]))
-    target = TrafficTarget(
-        "models/m/versions/1", path.as_uri(), hashlib.sha256(path.read_bytes()).hexdigest(), 100
-    )
+    target = _only_version(tmp_path / "half.onnx", identity_model(TensorProto.FLOAT16, ["batch", 1, 1, 2]))
     pre = PreprocessSpec("x", source_datatype="FP32", target_datatype="FP16", stds=(0.5,))
     # Both requests wait for each other, so that they share one batch.
     batching = BatchingOptions(max_batch_size=2, max_queue_delay_us=5_000_000, hold_lone_requests=True)
