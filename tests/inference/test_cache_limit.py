@@ -252,36 +252,16 @@ async def _state(repository: ModelRepository, name: str, state: DeploymentState)
         return False
 
 
-async def test_the_controller_retries_a_version_the_cache_had_no_room_for(
-    small_repository: ModelRepository, store: Store
+@pytest.mark.parametrize("retry_seconds", [0.01, 60.0], ids=["retries-soon", "next-retry-in-a-minute"])
+async def test_a_version_waiting_for_room_loads_once_another_deployment_is_deleted(
+    small_repository: ModelRepository, store: Store, retry_seconds: float
 ) -> None:
     first, second = _model(store.directory, 1), _model(store.directory, 2)
     registry = _Registry({first.version: first, second.version: second})
+    # With a minute to its next retry, only the room the deletion leaves can load it in time.
     controller = DeploymentController(
-        small_repository, registry, retry_min_seconds=0.01, retry_max_seconds=0.05
+        small_repository, registry, retry_min_seconds=retry_seconds, retry_max_seconds=retry_seconds
     )
-    try:
-        controller.put(WantedDeployment("deployments/first", "acme", 1, ((first.version, 100),)))
-        await eventually(lambda: _state(small_repository, "first", DeploymentState.READY), what="first")
-        controller.put(WantedDeployment("deployments/second", "acme", 1, ((second.version, 100),)))
-        await eventually(lambda: _state(small_repository, "second", DeploymentState.FAILED), what="full")
-
-        controller.delete("acme", "first")
-        await eventually(
-            lambda: _state(small_repository, "second", DeploymentState.READY), what="second, unasked"
-        )
-        assert await _answer(small_repository, "second") == 2.0
-    finally:
-        await controller.close()
-
-
-async def test_a_version_waiting_for_room_loads_as_soon_as_another_deployment_is_deleted(
-    small_repository: ModelRepository, store: Store
-) -> None:
-    first, second = _model(store.directory, 1), _model(store.directory, 2)
-    registry = _Registry({first.version: first, second.version: second})
-    # Its next retry is a minute away: only the room left by the deletion can load it in time.
-    controller = DeploymentController(small_repository, registry, retry_min_seconds=60, retry_max_seconds=60)
     try:
         controller.put(WantedDeployment("deployments/first", "acme", 1, ((first.version, 100),)))
         await eventually(lambda: _state(small_repository, "first", DeploymentState.READY), what="first")
