@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Set
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -260,9 +261,7 @@ class DeploymentController:
         cache could not be used or had no room (faults that pass, unlike a checksum mismatch), apply
         the deployment again later, backing off."""
         self._cancel_refetch(key)
-        status = self._served_status(key)
-        conditions = status.conditions if status is not None else ()
-        if not any(c.type == "LoadFailed" and c.reason in RETRIED_LOAD_FAILURES for c in conditions):
+        if not self._load_failed(key, RETRIED_LOAD_FAILURES):
             self._refetch_delay.pop(key, None)
             return
         delay = self._refetch_delay.get(key, self._retry[0])
@@ -277,14 +276,15 @@ class DeploymentController:
         deployments waiting for room do not wake each other in turn.
         """
         for key in list(self._refetch):
-            status = self._served_status(key)
-            if (
-                key != changed
-                and status is not None
-                and any(c.type == "LoadFailed" and c.reason == CACHE_FULL for c in status.conditions)
-            ):
+            if key != changed and self._load_failed(key, {CACHE_FULL}):
                 self._refetch[key].cancel()
                 self._refetch_now(key)
+
+    def _load_failed(self, key: Key, reasons: Set[str]) -> bool:
+        """Whether a version of the deployment served under ``key`` failed to load for one of ``reasons``."""
+        status = self._served_status(key)
+        conditions = status.conditions if status is not None else ()
+        return any(c.type == "LoadFailed" and c.reason in reasons for c in conditions)
 
     def _refetch_now(self, key: Key) -> None:
         del self._refetch[key]

@@ -16,7 +16,7 @@ from services.inference.settings import InferenceSettings
 from services.launcher import envoy_config
 from services.launcher.catalog import SERVICES, service_by_name
 from services.launcher.cluster_names import GATEWAY_NAME, GRPC_PORT, NAMESPACE
-from services.launcher.manifests import INGRESS_TLS_SECRET, render
+from services.launcher.manifests import _LARGEST_ARTIFACT_GIB, INGRESS_TLS_SECRET, render
 from services.launcher.settings import LauncherSettings
 from services.models.settings import ModelsSettings
 from services.runtime.settings import ServiceSettings
@@ -339,3 +339,8 @@ def _routes(config: dict[str, Any]) -> list[dict[str, Any]]:
     (host,) = manager["typed_config"]["route_config"]["virtual_hosts"]
     routes: list[dict[str, Any]] = host["routes"]
     return routes
+
+
+def test_the_room_the_inference_cache_keeps_for_a_download_is_the_largest_upload() -> None:
+    # The launcher does not import the services, so it holds a copy of the upload limit's default.
+    assert ModelsSettings.model_fields["max_upload_bytes"].default == _LARGEST_ARTIFACT_GIB * 1024**3
