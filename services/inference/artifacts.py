@@ -7,7 +7,8 @@ registry recorded.  :meth:`ArtifactCache.fetch` hands out a
 reads the file once and checks those very bytes against the checksum: a
 session is built from them, never from the path, so a file that changes
 between the check and the load (disk corruption, another process) is never
-what runs.  A copy found corrupt is fetched again.  Once cached, loading
+what runs.  A copy found corrupt is fetched again.  :meth:`ArtifactCache.opened`
+reads it once for all the instances of a version.  Once cached, loading
 needs no network: versions keep loading and serving while the artifact store
 is unreachable.
 
@@ -37,6 +38,7 @@ is not mistaken for an unreachable artifact store; both are retried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -44,7 +46,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Set
+from collections.abc import AsyncIterator, Callable, Set
 from pathlib import Path, PosixPath
 
 from services.inference.cache_files import (
@@ -121,6 +123,23 @@ class ArtifactCache:
             self._fetching[expected] = pending
             pending.add_done_callback(lambda _: self._fetching.pop(expected, None))
         return await asyncio.shield(pending)
+
+    @contextlib.asynccontextmanager
+    async def opened(self, uri: str, sha256: str) -> AsyncIterator[CachedArtifact]:
+        """The artifact fetched (:meth:`fetch`) and read once, verified, for as long as the block lasts:
+        every :meth:`~CachedArtifact.read_verified` of what it yields returns those bytes.
+
+        So the instances of a version share one read, one hash and one copy of the model in memory,
+        and a read that fails (the copy gone bad and the store unreachable) fails with its own reason
+        before any session opens.
+        """
+        artifact = await self.fetch(uri, sha256)
+        held = CachedArtifact.of(self, uri, sha256.lower())
+        held._held = await asyncio.to_thread(artifact.read_verified)
+        try:
+            yield held
+        finally:
+            held._held = None
 
     def read(self, uri: str, sha256: str) -> bytes:
         """The bytes of the cached artifact, read once and hashed; blocking (call it in a thread).
@@ -269,6 +288,7 @@ class CachedArtifact(PosixPath):
     """
 
     _origin: tuple[ArtifactCache, str, str] | None = None
+    _held: bytes | None = None
 
     @classmethod
     def of(cls, cache: ArtifactCache, uri: str, sha256: str) -> CachedArtifact:
@@ -279,7 +299,12 @@ class CachedArtifact(PosixPath):
 
     def read_verified(self) -> bytes:
         """The artifact's bytes, read once and checked against its checksum (see
-        :meth:`ArtifactCache.read`); blocking.  Hold them no longer than needed."""
+        :meth:`ArtifactCache.read`); blocking.  Hold them no longer than needed.
+
+        On an artifact that :meth:`ArtifactCache.opened` yields, the bytes it read, without reading again.
+        """
+        if self._held is not None:
+            return self._held
         if self._origin is None:
             raise ValueError(f"{self} is not a fetched artifact")
         cache, uri, sha256 = self._origin

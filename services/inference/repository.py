@@ -294,10 +294,10 @@ class ModelRepository:
 
     async def _load(self, config: VersionConfig) -> LoadedVersion | ArtifactError:
         try:
-            path = await self._artifacts.fetch(config.artifact_uri, config.sha256)
-            return await load_version(
-                config, path, session_factory=self._session_factory, observer=self._observer
-            )
+            async with self._artifacts.opened(config.artifact_uri, config.sha256) as artifact:
+                return await load_version(
+                    config, artifact, session_factory=self._session_factory, observer=self._observer
+                )
         except ArtifactError as error:
             _log.warning(
                 "model version failed to load: %s",

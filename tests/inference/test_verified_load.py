@@ -59,31 +59,100 @@ def test_a_file_changed_between_its_check_and_the_load_is_not_what_runs(
     assert _factor(session) == 2.0
 
 
+class _CorruptedAfterFetch(ArtifactCache):
+    """A cache whose copy goes bad right after each fetch verified it, before the load reads it."""
+
+    def __init__(self, directory: Path, *, store: Path | None = None) -> None:
+        super().__init__(directory)
+        self.store = store
+        """When set, the artifact store is removed along with the copy: it cannot be fetched again."""
+
+    async def fetch(self, uri: str, sha256: str) -> CachedArtifact:
+        artifact = await super().fetch(uri, sha256)
+        await asyncio.to_thread(self._spoil, Path(artifact))
+        return artifact
+
+    def _spoil(self, copy: Path) -> None:
+        copy.write_bytes(WRONG)  # a disk error, or a process writing where it should not
+        if self.store is not None:
+            self.store.unlink()
+
+
+class _CountedReads(ArtifactCache):
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.reads = 0
+
+    def read(self, uri: str, sha256: str) -> bytes:
+        self.reads += 1
+        return super().read(uri, sha256)
+
+
+def _spec(uri: str, sha: str, instances: int) -> DeploymentSpec:
+    target = TrafficTarget("models/m/versions/1", uri, sha, 100)
+    return DeploymentSpec("deployments/scaler", (target,), tenant="acme", instances=instances)
+
+
 async def test_a_cached_file_corrupted_after_the_fetch_is_fetched_again_and_the_right_model_serves(
     tmp_path: Path,
 ) -> None:
     _, uri, sha = _store(tmp_path)
-    corrupted = threading.Event()
-    lock = threading.Lock()
-
-    def corrupt_once(path: Path, options: ExecutionOptions) -> ModelSession:
-        with lock:
-            if not corrupted.is_set():
-                # After the fetch verified it: a disk error, or a process writing where it should not.
-                path.write_bytes(WRONG)
-                corrupted.set()
-        return create_session(path, CPU)
-
-    repo = ModelRepository(ArtifactCache(tmp_path / "cache"), session_factory=corrupt_once)
+    repo = ModelRepository(_CorruptedAfterFetch(tmp_path / "cache"), session_factory=create_session)
     try:
-        target = TrafficTarget("models/m/versions/1", uri, sha, 100)
-        status = await repo.apply(DeploymentSpec("deployments/scaler", (target,), tenant="acme", instances=2))
+        status = await repo.apply(_spec(uri, sha, instances=2))
         assert status.state == DeploymentState.READY
-        assert corrupted.is_set()
         for _ in range(4):  # both instances
             result = await repo.infer("scaler", "", [raw_input("x", ONE)], tenant="acme")
             np.testing.assert_array_equal(result.outputs[0].data, ONE * 2.0)
         assert (tmp_path / "cache" / f"{sha}.onnx").read_bytes() == RIGHT
+    finally:
+        await repo.close()
+
+
+async def test_a_copy_gone_bad_while_the_store_is_unreachable_fails_as_unavailable_not_invalid(
+    tmp_path: Path,
+) -> None:
+    # Retried (the store comes back), where an invalid model waits for a new spec.
+    source, uri, sha = _store(tmp_path)
+    repo = ModelRepository(
+        _CorruptedAfterFetch(tmp_path / "cache", store=source), session_factory=create_session
+    )
+    try:
+        status = await repo.apply(_spec(uri, sha, instances=2))
+        assert status.state == DeploymentState.FAILED
+        assert {c.reason for c in status.conditions if c.type == "LoadFailed"} == {"ARTIFACT_UNAVAILABLE"}
+    finally:
+        await repo.close()
+
+
+async def test_the_instances_of_a_version_share_one_read_of_the_model_held_only_while_they_open(
+    tmp_path: Path,
+) -> None:
+    _, uri, sha = _store(tmp_path)
+    cache = _CountedReads(tmp_path / "cache")
+    opened: list[CachedArtifact] = []
+    models: list[bytes] = []
+    lock = threading.Lock()
+
+    def open_session(artifact: Path, options: ExecutionOptions) -> ModelSession:
+        assert isinstance(artifact, CachedArtifact)
+        with lock:
+            opened.append(artifact)
+            models.append(artifact.read_verified())
+        return create_session(artifact, CPU)
+
+    repo = ModelRepository(cache, session_factory=open_session)
+    try:
+        status = await repo.apply(_spec(uri, sha, instances=3))
+        assert status.state == DeploymentState.READY
+        assert cache.reads == 1
+        assert len(models) == 3
+        assert all(m is models[0] for m in models)
+        assert models[0] == RIGHT
+        models.clear()
+        # Once the instances are open the load lets go of the bytes: another read reads the file.
+        assert opened[0].read_verified() == RIGHT
+        assert cache.reads == 2
     finally:
         await repo.close()
 
