@@ -21,10 +21,12 @@ model management for the deployment's current spec (a :class:`~.wanted.SpecSourc
 so an explicit load never serves a spec the watch has not delivered yet.  An
 explicit load also retries the versions of the deployment that failed to load.
 Versions that failed because the artifact store or the local cache could not be
-used, or because the cache had no room left for them (``CACHE_FULL``: room
-appears as versions unload), are retried on their own, backing off like
-unresolvable versions; other load failures (a checksum mismatch, a model ONNX
-Runtime refuses) wait for a new spec or a load.
+used, or because the cache or the device's memory had no room left for them
+(``CACHE_FULL``, ``OUT_OF_MEMORY``: room appears as versions unload), are
+retried on their own, backing off like unresolvable versions, and at once
+when another deployment stops serving a version; other load failures (a
+checksum mismatch, a model ONNX Runtime refuses) wait for a new spec or a
+load.
 
 A deployment's generations start over when it is deleted and created again;
 its create time tells the two apart, also when the watch was away for both
@@ -41,7 +43,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from services.inference.deployment import DeploymentSpec, DeploymentState, DeploymentStatus
-from services.inference.errors import CACHE_FULL, RETRIED_LOAD_FAILURES, ArtifactError, ModelNotFound
+from services.inference.errors import RETRIED_LOAD_FAILURES, WAITING_FOR_ROOM, ArtifactError, ModelNotFound
 from services.inference.repository import ModelRepository
 from services.inference.wanted import Artifact, Key, SpecSource, VersionResolver, WantedDeployment
 from services.runtime.errors import DeadlineExceeded, FailedPrecondition, Unavailable
@@ -269,14 +271,15 @@ class DeploymentController:
         self._refetch[key] = asyncio.get_running_loop().call_later(delay, self._refetch_now, key)
 
     def _retry_waiting_for_room(self, changed: Key) -> None:
-        """``changed`` was unloaded or routes other versions now: the artifact cache may have room
-        for the deployments waiting for it (``CACHE_FULL``), which are retried at once.
+        """``changed`` was unloaded or routes other versions now: the artifact cache or the device
+        may have room for the deployments waiting for it (``CACHE_FULL``, ``OUT_OF_MEMORY``), which
+        are retried at once.
 
         Only a change of what a deployment serves calls this, never a retry, so that two
         deployments waiting for room do not wake each other in turn.
         """
         for key in list(self._refetch):
-            if key != changed and self._load_failed(key, {CACHE_FULL}):
+            if key != changed and self._load_failed(key, WAITING_FOR_ROOM):
                 self._refetch[key].cancel()
                 self._refetch_now(key)
 

@@ -158,16 +158,20 @@ CACHE_UNAVAILABLE = "CACHE_UNAVAILABLE"
 CACHE_FULL = "CACHE_FULL"
 """The artifact does not fit in the local artifact cache's size limit, even with every artifact no
 loaded version needs removed."""
-RETRIED_LOAD_FAILURES = frozenset({ARTIFACT_UNAVAILABLE, CACHE_UNAVAILABLE, CACHE_FULL})
+OUT_OF_MEMORY = "OUT_OF_MEMORY"
+"""The device (or the host) had no memory left to open the version's sessions or run its warm-up."""
+WAITING_FOR_ROOM = frozenset({CACHE_FULL, OUT_OF_MEMORY})
+"""Load failures that versions unloading elsewhere may cure at once."""
+RETRIED_LOAD_FAILURES = frozenset({ARTIFACT_UNAVAILABLE, CACHE_UNAVAILABLE}) | WAITING_FOR_ROOM
 """Load failures that retrying may cure, once the store or the cache's disk is back, or once versions
-unload and leave room in the cache."""
+unload and leave room in the cache or in memory."""
 
 
 class ArtifactError(FailedPrecondition):
     """A version cannot be loaded; its reason becomes the ``LoadFailed`` condition's reason.
 
     Reasons: ``CHECKSUM_MISMATCH``, ``ARTIFACT_UNAVAILABLE``, ``CACHE_UNAVAILABLE``, ``CACHE_FULL``,
-    ``MODEL_INVALID``, ``PREPROCESSING_INVALID``, ``WARMUP_FAILED``.
+    ``OUT_OF_MEMORY``, ``MODEL_INVALID``, ``PREPROCESSING_INVALID``, ``WARMUP_FAILED``.
     """
 
     default_reason = "LOAD_FAILED"

@@ -33,6 +33,7 @@ import ctypes
 import functools
 import importlib
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -356,3 +357,18 @@ def _ort_message(error: Exception) -> str:
     if marker:
         return detail.strip()
     return text.rsplit(" : ", 1)[-1].strip()
+
+
+_OUT_OF_MEMORY = re.compile(
+    r"out of memory|failed to allocate memory|available memory of \d+ is smaller than requested"
+    r"|bad_alloc|_ALLOC_FAILED",
+    re.IGNORECASE,
+)
+"""How ONNX Runtime reports an allocation that failed: CUDA's and cuBLAS/cuDNN's errors, its arenas'
+(over the arena's limit, or the device full) and the C++ runtime's."""
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether opening or running a session failed for want of host or device memory, which memory
+    freed elsewhere may cure, unlike an invalid model."""
+    return isinstance(error, MemoryError) or _OUT_OF_MEMORY.search(str(error)) is not None

@@ -20,11 +20,11 @@ from typing import NamedTuple
 import numpy as np
 
 from services.inference.batcher import Batcher
-from services.inference.errors import ArtifactError
+from services.inference.errors import OUT_OF_MEMORY, ArtifactError
 from services.inference.execution import BatchingOptions
 from services.inference.pipeline import Pipeline, build_preprocessors, dummy_feeds
 from services.inference.preprocessing import PreprocessSpec
-from services.inference.sessions import ExecutionOptions, ModelSession
+from services.inference.sessions import ExecutionOptions, ModelSession, out_of_memory
 from services.inference.signature import Signature
 from services.inference.stats import InferenceObserver, Recorder, VersionStats
 from services.inference.validation import InputTensor, RequestValidator
@@ -230,14 +230,15 @@ async def load_version(
     """Open ``config.instances`` sessions of ``artifact``, warm them and start serving.
 
     Raises :class:`ArtifactError` (``MODEL_INVALID``, ``PREPROCESSING_INVALID``,
-    ``WARMUP_FAILED``); nothing is left running when it does.
+    ``WARMUP_FAILED``, or ``OUT_OF_MEMORY`` when opening or warming up ran out of memory); nothing is
+    left running when it does.
     """
     try:
         sessions = await asyncio.gather(
             *(asyncio.to_thread(session_factory, artifact, config.execution) for _ in range(config.instances))
         )
     except Exception as error:
-        raise ArtifactError(f"{config.resource} cannot be opened: {error}", reason="MODEL_INVALID") from error
+        raise _load_failure(config, "cannot be opened", error, reason="MODEL_INVALID") from error
     try:
         version = LoadedVersion(config, sessions, observer=observer)
     except ValueError as error:
@@ -245,9 +246,7 @@ async def load_version(
     try:
         await version.warm_up()
     except Exception as error:
-        raise ArtifactError(
-            f"{config.resource} failed its warm-up run: {error}", reason="WARMUP_FAILED"
-        ) from error
+        raise _load_failure(config, "failed its warm-up run", error, reason="WARMUP_FAILED") from error
     version.start()
     _log.info(
         "model version loaded on %s",
@@ -261,6 +260,19 @@ async def load_version(
         },
     )
     return version
+
+
+def _load_failure(config: VersionConfig, what: str, error: Exception, *, reason: str) -> ArtifactError:
+    """``reason``, unless ``error`` is a want of memory: that is ``OUT_OF_MEMORY``, retried, as
+    versions unloading elsewhere (a traffic shift's previous version, another deployment) free it."""
+    if not out_of_memory(error):
+        return ArtifactError(f"{config.resource} {what}: {error}", reason=reason)
+    return ArtifactError(
+        f"{config.resource} {what}: out of memory with {config.instances} instance(s); it is retried "
+        "as memory frees, or deploy it with fewer instances, a smaller max batch size or, on a GPU, "
+        f"a larger execution.gpu_memory_fraction: {error}",
+        reason=OUT_OF_MEMORY,
+    )
 
 
 def _slow_to_decode(inputs: Sequence[InputTensor]) -> bool:
