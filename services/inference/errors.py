@@ -144,6 +144,13 @@ class ModelRejectedInput(InvalidArgument):
     default_reason: ClassVar[str] = "INPUT_REJECTED_BY_MODEL"
 
 
+class RunOutOfMemory(ResourceExhausted):
+    """The model ran out of memory running a request, even alone (a batch that ran out of memory was
+    split first): memory may free as other runs end, so the caller may try again later."""
+
+    default_reason: ClassVar[str] = "OUT_OF_MEMORY"
+
+
 class ModelExecutionError(DomainError):
     """ONNX Runtime failed to run a request for a reason other than its values."""
 

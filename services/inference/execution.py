@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from services.inference.errors import DomainError, ModelExecutionError, ModelRejectedInput
-from services.inference.sessions import RejectedInputError
+from services.inference.errors import DomainError, ModelExecutionError, ModelRejectedInput, RunOutOfMemory
+from services.inference.sessions import RejectedInputError, out_of_memory
 from services.inference.validation import PreparedRequest
 
 __all__ = [
@@ -106,6 +106,10 @@ class QueuedRequest:
 
 
 RUN_FAILED_MESSAGE = "the model failed to run; the inference service's log has the cause"
+RUN_OUT_OF_MEMORY_MESSAGE = (
+    "the model ran out of memory running this request on its own; try again later, or send fewer or "
+    "smaller inputs per request"
+)
 
 
 def batch_error(exc: Exception) -> DomainError:
@@ -116,6 +120,8 @@ def batch_error(exc: Exception) -> DomainError:
         return exc
     if isinstance(exc, RejectedInputError):
         return ModelRejectedInput(f"the model rejected the input: {exc}")
+    if out_of_memory(exc):
+        return RunOutOfMemory(RUN_OUT_OF_MEMORY_MESSAGE, retry_after_seconds=1.0)
     # ONNX Runtime's own text names its source files and internals: it goes to the log, not the client.
     return ModelExecutionError(exc.message if isinstance(exc, ModelExecutionError) else RUN_FAILED_MESSAGE)
 

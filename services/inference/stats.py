@@ -32,6 +32,7 @@ from services.inference.errors import (
     ModelExecutionError,
     QueueFull,
     RequestExpired,
+    RunOutOfMemory,
     VersionUnloaded,
 )
 
@@ -89,7 +90,7 @@ def failure_reason(error: BaseException) -> FailureReason:
     :func:`.execution.batch_error` for a run's raw exception)."""
     if isinstance(error, (QueueFull, RequestExpired, VersionUnloaded)):
         return FailureReason.REJECTED
-    if isinstance(error, ModelExecutionError) or not isinstance(error, DomainError):
+    if isinstance(error, (ModelExecutionError, RunOutOfMemory)) or not isinstance(error, DomainError):
         return FailureReason.BACKEND
     return FailureReason.OTHER
 

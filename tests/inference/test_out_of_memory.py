@@ -16,10 +16,12 @@ import services.inference.sessions as sessions_module
 from services.inference.artifacts import ArtifactCache
 from services.inference.controller import DeploymentController
 from services.inference.deployment import DeploymentSpec, DeploymentState, TrafficTarget
-from services.inference.errors import ModelNotFound
+from services.inference.errors import ModelNotFound, RunOutOfMemory
 from services.inference.repository import ModelRepository
 from services.inference.sessions import ExecutionOptions, ModelSession, create_session, out_of_memory
+from services.inference.stats import FailureReason, failure_reason
 from services.inference.wanted import WantedDeployment
+from services.runtime.errors import Code
 
 from .calls import eventually, sha256
 from .support import CPU, raw_input, serialize
@@ -149,3 +151,27 @@ async def test_a_version_out_of_memory_loads_once_another_deployment_is_deleted(
 
 async def _is(repository: ModelRepository, name: str, state: DeploymentState) -> bool:
     return await _state(repository, name) == state
+
+
+async def test_a_request_too_large_for_the_memory_is_resource_exhausted_and_the_version_serves_on(
+    tmp_path: Path, small_arena: None
+) -> None:
+    # A row's output takes a quarter of the arena: four rows can never fit.
+    model = _widening_model(ARENA_BYTES // 64)
+    spec = DeploymentSpec("deployments/wide", (_target(tmp_path, model),), tenant="acme")
+    repository = ModelRepository(ArtifactCache(tmp_path / "cache"))
+    try:
+        assert (await repository.apply(spec)).state == DeploymentState.READY
+
+        with pytest.raises(RunOutOfMemory) as refused:
+            await repository.infer("wide", "", [raw_input("x", np.ones((4, 4), np.float32))], tenant="acme")
+        assert refused.value.code == Code.RESOURCE_EXHAUSTED
+        assert refused.value.reason == "OUT_OF_MEMORY"
+        assert refused.value.retry_after_seconds
+        assert failure_reason(refused.value) == FailureReason.BACKEND  # as Triton counts a failed run
+
+        row = np.full((1, 4), 3.0, np.float32)
+        result = await repository.infer("wide", "", [raw_input("x", row)], tenant="acme")
+        np.testing.assert_array_equal(result.outputs[0].data, np.tile(row, (1, ARENA_BYTES // 64)))
+    finally:
+        await repository.close()
