@@ -43,6 +43,7 @@ from benchmarks.plot import write_plot
 from benchmarks.process_cpu import CpuSnapshot
 from benchmarks.reference import measure_in_process
 from benchmarks.stats import Row, table
+from benchmarks.targets import check_targets, targets_table
 from inference import grpc_service_pb2, grpc_service_pb2_grpc
 from services.cli.models_commands import upload_requests
 
@@ -339,6 +340,8 @@ def main() -> None:
                 )
     print(table(rows))
     print("\n".join(gateway_share(rows)))
+    print()
+    print(targets_table(check_targets(rows, DIRECT_GRPC, GATEWAY_GRPC)))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "inference.json").write_text(
         json.dumps([asdict(r) | {"requests_per_second": r.requests_per_second} for r in rows], indent=2)

@@ -16,6 +16,11 @@ def _session(model: BenchModel) -> ort.InferenceSession:
     return ort.InferenceSession(model.onnx_bytes, options, providers=["CPUExecutionProvider"])
 
 
+def in_process_target(batch: int) -> str:
+    """The name of the in-process reference row for batches of ``batch``."""
+    return f"onnxruntime in-process (batch {batch})"
+
+
 def measure_in_process(model: BenchModel, batch: int, seconds: float) -> Row:
     """Run batches of `batch` back to back for about `seconds`; one request is one batch."""
     session = _session(model)
@@ -31,7 +36,7 @@ def measure_in_process(model: BenchModel, batch: int, seconds: float) -> Row:
     p50, p99 = quantiles_ms(latencies)
     return Row(
         model=model.name,
-        target=f"onnxruntime in-process (batch {batch})",
+        target=in_process_target(batch),
         concurrency=1,
         requests=len(latencies),
         seconds=elapsed,
