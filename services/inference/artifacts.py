@@ -21,12 +21,14 @@ least recently used artifacts (fetched or read longest ago: a use touches the
 file's mtime) until the cached files, the downloads of this process in
 progress and the incoming artifact fit.  It never removes one that its users
 protect (:meth:`ArtifactCache.protect`: the repository's loaded and loading
-versions), nor a ``.part`` or ``.lock`` file, and removes an artifact only
-under its ``flock``, skipping one whose lock is held (it is being fetched).
-An artifact that cannot fit even so fails with reason ``CACHE_FULL``, which is
-retried: a version that unloads leaves room.  Another worker process protects
-its own versions only, so it may lose a file it uses; that costs it a
-download at its next load, no more, as sessions keep no hold of the file.
+versions), nor a ``.part``, ``.lock`` or ``.pin`` file, and removes an artifact
+only under its ``flock``, skipping one whose lock is held (it is being
+fetched).  Worker processes sharing the directory tell each other what they
+need through ``<sha256>.onnx.pin``: each holds a shared ``flock`` of the pins
+of what it protects (:meth:`ArtifactCache.pin`), and an artifact is evicted
+only under an exclusive one, so never while another process needs it.  An
+artifact that cannot fit even so fails with reason ``CACHE_FULL``, which is
+retried: a version that unloads leaves room.
 When the artifact store cannot tell the size, the room is made once the
 download is complete, before it takes its place.
 
@@ -59,6 +61,7 @@ from services.inference.cache_files import (
     list_entries,
     read_file,
     remote_size,
+    shared_lock,
     touch,
     verified,
 )
@@ -94,6 +97,8 @@ class ArtifactCache:
         """Held while making room, so that two downloads of this process never count on the same room."""
         self._reserved: dict[str, int] = {}
         """Bytes of this process's downloads in progress, by checksum, counted as cached (under _room)."""
+        self._pins: dict[str, int] = {}
+        """The descriptors holding this process's pins, by checksum (see :meth:`pin`)."""
 
     def __repr__(self) -> str:
         return f"ArtifactCache({str(self.directory)!r}, limit_bytes={self.limit_bytes})"
@@ -101,6 +106,30 @@ class ArtifactCache:
     def protect(self, needed: ProtectedArtifacts) -> None:
         """Never evict an artifact whose checksum ``needed()`` returns; asked at every eviction."""
         self._protectors.append(needed)
+
+    def pin(self, checksums: Set[str]) -> None:
+        """Hold exactly ``checksums`` against the evictions of other processes sharing the directory
+        (a shared ``flock`` of each one's pin), releasing the others; a cache without a limit evicts
+        nothing and pins nothing.  Called on the event loop when what this process needs changes.
+
+        Best effort: a pin that cannot be taken (the cache unusable) is logged, and the load that
+        needs the artifact reports the cache's fault.
+        """
+        if not self.limit_bytes:
+            return
+        wanted = {sha256.lower() for sha256 in checksums}
+        for released in self._pins.keys() - wanted:
+            os.close(self._pins.pop(released))
+        for sha256 in sorted(wanted - self._pins.keys()):
+            try:
+                in_cache(self.directory, self.directory.mkdir, parents=True, exist_ok=True)
+                self._pins[sha256] = in_cache(self.directory, shared_lock, self._pin_path(sha256))
+            except ArtifactError as error:
+                _log.warning(
+                    "cannot pin a cached artifact against other processes' evictions: %s",
+                    error,
+                    extra={"sha256": sha256, "cache": str(self.directory)},
+                )
 
     def path_for(self, sha256: str) -> Path:
         """Where the artifact with that checksum is cached."""
@@ -236,9 +265,13 @@ class ArtifactCache:
             self._reserved[sha256] = incoming
 
     def _evict(self, entry: CacheEntry, incoming: str) -> int:
-        """Remove ``entry`` under its lock; the bytes that freed (0 when it is fetched or needed now)."""
-        with file_lock(entry.path.with_name(f"{entry.path.name}.lock"), wait=False) as locked:
-            if not locked or entry.sha256 in self._protected():
+        """Remove ``entry`` under its lock and its pin's; the bytes that freed (0 when it is fetched
+        or needed now, here or by another process)."""
+        with (
+            file_lock(entry.path.with_name(f"{entry.path.name}.lock"), wait=False) as locked,
+            file_lock(self._pin_path(entry.sha256), wait=False) as unpinned,
+        ):
+            if not (locked and unpinned) or entry.sha256 in self._protected():
                 return 0
             size = in_cache(self.directory, file_size, entry.path)
             if size is None:
@@ -258,6 +291,9 @@ class ArtifactCache:
             },
         )
         return size
+
+    def _pin_path(self, sha256: str) -> Path:
+        return self.directory / f"{sha256}.onnx.pin"
 
     def _protected(self) -> set[str]:
         return {sha256 for needed in self._protectors for sha256 in needed()}

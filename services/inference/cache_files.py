@@ -31,6 +31,7 @@ __all__ = [
     "list_entries",
     "read_file",
     "remote_size",
+    "shared_lock",
     "touch",
     "verified",
 ]
@@ -71,7 +72,7 @@ def touch(path: Path) -> None:
 
 
 def list_entries(directory: Path) -> list[CacheEntry]:
-    """The cached artifacts (never ``.part`` or ``.lock`` files)."""
+    """The cached artifacts (never ``.part``, ``.lock`` or ``.pin`` files)."""
     entries = []
     with os.scandir(directory) as listing:
         for item in listing:
@@ -124,15 +125,24 @@ def file_lock(path: Path, *, wait: bool = True) -> Iterator[bool]:
         os.close(descriptor)
 
 
-def _lock(path: Path, wait: bool) -> int | None:
+def shared_lock(path: Path) -> int:
+    """A shared ``flock`` of ``path`` (created if need be), waiting out an exclusive holder; release it
+    by closing the descriptor returned.  The file stays: other holders may share it."""
+    descriptor = _lock(path, True, shared=True)
+    assert descriptor is not None  # a waiting lock always gets one
+    return descriptor
+
+
+def _lock(path: Path, wait: bool, *, shared: bool = False) -> int | None:
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     while True:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if wait:
-                fcntl.flock(descriptor, fcntl.LOCK_EX)
+                fcntl.flock(descriptor, mode)
             else:
                 try:
-                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(descriptor, mode | fcntl.LOCK_NB)
                 except BlockingIOError:
                     os.close(descriptor)
                     return None

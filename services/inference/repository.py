@@ -13,8 +13,9 @@ table stays.  Nothing here calls the registry, so serving goes on while it
 is unreachable.
 
 The artifact cache never evicts the artifact of a version that is routed or
-loading here (:meth:`ModelRepository.needed_artifacts`); a retired version
-needs its file no more (its sessions were built from the bytes).
+loading here (:meth:`ModelRepository.needed_artifacts`), nor lets the other
+worker processes sharing it do so; a retired version needs its file no more
+(its sessions were built from the bytes).
 """
 
 from __future__ import annotations
@@ -244,6 +245,7 @@ class ModelRepository:
         async with deployment.lock:
             del self._deployments[(tenant, model_name)]
             routes = self._routes.pop((tenant, model_name), None)
+            self._pin_needed()
             deployment.state = DeploymentState.DELETING
             for version in routes.versions.values() if routes else ():
                 self._retire(deployment, version)
@@ -261,12 +263,18 @@ class ModelRepository:
         pinned = Counter(sha256.lower() for sha256 in checksums)
         with self._loading_lock:
             self._loading.update(pinned)
+        self._pin_needed()
         try:
             yield
         finally:
             with self._loading_lock:
                 self._loading.subtract(pinned)
                 self._loading = +self._loading  # drops the checksums no load counts any more
+            self._pin_needed()  # also after the block changed what is routed
+
+    def _pin_needed(self) -> None:
+        """Tell the other processes sharing the artifact cache what this one needs now."""
+        self._artifacts.pin(self.needed_artifacts())
 
     def _splitter(self, current: _Routes | None, weights: dict[str, int]) -> TrafficSplitter:
         """The split for ``weights``: the current one when they are unchanged.

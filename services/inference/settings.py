@@ -35,7 +35,8 @@ class InferenceSettings(ServiceSettings):
     cache_limit_gib: float = Field(default=20.0, ge=0)
     """Most the cached artifacts (their ``.onnx`` files) may take, in GiB; 0: unbounded. Before a
     download the least recently used artifacts are removed until the incoming one fits, never one that a
-    version loaded or loading in this process needs; an artifact that cannot fit even then fails its
+    version loaded or loading in a worker process sharing the cache needs; an artifact that cannot fit
+    even then fails its
     load with reason ``CACHE_FULL``, retried until a version unloads. Downloads in progress (their
     ``.part`` files) come on top: leave room for them below the size of the disk or volume."""
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -110,6 +113,63 @@ async def test_protected_artifacts_are_never_evicted(tmp_path: Path, store: Stor
     assert _cached(cache) == {f"{a[1]}.onnx", f"{c[1]}.onnx"}
 
 
+def _artifacts(cache: ArtifactCache) -> set[str]:
+    return {p.name for p in cache.directory.glob("*.onnx")}
+
+
+async def test_what_another_process_sharing_the_cache_pins_is_never_evicted(
+    tmp_path: Path, store: Store
+) -> None:
+    # Two caches over one directory, as two worker processes have: each holds its own flocks.
+    mine, theirs = (ArtifactCache(tmp_path / "cache", limit_bytes=2 * SIZE) for _ in range(2))
+    a, b, c = (store.add(name) for name in "abc")
+    for seconds, artifact in enumerate((a, b), start=1):
+        _used_at(await theirs.fetch(*artifact), seconds)  # a is the least recently used
+    theirs.pin({a[1]})
+    await mine.fetch(*c)
+    assert _artifacts(mine) == {f"{a[1]}.onnx", f"{c[1]}.onnx"}
+
+    theirs.pin({a[1], c[1]})
+    with pytest.raises(ArtifactError) as raised:
+        await mine.fetch(*b)
+    assert raised.value.reason == "CACHE_FULL"
+    assert _artifacts(mine) == {f"{a[1]}.onnx", f"{c[1]}.onnx"}
+
+    theirs.pin(set())  # its versions unloaded
+    await mine.fetch(*b)
+    assert _artifacts(mine) == {f"{b[1]}.onnx", f"{c[1]}.onnx"}
+    pins = {p.name.removesuffix(".pin") for p in mine.directory.glob("*.pin")}
+    assert pins <= _artifacts(mine), "an evicted artifact's pin goes with it"
+
+
+def test_a_pin_holds_against_another_process(tmp_path: Path, store: Store) -> None:
+    a, b = store.add("a"), store.add("b")
+    directory = tmp_path / "cache"
+    asyncio.run(ArtifactCache(directory).fetch(*a))
+    pinning = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from services.inference.artifacts import ArtifactCache\n"
+        f"ArtifactCache(Path({str(directory)!r}), limit_bytes={SIZE}).pin({{{a[1]!r}}})\n"
+        "print('pinned', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", pinning], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "pinned\n"
+        with pytest.raises(ArtifactError) as raised:
+            asyncio.run(ArtifactCache(directory, limit_bytes=SIZE).fetch(*b))
+        assert raised.value.reason == "CACHE_FULL"
+    finally:
+        holder.communicate("", timeout=30)
+    # Its process gone, so is its pin.
+    asyncio.run(ArtifactCache(directory, limit_bytes=SIZE).fetch(*b))
+    assert {p.name for p in directory.glob("*.onnx")} == {f"{b[1]}.onnx"}
+
+
 @pytest.mark.parametrize("size_known", [True, False], ids=["size-known", "size-unknown"])
 async def test_an_artifact_larger_than_what_can_be_freed_fails_and_leaves_nothing(
     tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch, size_known: bool
@@ -198,7 +258,9 @@ async def test_the_versions_an_apply_loads_keep_their_files_until_they_serve(
         split = (replace(first, percent=50), replace(second, percent=50))
         status = await repository.apply(DeploymentSpec("deployments/scaler", split, tenant="acme"))
         assert status.state == DeploymentState.READY
-        assert {p.name for p in cache.directory.iterdir()} == {f"{t.sha256}.onnx" for t in split}
+        assert {p.name for p in cache.directory.glob("*.onnx")} == {f"{t.sha256}.onnx" for t in split}
+        # What the other processes sharing the cache must leave in place:
+        assert {p.name for p in cache.directory.glob("*.pin")} == {f"{t.sha256}.onnx.pin" for t in split}
     finally:
         await repository.close()
 
