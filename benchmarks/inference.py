@@ -37,6 +37,7 @@ from aiplat.models.v1 import (
 )
 from benchmarks import h2load
 from benchmarks.bare_gateway import bare_gateway
+from benchmarks.bare_grpc import bare_grpc
 from benchmarks.onnx_models import BenchModel, heavy_mlp, tiny_mlp
 from benchmarks.platform_process import Platform
 from benchmarks.plot import write_plot
@@ -55,6 +56,7 @@ DIRECT_GRPC = "inference service, gRPC"
 GATEWAY_GRPC = "gateway, gRPC"
 GATEWAY_REST = "gateway, REST (JSON)"
 BARE_GATEWAY_GRPC = "bare Envoy (router only), gRPC"
+BARE_GRPC = "bare gRPC server (fixed reply)"
 CORRECT = "all responses correct"
 _STREAMS_PER_CONNECTION = 4
 
@@ -147,6 +149,15 @@ def _expected(model: BenchModel) -> np.ndarray:
     session = ort.InferenceSession(model.onnx_bytes, providers=["CPUExecutionProvider"])
     result: np.ndarray = session.run(None, {model.input_name: model.sample(1)})[0]
     return result
+
+
+def _reply(address: str, model: BenchModel, deployment: str, token: str) -> bytes:
+    """The service's serialized answer to the benchmark's request, for the bare gRPC servers to repeat."""
+    with grpc.insecure_channel(address) as channel:
+        stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        metadata = (("authorization", f"Bearer {token}"),)
+        response = stub.ModelInfer(_request(model, deployment), metadata=metadata, timeout=30)
+    return response.SerializeToString()
 
 
 @dataclass(frozen=True)
@@ -289,6 +300,26 @@ def gateway_share(rows: Sequence[Row]) -> list[str]:
     return lines
 
 
+def transport_share(rows: Sequence[Row]) -> list[str]:
+    """Per model and concurrency: direct gRPC as a share of the bare gRPC server's throughput, and the
+    CPU per request the service spends beyond the transport's."""
+    by_key = {(r.model, r.target, r.concurrency): r for r in rows}
+    lines = []
+    for (model, target, concurrency), floor in by_key.items():
+        direct = by_key.get((model, DIRECT_GRPC, concurrency))
+        if target != BARE_GRPC or direct is None or not floor.requests_per_second:
+            continue
+        line = f"{model} c{concurrency}: direct gRPC = {_share(direct, floor)} of the bare gRPC server"
+        if direct.cpu_us and floor.cpu_us:
+            transport, service = (
+                floor.cpu_us["inference"],
+                direct.cpu_us["inference"] - floor.cpu_us["inference"],
+            )
+            line += f"; inference CPU/request: {transport:.0f} us transport + {service:.0f} us service"
+        lines.append(line)
+    return lines
+
+
 def _share(row: Row | None, direct: Row) -> str:
     return "-" if row is None else f"{row.requests_per_second / direct.requests_per_second:.0%}"
 
@@ -328,18 +359,21 @@ def main() -> None:
         inference, gateway = platform.instances["inference"], platform.addresses["gateway"]
         for model in models:
             deployment = deploy(platform, model, token)
-            targets = [
-                grpc_target(DIRECT_GRPC, inference, model, deployment, token),
-                grpc_target(GATEWAY_GRPC, [gateway], model, deployment, token),
-                rest_target(GATEWAY_REST, gateway, model, deployment, token),
-                grpc_target(BARE_GATEWAY_GRPC, [bare.address], model, deployment, token),
-            ]
-            for concurrency in (1, 32):
-                rows += measure_interleaved(
-                    targets, model, concurrency, args.seconds, args.rounds, (platform.pid, bare.pid)
-                )
+            reply = _reply(inference[0], model, deployment, token)
+            with bare_grpc(reply, len(inference), Path(scratch)) as floor:
+                targets = [
+                    grpc_target(DIRECT_GRPC, inference, model, deployment, token),
+                    grpc_target(GATEWAY_GRPC, [gateway], model, deployment, token),
+                    rest_target(GATEWAY_REST, gateway, model, deployment, token),
+                    grpc_target(BARE_GATEWAY_GRPC, [bare.address], model, deployment, token),
+                    grpc_target(BARE_GRPC, floor.addresses, model, deployment, token),
+                ]
+                roots = (platform.pid, bare.pid, *floor.pids)
+                for concurrency in (1, 32):
+                    rows += measure_interleaved(targets, model, concurrency, args.seconds, args.rounds, roots)
     print(table(rows))
     print("\n".join(gateway_share(rows)))
+    print("\n".join(transport_share(rows)))
     print()
     print(targets_table(check_targets(rows, DIRECT_GRPC, GATEWAY_GRPC)))
     RESULTS.mkdir(exist_ok=True)

@@ -15,8 +15,14 @@ from pathlib import Path
 _PROC = Path("/proc")
 _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
-ROLES = (("envoy", "gateway"), ("services.inference", "inference"), ("services.models", "models"))
-"""A process's role, from a word of its command line; a process without one takes its parent's."""
+ROLES = (
+    ("envoy", "gateway"),
+    ("services.inference", "inference"),
+    ("benchmarks.bare_grpc", "inference"),
+    ("services.models", "models"),
+)
+"""A process's role, from a word of its command line; a process without one takes its parent's.
+The bare gRPC servers stand in for the inference service in the rows that measure them."""
 
 
 def cpu_seconds(pid: int) -> float:
