@@ -54,6 +54,7 @@ async def _serve(reply: bytes, port_file: Path) -> None:
 
 @contextmanager
 def _one(reply_file: Path, port_file: Path) -> Iterator[tuple[str, int]]:
+    port_file.unlink(missing_ok=True)  # an earlier server's, in the same scratch folder
     argv = [sys.executable, "-m", "benchmarks.bare_grpc", str(reply_file), str(port_file)]
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
     try:
