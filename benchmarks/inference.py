@@ -43,7 +43,7 @@ from benchmarks.platform_process import Platform
 from benchmarks.plot import write_plot
 from benchmarks.process_cpu import CpuSnapshot
 from benchmarks.reference import measure_in_process
-from benchmarks.stats import Row, table
+from benchmarks.stats import Row, by_key, cpu_beyond, table
 from benchmarks.targets import check_targets, targets_table
 from inference import grpc_service_pb2, grpc_service_pb2_grpc
 from services.cli.models_commands import upload_requests
@@ -280,22 +280,18 @@ def measure_interleaved(
 def gateway_share(rows: Sequence[Row]) -> list[str]:
     """Per model and concurrency: gRPC through the gateway, and through the bare Envoy, as a share of
     direct gRPC, and the gateway CPU per request that the filter chain adds to the bare Envoy's."""
-    by_key = {(r.model, r.target, r.concurrency): r for r in rows}
+    keyed = by_key(rows)
     lines = []
-    for (model, target, concurrency), direct in by_key.items():
+    for (model, target, concurrency), direct in keyed.items():
         if target != DIRECT_GRPC or not direct.requests_per_second:
             continue
-        through = by_key.get((model, GATEWAY_GRPC, concurrency))
-        bare = by_key.get((model, BARE_GATEWAY_GRPC, concurrency))
+        through = keyed.get((model, GATEWAY_GRPC, concurrency))
+        bare = keyed.get((model, BARE_GATEWAY_GRPC, concurrency))
         line = f"{model} c{concurrency}: gRPC through the gateway = {_share(through, direct)} of direct gRPC"
         if bare is not None:
             line += f", through the bare Envoy = {_share(bare, direct)}"
-            if through is not None and through.cpu_us and bare.cpu_us:
-                envoy_us, filters_us = (
-                    bare.cpu_us["gateway"],
-                    through.cpu_us["gateway"] - bare.cpu_us["gateway"],
-                )
-                line += f"; Envoy CPU/request: {envoy_us:.0f} us proxying + {filters_us:.0f} us filters"
+            if through is not None and (split := cpu_beyond(through, bare, "gateway")) is not None:
+                line += f"; Envoy CPU/request: {split[0]:.0f} us proxying + {split[1]:.0f} us filters"
         lines.append(line)
     return lines
 
@@ -303,19 +299,15 @@ def gateway_share(rows: Sequence[Row]) -> list[str]:
 def transport_share(rows: Sequence[Row]) -> list[str]:
     """Per model and concurrency: direct gRPC as a share of the bare gRPC server's throughput, and the
     CPU per request the service spends beyond the transport's."""
-    by_key = {(r.model, r.target, r.concurrency): r for r in rows}
+    keyed = by_key(rows)
     lines = []
-    for (model, target, concurrency), floor in by_key.items():
-        direct = by_key.get((model, DIRECT_GRPC, concurrency))
+    for (model, target, concurrency), floor in keyed.items():
+        direct = keyed.get((model, DIRECT_GRPC, concurrency))
         if target != BARE_GRPC or direct is None or not floor.requests_per_second:
             continue
         line = f"{model} c{concurrency}: direct gRPC = {_share(direct, floor)} of the bare gRPC server"
-        if direct.cpu_us and floor.cpu_us:
-            transport, service = (
-                floor.cpu_us["inference"],
-                direct.cpu_us["inference"] - floor.cpu_us["inference"],
-            )
-            line += f"; inference CPU/request: {transport:.0f} us transport + {service:.0f} us service"
+        if (split := cpu_beyond(direct, floor, "inference")) is not None:
+            line += f"; inference CPU/request: {split[0]:.0f} us transport + {split[1]:.0f} us service"
         lines.append(line)
     return lines
 

@@ -38,6 +38,23 @@ class Row:
         return sum(self.cpu_us.values()) * self.requests_per_second / 1e6
 
 
+RowKey = tuple[str, str, int]
+"""A row's model, target and concurrency."""
+
+
+def by_key(rows: Sequence[Row]) -> dict[RowKey, Row]:
+    """``rows`` by model, target and concurrency."""
+    return {(r.model, r.target, r.concurrency): r for r in rows}
+
+
+def cpu_beyond(row: Row, reference: Row, role: str) -> tuple[float, float] | None:
+    """The CPU per request of ``role`` in ``reference``, and what ``row`` spends beyond it; None when
+    either was measured without CPU."""
+    if not (row.cpu_us and reference.cpu_us):
+        return None
+    return reference.cpu_us[role], row.cpu_us[role] - reference.cpu_us[role]
+
+
 def quantiles_ms(latencies_s: Sequence[float]) -> tuple[float, float]:
     values = np.asarray(latencies_s, dtype=np.float64) * 1000.0
     return float(np.percentile(values, 50)), float(np.percentile(values, 99))

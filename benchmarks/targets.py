@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from benchmarks.reference import in_process_target
-from benchmarks.stats import Row
+from benchmarks.stats import Row, RowKey, by_key
 
 IN_PROCESS_BATCH_32 = in_process_target(32)
 
@@ -29,15 +29,15 @@ class TargetCheck:
 @dataclass(frozen=True)
 class _Target:
     description: str
-    check: Callable[[dict[tuple[str, str, int], Row]], tuple[str, bool] | None]
+    check: Callable[[dict[RowKey, Row]], tuple[str, bool] | None]
 
 
-def _row(rows: dict[tuple[str, str, int], Row], model: str, target: str, concurrency: int) -> Row | None:
+def _row(rows: dict[RowKey, Row], model: str, target: str, concurrency: int) -> Row | None:
     return rows.get((model, target, concurrency))
 
 
 def _throughput(model: str, target: str, floor: float, unit: str) -> _Target:
-    def check(rows: dict[tuple[str, str, int], Row]) -> tuple[str, bool] | None:
+    def check(rows: dict[RowKey, Row]) -> tuple[str, bool] | None:
         row = _row(rows, model, target, 32)
         if row is None:
             return None
@@ -48,7 +48,7 @@ def _throughput(model: str, target: str, floor: float, unit: str) -> _Target:
 
 
 def _share_of_in_process(model: str, target: str, share: float) -> _Target:
-    def check(rows: dict[tuple[str, str, int], Row]) -> tuple[str, bool] | None:
+    def check(rows: dict[RowKey, Row]) -> tuple[str, bool] | None:
         row, reference = _row(rows, model, target, 32), _row(rows, model, IN_PROCESS_BATCH_32, 1)
         if row is None or reference is None or not reference.inferences_per_second:
             return None
@@ -62,7 +62,7 @@ def _share_of_in_process(model: str, target: str, share: float) -> _Target:
 
 
 def _p50_under(model: str, target: str, limit_ms: float) -> _Target:
-    def check(rows: dict[tuple[str, str, int], Row]) -> tuple[str, bool] | None:
+    def check(rows: dict[RowKey, Row]) -> tuple[str, bool] | None:
         row = _row(rows, model, target, 1)
         if row is None:
             return None
@@ -72,7 +72,7 @@ def _p50_under(model: str, target: str, limit_ms: float) -> _Target:
 
 
 def _share_of(model: str, concurrency: int, target: str, reference: str, share: float) -> _Target:
-    def check(rows: dict[tuple[str, str, int], Row]) -> tuple[str, bool] | None:
+    def check(rows: dict[RowKey, Row]) -> tuple[str, bool] | None:
         row, base = _row(rows, model, target, concurrency), _row(rows, model, reference, concurrency)
         if row is None or base is None or not base.requests_per_second:
             return None
@@ -99,10 +99,10 @@ def targets(direct: str, gateway: str) -> list[_Target]:
 
 def check_targets(rows: Sequence[Row], direct: str, gateway: str) -> list[TargetCheck]:
     """Every target against ``rows``: met, missed, or not measured."""
-    by_key = {(r.model, r.target, r.concurrency): r for r in rows}
+    keyed = by_key(rows)
     checks = []
     for target in targets(direct, gateway):
-        outcome = target.check(by_key)
+        outcome = target.check(keyed)
         if outcome is None:
             checks.append(TargetCheck(target.description, "not measured", None))
         else:
