@@ -120,6 +120,11 @@ class ArtifactCache:
         wanted = {sha256.lower() for sha256 in checksums}
         for released in self._pins.keys() - wanted:
             os.close(self._pins.pop(released))
+            if not self.path_for(released).exists():
+                # The pin of an artifact never cached (its load failed) would otherwise stay for good;
+                # eviction removes the others'.  Left alone while another process holds it.
+                with contextlib.suppress(ArtifactError), file_lock(self._pin_path(released), wait=False):
+                    pass
         for sha256 in sorted(wanted - self._pins.keys()):
             try:
                 in_cache(self.directory, self.directory.mkdir, parents=True, exist_ok=True)

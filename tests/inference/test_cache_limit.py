@@ -142,6 +142,18 @@ async def test_what_another_process_sharing_the_cache_pins_is_never_evicted(
     assert pins <= _artifacts(mine), "an evicted artifact's pin goes with it"
 
 
+async def test_the_pin_of_an_artifact_never_cached_goes_when_released(tmp_path: Path, store: Store) -> None:
+    mine, theirs = (ArtifactCache(tmp_path / "cache", limit_bytes=2 * SIZE) for _ in range(2))
+    cached, missing = store.add("a"), store.add("b")
+    await mine.fetch(*cached)
+    for cache in (mine, theirs):
+        cache.pin({cached[1], missing[1]})  # both load b, whose store cannot be read
+    mine.pin(set())
+    assert len(list(mine.directory.glob("*.pin"))) == 2, "the other process still pins b"
+    theirs.pin(set())
+    assert {p.name for p in mine.directory.glob("*.pin")} == {f"{cached[1]}.onnx.pin"}
+
+
 def test_a_pin_holds_against_another_process(tmp_path: Path, store: Store) -> None:
     a, b = store.add("a"), store.add("b")
     directory = tmp_path / "cache"
