@@ -238,8 +238,12 @@ class ArtifactCache:
                 if self.limit_bytes and incoming is None:
                     # The store could not tell the size: make room now, before the file takes its place.
                     self._make_room(uri, sha256, in_cache(self.directory, os.path.getsize, partial))
-                # Replaces a corrupted copy in one step: a reader sees the old file or the new one.
-                in_cache(self.directory, os.replace, partial, target)
+                with self._room:
+                    # Replaces a corrupted copy in one step: a reader sees the old file or the new one.
+                    in_cache(self.directory, os.replace, partial, target)
+                    # In the same step as its file appears, or another download making room meanwhile
+                    # would count the artifact twice, as cached and as reserved.
+                    self._reserved.pop(sha256, None)
             finally:
                 partial.unlink(missing_ok=True)
                 with self._room:

@@ -8,8 +8,9 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -111,6 +112,37 @@ async def test_protected_artifacts_are_never_evicted(tmp_path: Path, store: Stor
         await cache.fetch(*b)
     assert raised.value.reason == "CACHE_FULL"
     assert _cached(cache) == {f"{a[1]}.onnx", f"{c[1]}.onnx"}
+
+
+async def test_an_artifact_taking_its_place_is_never_counted_twice(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = ArtifactCache(tmp_path / "cache", limit_bytes=2 * SIZE)  # room for both
+    a, b = store.add("a"), store.add("b")
+    real_in_cache = cache_module.in_cache
+    other: list[threading.Thread] = []
+    fetched_b: list[object] = []
+
+    def fetch_b() -> None:
+        try:
+            fetched_b.append(asyncio.run(cache.fetch(*b)))
+        except ArtifactError as error:
+            fetched_b.append(error.reason)
+
+    def in_cache(directory: Path, action: Callable[..., object], *args: object, **kwargs: object) -> object:
+        result = real_in_cache(directory, action, *args, **kwargs)
+        if action is os.replace and not other:
+            # Another download makes room right as a's file takes its place.
+            other.append(threading.Thread(target=fetch_b))
+            other[0].start()
+            other[0].join(0.5)
+        return result
+
+    monkeypatch.setattr(cache_module, "in_cache", in_cache)
+    await cache.fetch(*a)
+    other[0].join(10)
+    assert fetched_b == [cache.path_for(b[1])]
+    assert _artifacts(cache) == {f"{a[1]}.onnx", f"{b[1]}.onnx"}
 
 
 def _artifacts(cache: ArtifactCache) -> set[str]:
