@@ -17,6 +17,7 @@ import socket
 from collections.abc import Callable
 
 from services.inference.artifacts import ArtifactCache
+from services.inference.batcher import QueueBudget
 from services.inference.controller import DeploymentController
 from services.inference.follower import DeploymentFollower, DeploymentReader, ModelsClient, RegistryResolver
 from services.inference.reporter import StatusReporter
@@ -53,6 +54,7 @@ class InferenceApp:
             on_status=lambda status: self.reporter.submit(status),
             # Each replica and worker starts a new split at its own point of the cycle.
             rng=random.Random(),
+            queue_budget=QueueBudget(settings.max_queued_bytes()),
         )
         low, high = settings.reconnect_min_seconds, settings.reconnect_max_seconds
         self.controller = DeploymentController(

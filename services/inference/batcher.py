@@ -57,13 +57,36 @@ from services.inference.execution import (
 from services.inference.stats import Recorder, VersionStats, failure_reason
 from services.inference.validation import PreparedRequest
 
-__all__ = ["Batcher", "BatchingOptions"]
+__all__ = ["Batcher", "BatchingOptions", "QueueBudget"]
 
 _log = logging.getLogger(__name__)
 
 MAX_REMEMBERED_COSTS = 1024
 """Shapes and size classes whose run times a batcher keeps: clients choose the shapes, so the count
 must be bounded."""
+
+
+class QueueBudget:
+    """The bytes of request inputs that the batching queues of one process may hold together.
+
+    The queues are bounded in requests too, per version; this bound holds across versions and
+    sizes, so a flood of large tensors is shed before it exhausts memory.  A request finding every
+    queue empty is always admitted, however large: alone, it can only be run.  Shared by the batchers
+    of one event loop, so it needs no lock.
+    """
+
+    def __init__(self, limit_bytes: int) -> None:
+        if limit_bytes < 1:
+            raise ValueError(f"a queue budget must be at least one byte, not {limit_bytes}")
+        self.limit_bytes = limit_bytes
+        self.held = 0
+        """Bytes of the inputs queued now."""
+
+    def __repr__(self) -> str:
+        return f"QueueBudget(limit_bytes={self.limit_bytes}, held={self.held})"
+
+    def admits(self, nbytes: int) -> bool:
+        return self.held == 0 or self.held + nbytes <= self.limit_bytes
 
 
 class _Group:
@@ -89,6 +112,7 @@ class Batcher:
         recorder: Recorder | None = None,
         name: str = "",
         inline_below_us: int = 0,
+        budget: QueueBudget | None = None,
     ) -> None:
         if not runners:
             raise ValueError("a batcher needs at least one runner")
@@ -110,6 +134,7 @@ class Batcher:
         self._ready: dict[Hashable, _Group] = {}
         self._idle: collections.deque[tuple[asyncio.Future[None], BatchRunner]] = collections.deque()
         self._queued = 0
+        self._budget = budget
         self._waiting: dict[asyncio.Future[Outputs], QueuedRequest] = {}
         """The queued requests, by their future."""
         self._leave_hook = self._leave
@@ -152,6 +177,8 @@ class Batcher:
                     self._left(request)
                 else:
                     self._fail(request, VersionUnloaded("the model version was unloaded"))
+        for request in self._waiting.values():
+            self._release(request)
         self._groups.clear()
         self._ready.clear()
         self._waiting.clear()
@@ -197,6 +224,17 @@ class Batcher:
             full = QueueFull(f"{self._queued} requests are already queued", retry_after_seconds=0.1)
             self._recorder.rejected(full, arrival, context)
             raise full
+        nbytes = 0
+        if self._budget is not None:
+            nbytes = sum(feed.nbytes for feed in request.feeds.values())
+            if not self._budget.admits(nbytes):
+                full = QueueFull(
+                    f"{self._budget.held} bytes of inputs are already queued on this server, its limit is "
+                    f"{self._budget.limit_bytes}; this request adds {nbytes}",
+                    retry_after_seconds=0.1,
+                )
+                self._recorder.rejected(full, arrival, context)
+                raise full
         future: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
         if (
             self._queued == 0
@@ -215,6 +253,9 @@ class Batcher:
         group.requests.append(queued)
         group.size += request.batch_size
         self._queued += 1
+        if self._budget is not None:
+            queued.nbytes = nbytes
+            self._budget.held += nbytes
         self._waiting[future] = queued
         future.add_done_callback(self._leave_hook)
         if key not in self._ready:
@@ -223,6 +264,12 @@ class Batcher:
             elif group.timer is None:
                 group.timer = asyncio.get_running_loop().call_later(self._delay_s, self._expire, group)
         return future
+
+    def _release(self, request: QueuedRequest) -> None:
+        """Give back to the budget what ``request`` held while queued (it leaves the queue)."""
+        if self._budget is not None:
+            self._budget.held -= request.nbytes
+            request.nbytes = 0
 
     def _alone_with_an_idle_instance(self) -> bool:
         """Whether the request just queued is the only one, an instance waits for work, and the last
@@ -288,6 +335,7 @@ class Batcher:
         group.requests.remove(request)
         group.size -= request.size
         self._queued -= 1
+        self._release(request)
         if not group.requests:
             del self._groups[key]
             self._ready.pop(key, None)
@@ -374,6 +422,7 @@ class Batcher:
             requests.popleft()
             group.size -= request.size
             self._queued -= 1
+            self._release(request)
             del waiting[future]
             if not future.done():  # else cancelled: its callback, already scheduled, finds it gone
                 future.remove_done_callback(self._leave_hook)

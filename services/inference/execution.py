@@ -78,6 +78,7 @@ class QueuedRequest:
         "feeds",
         "future",
         "key",
+        "nbytes",
         "outputs",
         "size",
     )
@@ -103,6 +104,8 @@ class QueuedRequest:
         its queue time from ``enqueued_ns``."""
         self.dequeued_ns = 0
         self.context = context
+        self.nbytes = 0
+        """Bytes of its inputs that a :class:`~.batcher.QueueBudget` counts while it is queued."""
 
 
 RUN_FAILED_MESSAGE = "the model failed to run; the inference service's log has the cause"

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from services.inference.artifacts import ArtifactCache
+from services.inference.batcher import QueueBudget
 from services.inference.deployment import (
     Condition,
     DeploymentSpec,
@@ -86,8 +87,10 @@ class ModelRepository:
         observer: InferenceObserver | None = None,
         on_status: StatusCallback | None = None,
         rng: random.Random | None = None,
+        queue_budget: QueueBudget | None = None,
     ) -> None:
         self._artifacts = artifacts
+        self._queue_budget = queue_budget
         self._session_factory = session_factory
         self._observer = observer
         self._on_status = on_status
@@ -98,6 +101,11 @@ class ModelRepository:
         """Checksums of the versions being loaded until they are routed or dropped (under _loading_lock)."""
         self._loading_lock = threading.Lock()
         artifacts.protect(self.needed_artifacts)
+
+    @property
+    def queue_budget(self) -> QueueBudget | None:
+        """What the batching queues of every version loaded here may hold together."""
+        return self._queue_budget
 
     def needed_artifacts(self) -> frozenset[str]:
         """The checksums of the artifacts of every version routed or loading here, which the artifact
@@ -304,7 +312,11 @@ class ModelRepository:
         try:
             async with self._artifacts.opened(config.artifact_uri, config.sha256) as artifact:
                 return await load_version(
-                    config, artifact, session_factory=self._session_factory, observer=self._observer
+                    config,
+                    artifact,
+                    session_factory=self._session_factory,
+                    observer=self._observer,
+                    budget=self._queue_budget,
                 )
         except ArtifactError as error:
             _log.warning(

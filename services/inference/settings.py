@@ -12,7 +12,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.runtime.machine import usable_cores
-from services.runtime.settings import ServiceSettings
+from services.runtime.settings import DEFAULT_MAX_MESSAGE_MIB, ServiceSettings
 
 SERVICE_NAME = "inference"
 
@@ -39,6 +39,17 @@ class InferenceSettings(ServiceSettings):
     even then fails its
     load with reason ``CACHE_FULL``, retried until a version unloads. Downloads in progress (their
     ``.part`` files) come on top: leave room for them below the size of the disk or volume."""
+
+    max_message_mib: int = Field(default=4 * DEFAULT_MAX_MESSAGE_MIB, ge=1, le=2047)
+    """Largest gRPC message the inference service takes or sends, in MiB: four times the other
+    services', as a REST body within the gateway's limit decodes to at most four times its size (FP64
+    contents), and batches of images are large (Triton takes up to 2 GiB). What waits in the batching
+    queues meanwhile is bounded by ``max_queued_mib``."""
+
+    max_queued_mib: int = Field(default=1024, ge=1)
+    """Most the requests waiting in this process's batching queues may hold together, in MiB of input
+    tensors; past it a request gets ``RESOURCE_EXHAUSTED`` (``QUEUE_FULL``) at once, unless every queue
+    is empty. Each version's queue is also bounded in requests (its deployment's ``max_queue_size``)."""
 
     workers: int = Field(default=1, ge=1, le=64)
     """Worker processes sharing the gRPC port (``SO_REUSEPORT``), each with its own models, batchers and
@@ -68,6 +79,10 @@ class InferenceSettings(ServiceSettings):
         shared among its workers. ONNX Runtime's own default (every core, per session) has several
         processes' thread pools fight over the same cores."""
         return max(1, (self.cores or usable_cores()) // self.workers)
+
+    def max_queued_bytes(self) -> int:
+        """``max_queued_mib`` in bytes."""
+        return self.max_queued_mib * 1024**2
 
     def cache_limit_bytes(self) -> int:
         """``cache_limit_gib`` in bytes; 0: unbounded."""

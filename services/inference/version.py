@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from services.inference.batcher import Batcher
+from services.inference.batcher import Batcher, QueueBudget
 from services.inference.errors import OUT_OF_MEMORY, ArtifactError
 from services.inference.execution import BatchingOptions
 from services.inference.pipeline import Pipeline, build_preprocessors, dummy_feeds
@@ -93,6 +93,7 @@ class LoadedVersion:
         sessions: Sequence[ModelSession],
         *,
         observer: InferenceObserver | None = None,
+        budget: QueueBudget | None = None,
     ) -> None:
         self.config = config
         self.model, self.version = config.model, config.version
@@ -119,6 +120,7 @@ class LoadedVersion:
             recorder=self._recorder,
             name=f"{config.model}-{config.version}",
             inline_below_us=config.execution.inline_run_us,
+            budget=budget,
         )
         self._in_flight = 0
         self._retired = False
@@ -226,6 +228,7 @@ async def load_version(
     *,
     session_factory: SessionFactory,
     observer: InferenceObserver | None = None,
+    budget: QueueBudget | None = None,
 ) -> LoadedVersion:
     """Open ``config.instances`` sessions of ``artifact``, warm them and start serving.
 
@@ -240,7 +243,7 @@ async def load_version(
     except Exception as error:
         raise _load_failure(config, "cannot be opened", error, reason="MODEL_INVALID") from error
     try:
-        version = LoadedVersion(config, sessions, observer=observer)
+        version = LoadedVersion(config, sessions, observer=observer, budget=budget)
     except ValueError as error:
         raise ArtifactError(f"{config.resource}: {error}", reason="PREPROCESSING_INVALID") from error
     try:

@@ -88,8 +88,9 @@ class LauncherSettings(BaseSettings):
         default=DEFAULT_MAX_MESSAGE_BYTES,
         ge=1,
         lt=2**32,
-        description="Largest REST request body; larger ones get 413. The default is the largest message the "
-        "services accept, so a REST body they would refuse is refused at the gateway, with 413.",
+        description="Largest REST request body; larger ones get 413. The default is the services' default "
+        "largest message; the inference service takes four times as much, what such a body decodes to at "
+        "most (FP64 contents), so a REST body within the limit is never refused upstream.",
     )
     max_response_body_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1, description="Largest REST response body the gateway converts."

@@ -25,7 +25,7 @@ from services.runtime.logging import configure_logging
 from services.runtime.metrics import GrpcServerMetrics, MetricsHttpServer
 from services.runtime.reflection import enable_reflection
 from services.runtime.service_server import ServiceServer
-from services.runtime.settings import ServiceSettings
+from services.runtime.settings import DEFAULT_MAX_MESSAGE_MIB, ServiceSettings
 from services.runtime.tracing import Tracing, setup_tracing
 from services.runtime.transport._registration import RegistrationRecorder, check_method_roles
 from services.runtime.transport._types import ServerInterceptor
@@ -47,8 +47,8 @@ _log = logging.getLogger(__name__)
 Register = Callable[[grpc.aio.Server], None]
 """Adds the service's servicers, e.g. ``partial(add_ModelRegistryServiceServicer_to_server, servicer)``."""
 
-DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-"""gRPC's 4 MiB default is too tight for 4 MiB upload chunks plus their envelope."""
+DEFAULT_MAX_MESSAGE_BYTES = DEFAULT_MAX_MESSAGE_MIB * 1024**2
+"""The services' default largest message (``ServiceSettings.max_message_mib``), in bytes."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,7 +92,6 @@ def create_server(
     *,
     method_roles: Mapping[str, Role],
     tracing: Tracing | None = None,
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     hot_methods: Collection[str] = (),
     public_methods: Collection[str] = (),
     reuse_port: bool = False,
@@ -124,6 +123,7 @@ def create_server(
         ),
         ErrorMappingInterceptor(),
     ]
+    max_message_bytes = settings.max_message_bytes()
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[

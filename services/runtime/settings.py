@@ -39,6 +39,10 @@ def _default_data_dir() -> Path:
     return Path.cwd() / ".aiplat"
 
 
+DEFAULT_MAX_MESSAGE_MIB = 16
+"""gRPC's 4 MiB default is too tight for 4 MiB upload chunks plus their envelope."""
+
+
 class ServiceSettings(BaseSettings):
     """What every aiplat service process is configured with."""
 
@@ -63,6 +67,13 @@ class ServiceSettings(BaseSettings):
 
     data_dir: Path = Field(default_factory=_default_data_dir)
     """Directory for local state (SQLite files, artifacts, development keys); ``./.aiplat`` by default."""
+
+    max_message_mib: int = Field(default=DEFAULT_MAX_MESSAGE_MIB, ge=1, le=2047)
+    """Largest gRPC message the service takes or sends, in MiB; a larger one gets ``RESOURCE_EXHAUSTED``."""
+
+    def max_message_bytes(self) -> int:
+        """``max_message_mib`` in bytes."""
+        return self.max_message_mib * 1024**2
 
     database_url: str | None = None
     """SQLAlchemy URL of the service's store (``postgresql+psycopg://...`` in production);

@@ -111,6 +111,7 @@ class InferenceService:
     app: InferenceApp
     handle: ServiceServer
     channel: grpc.aio.Channel
+    address: str
     stub: pb_grpc.GRPCInferenceServiceStub = field(init=False)
 
     def __post_init__(self) -> None:
@@ -156,8 +157,8 @@ class InferenceService:
         )
         await handle.start()
         await app.start(handle)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-        return cls(settings, app, handle, channel)
+        address = f"127.0.0.1:{port}"
+        return cls(settings, app, handle, grpc.aio.insecure_channel(address), address)
 
     async def close(self) -> None:
         await self.channel.close()

@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from services.inference.batcher import Batcher
+from services.inference.batcher import Batcher, QueueBudget
 from services.inference.errors import (
     InvalidInput,
     ModelExecutionError,
@@ -176,6 +176,84 @@ async def test_full_queue_sheds_requests_at_once() -> None:
     await asyncio.gather(running, *queued)
     assert runner.sizes == [1, 2]
     await batcher.close()
+
+
+ROW = 16
+"""Bytes of one row of :func:`request`'s input."""
+
+
+async def test_the_queues_of_one_server_hold_no_more_input_bytes_than_their_budget() -> None:
+    budget = QueueBudget(limit_bytes=5 * ROW)
+    runners = [Runner(), Runner()]
+    for runner in runners:
+        runner.gate.clear()
+    observer = Observer()
+    batchers = [
+        await started(
+            Batcher(
+                [r], BatchingOptions(max_batch_size=8), budget=budget, recorder=Recorder(observer=observer)
+            )
+        )
+        for r in runners
+    ]
+    running = [b.submit(request(1)) for b in batchers]  # taken at once: they hold nothing
+    await until(lambda: all(r.sizes == [1] for r in runners))
+    queued = [batchers[0].submit(request(2, rows=3)), batchers[1].submit(request(3, rows=2))]
+    assert budget.held == 5 * ROW
+    with pytest.raises(QueueFull) as caught:
+        batchers[1].submit(request(4), context="over")
+    assert caught.value.code == Code.RESOURCE_EXHAUSTED
+    assert caught.value.reason == "QUEUE_FULL"
+    assert "80 bytes of inputs are already queued" in caught.value.message
+    assert observer.rejected == [("", "", "QUEUE_FULL", "over")]
+
+    queued[1].cancel()  # a caller that leaves gives its bytes back at once
+    await asyncio.sleep(0)
+    assert budget.held == 3 * ROW
+    queued.append(batchers[1].submit(request(5, rows=2)))
+    for runner in runners:
+        runner.gate.set()
+    results = await asyncio.gather(*running, queued[0], queued[2])
+    assert [float(r["y"][0, 0]) for r in results] == [2.0, 2.0, 4.0, 10.0]
+    assert budget.held == 0
+    for batcher in batchers:
+        await batcher.close()
+
+
+async def test_a_request_larger_than_the_budget_runs_when_nothing_else_is_queued() -> None:
+    budget = QueueBudget(limit_bytes=ROW)
+    runner = Runner()
+    runner.gate.clear()
+    batcher = await started(Batcher([runner], BatchingOptions(max_batch_size=8), budget=budget))
+    running = batcher.submit(request(1))
+    await until(lambda: runner.sizes == [1])
+    large = batcher.submit(request(2, rows=4))
+    assert budget.held == 4 * ROW
+    with pytest.raises(QueueFull):
+        batcher.submit(request(3))
+    runner.gate.set()
+    assert float((await large)["y"][3, 0]) == 4.0
+    await running
+    assert budget.held == 0
+    await batcher.close()
+
+
+async def test_closing_a_batcher_gives_back_what_its_queue_held() -> None:
+    budget = QueueBudget(limit_bytes=100 * ROW)
+    runner = Runner()
+    runner.gate.clear()
+    batcher = await started(Batcher([runner], BatchingOptions(max_batch_size=1), budget=budget))
+    running = batcher.submit(request(1))
+    await until(lambda: runner.sizes == [1])
+    waiting = [batcher.submit(request(2, rows=1)), batcher.submit(request(3, rows=1))]
+    assert budget.held == 2 * ROW
+    runner.gate.set()
+    await batcher.close()
+    await running
+    for unloaded in waiting:
+        with pytest.raises(VersionUnloaded):
+            await unloaded
+    assert budget.held == 0
 
 
 async def test_expired_requests_are_dropped_unrun() -> None:
