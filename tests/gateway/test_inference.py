@@ -19,6 +19,7 @@ import grpc
 import numpy as np
 import onnxruntime as ort
 import pytest
+from onnx import TensorProto
 
 from aiplat.models.v1 import deployment_pb2
 from inference import grpc_service_pb2 as pb
@@ -29,7 +30,7 @@ from services.launcher.supervisor import PLATFORM_TENANT
 from services.runtime.devkeys import DevKeys
 from tests.inference.calls import Models, auth, infer_request
 from tests.inference.platform import InferenceService
-from tests.inference.support import mlp_model
+from tests.inference.support import identity_model, mlp_model
 
 from .apis import Api, GrpcApi, RestApi
 from .support import (
@@ -272,3 +273,31 @@ def test_an_instance_that_is_not_serving_gets_no_inference_calls(
         outcomes += [call() for _ in range(20)]
         assert pair.served(second, tenant) > before_second, "a recovered instance gets calls again"
     assert set(outcomes) == {"OK"}, "no call failed while an instance left and came back"
+
+
+def test_a_call_over_the_other_services_message_limit_passes_the_gateway(
+    platforms: Callable[[int], Platform], dev_keys: DevKeys, tenant: str
+) -> None:
+    single = platforms(1)
+    width = 5 * 1024 * 1024  # 20 MiB of FP32 each way: over 16 MiB, within the inference service's 64
+    metadata = auth(dev_keys, tenant, "editor")
+
+    async def deploy_echo() -> None:
+        async with grpc.aio.insecure_channel(single.gateway.address) as channel:
+            models = Models(channel, metadata)
+            await models.create_model("echo")
+            version = await models.upload("echo", identity_model(TensorProto.FLOAT, [1, width]))
+            await models.deploy("echo", "echo", [(version, 100)])
+        await single.instances[0].serving(tenant, "echo", generation=1)
+
+    single.loop.run(deploy_echo())
+    row = np.arange(width, dtype=np.float32).reshape(1, width)
+    unlimited = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+    with grpc.insecure_channel(single.gateway.address, options=unlimited) as channel:
+        infer = channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=pb.ModelInferRequest.SerializeToString,
+            response_deserializer=pb.ModelInferResponse.FromString,
+        )
+        reply = infer(infer_request("echo", {"x": row}), metadata=metadata, timeout=60)
+    np.testing.assert_array_equal(np.frombuffer(reply.raw_output_contents[0], np.float32), row.ravel())
