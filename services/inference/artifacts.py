@@ -168,6 +168,7 @@ class ArtifactCache:
         before any session opens.
         """
         artifact = await self.fetch(uri, sha256)
+        # A copy of its own: concurrent fetches of one checksum share the artifact fetch returns.
         held = CachedArtifact.of(self, uri, sha256.lower())
         held._held = await asyncio.to_thread(artifact.read_verified)
         try:

@@ -224,6 +224,17 @@ class Batcher:
             full = QueueFull(f"{self._queued} requests are already queued", retry_after_seconds=0.1)
             self._recorder.rejected(full, arrival, context)
             raise full
+        future: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
+        if (
+            self._queued == 0
+            and not self._ran_here_this_turn
+            and self._lone_dispatch_allowed()
+            and self._cheap(request.key, request.batch_size)
+            and (runner := self._idle_runner()) is not None
+        ):
+            self._run_here(runner, QueuedRequest(request, future, deadline, now, context, arrival))
+            return future
+        # Only what is queued counts against the budget: a request run at once holds no place.
         nbytes = 0
         if self._budget is not None:
             nbytes = sum(feed.nbytes for feed in request.feeds.values())
@@ -235,16 +246,6 @@ class Batcher:
                 )
                 self._recorder.rejected(full, arrival, context)
                 raise full
-        future: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
-        if (
-            self._queued == 0
-            and not self._ran_here_this_turn
-            and self._lone_dispatch_allowed()
-            and self._cheap(request.key, request.batch_size)
-            and (runner := self._idle_runner()) is not None
-        ):
-            self._run_here(runner, QueuedRequest(request, future, deadline, now, context, arrival))
-            return future
         key = request.key if self._max > 1 else None
         group = self._groups.get(key)
         if group is None:

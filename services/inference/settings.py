@@ -36,9 +36,9 @@ class InferenceSettings(ServiceSettings):
     """Most the cached artifacts (their ``.onnx`` files) may take, in GiB; 0: unbounded. Before a
     download the least recently used artifacts are removed until the incoming one fits, never one that a
     version loaded or loading in a worker process sharing the cache needs; an artifact that cannot fit
-    even then fails its
-    load with reason ``CACHE_FULL``, retried until a version unloads. Downloads in progress (their
-    ``.part`` files) come on top: leave room for them below the size of the disk or volume."""
+    even then fails its load with reason ``CACHE_FULL``, retried until a version unloads. Downloads in
+    progress (their ``.part`` files) come on top: leave room for them below the size of the disk or
+    volume."""
 
     max_message_mib: int = Field(default=4 * DEFAULT_MAX_MESSAGE_MIB, ge=1, le=2047)
     """Largest gRPC message the inference service takes or sends, in MiB: four times the other

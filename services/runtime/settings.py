@@ -71,10 +71,6 @@ class ServiceSettings(BaseSettings):
     max_message_mib: int = Field(default=DEFAULT_MAX_MESSAGE_MIB, ge=1, le=2047)
     """Largest gRPC message the service takes or sends, in MiB; a larger one gets ``RESOURCE_EXHAUSTED``."""
 
-    def max_message_bytes(self) -> int:
-        """``max_message_mib`` in bytes."""
-        return self.max_message_mib * 1024**2
-
     database_url: str | None = None
     """SQLAlchemy URL of the service's store (``postgresql+psycopg://...`` in production);
     unset means the SQLite file ``<data_dir>/<service>.db``."""
@@ -146,6 +142,10 @@ class ServiceSettings(BaseSettings):
     def metrics_enabled(self) -> bool:
         """Whether the Prometheus endpoint is served at all."""
         return self.metrics_port >= 0
+
+    def max_message_bytes(self) -> int:
+        """``max_message_mib`` in bytes."""
+        return self.max_message_mib * 1024**2
 
     def resolved_database_url(self, service_name: str) -> str:
         """``database_url``, or the default SQLite file of ``service_name`` in the data directory."""
