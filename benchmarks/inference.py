@@ -61,8 +61,12 @@ CORRECT = "all responses correct"
 _STREAMS_PER_CONNECTION = 4
 
 
-def deploy(platform: Platform, model: BenchModel, token: str) -> str:
-    """Register the model, deploy version 1 with batching, and wait until it is READY."""
+_DEVICES = {"cpu": deployment_pb2.EXECUTION_DEVICE_CPU, "gpu": deployment_pb2.EXECUTION_DEVICE_GPU}
+
+
+def deploy(platform: Platform, model: BenchModel, token: str, device: str = "cpu") -> str:
+    """Register the model, deploy version 1 with batching on ``device``, and wait until it is READY
+    there (a GPU deployment that fell back to the CPU is an error, not a row)."""
     metadata = (("authorization", f"Bearer {token}"),)
     model_id = model.name.replace("_", "-")
     with grpc.insecure_channel(platform.addresses["models"]) as channel:
@@ -85,7 +89,7 @@ def deploy(platform: Platform, model: BenchModel, token: str) -> str:
             batching=deployment_pb2.BatchingConfig(
                 max_batch_size=32, max_queue_delay_micros=2000, max_queue_size=4096
             ),
-            execution=deployment_pb2.ExecutionConfig(device=deployment_pb2.EXECUTION_DEVICE_CPU),
+            execution=deployment_pb2.ExecutionConfig(device=_DEVICES[device]),
         )
         deployments.CreateDeployment(
             deployment_service_pb2.CreateDeploymentRequest(deployment=spec, deployment_id=model_id),
@@ -99,9 +103,17 @@ def deploy(platform: Platform, model: BenchModel, token: str) -> str:
             if current.state == deployment_pb2.DEPLOYMENT_STATE_READY and _ready_everywhere(
                 platform.instances["inference"], model_id, metadata
             ):
+                _check_device(current, device)
                 return model_id
             time.sleep(0.2)
     raise RuntimeError(f"deployment {model_id} did not become READY on every inference instance")
+
+
+def _check_device(deployment: deployment_pb2.Deployment, device: str) -> None:
+    loaded = sorted({version.device for version in deployment.loaded_versions})
+    print(f"{deployment.name}: loaded on {', '.join(loaded)}", flush=True)
+    if device == "gpu" and not all(name.startswith("cuda") for name in loaded):
+        raise RuntimeError(f"{deployment.name} was asked for the GPU but loaded on {loaded}")
 
 
 def _ready_everywhere(
@@ -327,6 +339,12 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes per inference replica")
     parser.add_argument(
+        "--device",
+        choices=sorted(_DEVICES),
+        default="cpu",
+        help="where the in-process reference and the deployments run (gpu: CUDA, onnxruntime-gpu)",
+    )
+    parser.add_argument(
         "--rounds", type=int, default=3, help="rounds of each service row, interleaved; the median is kept"
     )
     args = parser.parse_args()
@@ -334,8 +352,8 @@ def main() -> None:
     models = [tiny_mlp(), heavy_mlp()]
     rows: list[Row] = []
     for model in models:
-        rows.append(measure_in_process(model, 1, args.seconds))
-        rows.append(measure_in_process(model, 32, args.seconds))
+        rows.append(measure_in_process(model, 1, args.seconds, args.device))
+        rows.append(measure_in_process(model, 32, args.seconds, args.device))
     env = {
         "AIPLAT_INFERENCE_WORKERS": str(args.workers),
         # The benchmark's tenant is a premium tenant: its bucket must not be what is measured.
@@ -350,7 +368,7 @@ def main() -> None:
         token = platform.token(BENCH_TENANT)
         inference, gateway = platform.instances["inference"], platform.addresses["gateway"]
         for model in models:
-            deployment = deploy(platform, model, token)
+            deployment = deploy(platform, model, token, args.device)
             reply = _reply(inference[0], model, deployment, token)
             with bare_grpc(reply, len(inference), Path(scratch)) as floor:
                 targets = [
@@ -369,10 +387,11 @@ def main() -> None:
     print()
     print(targets_table(check_targets(rows, DIRECT_GRPC, GATEWAY_GRPC)))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "inference.json").write_text(
+    stem = "inference" if args.device == "cpu" else f"inference-{args.device}"
+    (RESULTS / f"{stem}.json").write_text(
         json.dumps([asdict(r) | {"requests_per_second": r.requests_per_second} for r in rows], indent=2)
     )
-    print(f"plot: {write_plot(rows, RESULTS / 'inference.png')}")
+    print(f"plot: {write_plot(rows, RESULTS / f'{stem}.png')}")
 
 
 if __name__ == "__main__":

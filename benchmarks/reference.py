@@ -10,10 +10,14 @@ from benchmarks.onnx_models import BenchModel
 from benchmarks.stats import Row, quantiles_ms
 
 
-def _session(model: BenchModel) -> ort.InferenceSession:
+def _session(model: BenchModel, device: str) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(model.onnx_bytes, options, providers=["CPUExecutionProvider"])
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "gpu" else []
+    session = ort.InferenceSession(model.onnx_bytes, options, providers=providers or ["CPUExecutionProvider"])
+    if device == "gpu" and session.get_providers()[0] != "CUDAExecutionProvider":
+        raise RuntimeError(f"ONNX Runtime could not open {model.name} on CUDA: {session.get_providers()}")
+    return session
 
 
 def in_process_target(batch: int) -> str:
@@ -21,9 +25,13 @@ def in_process_target(batch: int) -> str:
     return f"onnxruntime in-process (batch {batch})"
 
 
-def measure_in_process(model: BenchModel, batch: int, seconds: float) -> Row:
-    """Run batches of `batch` back to back for about `seconds`; one request is one batch."""
-    session = _session(model)
+def measure_in_process(model: BenchModel, batch: int, seconds: float, device: str = "cpu") -> Row:
+    """Run batches of `batch` back to back for about `seconds`; one request is one batch.
+
+    On ``device="gpu"`` each run copies its host input to the GPU and its output back, as a
+    service answering over the network must.
+    """
+    session = _session(model, device)
     feed = {model.input_name: model.sample(batch)}
     for _ in range(20):
         session.run(None, feed)
