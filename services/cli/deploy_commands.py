@@ -77,7 +77,9 @@ def _create(args: argparse.Namespace) -> None:
             hold_lone_requests=args.hold_lone_requests,
         ),
         execution=deployment_pb2.ExecutionConfig(
-            device=f"EXECUTION_DEVICE_{args.device.upper()}", allow_spinning=args.allow_spinning
+            device=f"EXECUTION_DEVICE_{args.device.upper()}",
+            allow_spinning=args.allow_spinning,
+            allow_tf32=args.allow_tf32,
         ),
     )
     with connect(CliSettings()) as channel:
@@ -167,6 +169,11 @@ def add_commands(
         "--allow-spinning",
         action="store_true",
         help="let idle ONNX Runtime threads spin: lower latency with spare cores, less throughput when busy",
+    )
+    create.add_argument(
+        "--allow-tf32",
+        action="store_true",
+        help="let CUDA compute float32 products in TensorFloat-32: faster, about three significant digits",
     )
     create.set_defaults(handler=_create)
 

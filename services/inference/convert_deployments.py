@@ -59,6 +59,7 @@ def _execution(message: deployment_pb2.ExecutionConfig, default_threads: int) ->
         inter_op_threads=message.inter_op_threads,
         gpu_memory_fraction=message.gpu_memory_fraction,
         allow_spinning=message.allow_spinning,
+        allow_tf32=message.allow_tf32,
         inline_run_us=INLINE_RUN_US,
     )
 

@@ -29,9 +29,11 @@ as bits on the way out, since NumPy has no bfloat16.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import importlib
+import io
 import logging
 import re
 from collections.abc import Mapping
@@ -56,6 +58,7 @@ __all__ = [
     "RejectedInputError",
     "VerifiedModel",
     "create_session",
+    "cuda_available",
     "cuda_device_count",
     "read_signature",
 ]
@@ -90,6 +93,8 @@ class ExecutionOptions:
     """CUDA device ordinal."""
     allow_spinning: bool = False
     """Let idle ONNX Runtime threads spin; off by default as spinning steals the event loop's core."""
+    allow_tf32: bool = False
+    """Let CUDA run float32 products in TensorFloat-32; off, results match the CPU's to float32 rounding."""
     inline_run_us: int = 0
     """Run a lone request on the event loop when runs take at most this long (µs); 0: always a thread."""
 
@@ -142,6 +147,12 @@ def cuda_device_count() -> int:
         return int(cupy.cuda.runtime.getDeviceCount())
     except Exception:  # ImportError, or CUDARuntimeError on machines without a driver.
         return 0
+
+
+def cuda_available(device_id: int = 0) -> bool:
+    """Whether a session asking for the GPU gets CUDA device ``device_id``: ONNX Runtime has the CUDA
+    provider and CuPy sees the device."""
+    return _CUDA in ort.get_available_providers() and cuda_device_count() > device_id
 
 
 def read_signature(session: ort.InferenceSession) -> Signature:
@@ -212,10 +223,34 @@ def _open(
 def _cuda_usable(options: ExecutionOptions) -> bool:
     if options.device == "cpu":
         return False
-    usable = _CUDA in ort.get_available_providers() and cuda_device_count() > options.device_id
+    usable = cuda_available(options.device_id)
+    if usable:
+        _load_cuda_libraries()
     if not usable and options.device == "gpu":
         _log.warning("GPU requested but no CUDA device is usable; running on the CPU")
     return usable
+
+
+@functools.cache
+def _load_cuda_libraries() -> None:
+    """Load the CUDA and cuDNN libraries that pip installs beside ONNX Runtime.
+
+    ONNX Runtime's CUDA provider finds them only on the loader's path, which pip's `nvidia-*`
+    packages (the `cuda` and `cudnn` extras of onnxruntime-gpu) are not on; where they are absent
+    this falls back to the loader's path, so a system-wide CUDA keeps working.
+    """
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:  # builds before 1.21 rely on the loader's path alone
+        return
+    printed = io.StringIO()
+    try:
+        # It reports what it could not load on stdout, which belongs to the service's logs instead.
+        with contextlib.redirect_stdout(printed):
+            preload(cuda=True, cudnn=True, msvc=False)
+    except (OSError, RuntimeError) as error:
+        _log.warning("could not preload the CUDA libraries: %s", error)
+    if report := printed.getvalue().strip():
+        _log.warning("preloading the CUDA libraries: %s", report)
 
 
 def _cuda_provider_options(options: ExecutionOptions) -> dict[str, str]:
@@ -227,6 +262,8 @@ def _cuda_provider_options(options: ExecutionOptions) -> dict[str, str]:
         "gpu_mem_limit": str(int(total * fraction)),
         # Grow by what is asked, not by doubling, so the limit is not overshot in one step.
         "arena_extend_strategy": "kSameAsRequested",
+        # ONNX Runtime turns TF32 on by default, which changes float32 results in the fourth digit.
+        "use_tf32": "1" if options.allow_tf32 else "0",
     }
 
 

@@ -86,6 +86,7 @@ def deployment_in(message: deployment_pb2.Deployment) -> DeploymentDraft:
             inter_op_threads=execution.inter_op_threads,
             gpu_memory_fraction=execution.gpu_memory_fraction,
             allow_spinning=execution.allow_spinning,
+            allow_tf32=execution.allow_tf32,
         ),
         preprocessing=tuple(
             _preprocessing_in(step, f"deployment.preprocessing[{index}]")
@@ -137,6 +138,7 @@ def deployment_out(deployment: Deployment) -> deployment_pb2.Deployment:
             inter_op_threads=spec.execution.inter_op_threads,
             gpu_memory_fraction=spec.execution.gpu_memory_fraction,
             allow_spinning=spec.execution.allow_spinning,
+            allow_tf32=spec.execution.allow_tf32,
         ),
         preprocessing=[_preprocessing_out(step) for step in spec.preprocessing],
         labels=dict(spec.labels),

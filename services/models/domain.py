@@ -150,6 +150,7 @@ class Execution:
     inter_op_threads: int = 0
     gpu_memory_fraction: float = 0.0
     allow_spinning: bool = False
+    allow_tf32: bool = False
 
 
 @dataclass(frozen=True)

@@ -63,10 +63,12 @@ def test_register_upload_alias_deploy_shift_and_roll_back(
             "--max-batch-size",
             "32",
             "--allow-spinning",
+            "--allow-tf32",
         ],
     )
     assert deployed["traffic"] == [{"version": "models/fraud/versions/1", "percent": 100}]  # type: ignore[index]
     assert deployed["execution"]["allowSpinning"] is True  # type: ignore[index]
+    assert deployed["execution"]["allowTf32"] is True  # type: ignore[index]
     shifted = _json(capsys, ["deploy", "set-traffic", "fraud-scorer", "1=90", "2=10"])
     assert [t["percent"] for t in shifted["traffic"]] == [90, 10]  # type: ignore[index]
     fetched = _json(capsys, ["deploy", "get", "fraud-scorer"])

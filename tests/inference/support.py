@@ -8,11 +8,18 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from services.inference.sessions import ExecutionOptions, OrtSession, create_session
+from services.inference.sessions import ExecutionOptions, OrtSession, create_session, cuda_available
 from services.inference.tensors import DATATYPES, encode_raw
 from services.inference.validation import InputTensor
 
 CPU = ExecutionOptions(device="cpu", intra_op_threads=1, inter_op_threads=1)
+
+# Where a deployment that names no device lands on this machine, and its providers in ONNX Runtime's order.
+AUTO_DEVICE, AUTO_PROVIDERS = (
+    ("cuda:0", ("CUDAExecutionProvider", "CPUExecutionProvider"))
+    if cuda_available()
+    else ("cpu", ("CPUExecutionProvider",))
+)
 
 WEIGHTS = np.array([[1.0, -1.0], [0.5, 2.0], [-3.0, 0.25], [2.0, 1.0]], dtype=np.float32)
 BIAS = np.array([0.5, -0.5], dtype=np.float32)

@@ -32,7 +32,10 @@ def test_execution_settings_reach_the_sessions() -> None:
     wanted = wanted_in(
         _watched(
             deployment_pb2.ExecutionConfig(
-                device=deployment_pb2.EXECUTION_DEVICE_CPU, inter_op_threads=1, allow_spinning=True
+                device=deployment_pb2.EXECUTION_DEVICE_CPU,
+                inter_op_threads=1,
+                allow_spinning=True,
+                allow_tf32=True,
             )
         ),
         default_threads=2,
@@ -42,11 +45,16 @@ def test_execution_settings_reach_the_sessions() -> None:
     assert execution.intra_op_threads == 2, "left to the service: its default"
     assert execution.inter_op_threads == 1
     assert execution.allow_spinning is True
+    assert execution.allow_tf32 is True
     assert execution.inline_run_us == INLINE_RUN_US
 
 
 def test_threads_do_not_spin_unless_the_deployment_says_so() -> None:
     assert wanted_in(_watched(deployment_pb2.ExecutionConfig())).execution.allow_spinning is False
+
+
+def test_tf32_stays_off_unless_the_deployment_allows_it() -> None:
+    assert wanted_in(_watched(deployment_pb2.ExecutionConfig())).execution.allow_tf32 is False
 
 
 def test_a_long_load_failure_is_reported_clipped_to_what_model_management_accepts() -> None:

@@ -19,7 +19,7 @@ from tests.grpc_helpers import Metadata
 
 from .calls import Models, eventually, infer_request, output
 from .platform import InferenceService
-from .support import identity_model, mlp_model
+from .support import AUTO_DEVICE, AUTO_PROVIDERS, identity_model, mlp_model
 
 READY = deployment_pb2.DEPLOYMENT_STATE_READY
 BATCHING = deployment_pb2.BatchingConfig(max_batch_size=16, max_queue_delay_micros=2000)
@@ -40,8 +40,8 @@ async def test_a_deployed_version_answers_like_onnx_runtime_in_process(
 
     [loaded] = deployment.loaded_versions
     assert loaded.version == version
-    assert loaded.device == "cpu"
-    assert loaded.execution_providers == ["CPUExecutionProvider"]
+    assert loaded.device == AUTO_DEVICE
+    assert tuple(loaded.execution_providers) == AUTO_PROVIDERS
     ready = await inference.stub.ServerReady(pb.ServerReadyRequest(), metadata=viewer)
     assert ready.ready
     x = np.random.default_rng(1).standard_normal((5, 8), dtype=np.float32)

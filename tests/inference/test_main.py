@@ -27,7 +27,7 @@ from tests.grpc_helpers import Metadata
 
 from .calls import Models, eventually, infer_request
 from .platform import ModelsService
-from .support import mlp_model
+from .support import AUTO_DEVICE, mlp_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -169,7 +169,7 @@ async def test_one_process_serves_then_drains_on_sigterm(
     assert len(service.named("serving")) == 1
     assert service.named("stopped")
     [loaded] = [e for e in service.events if e.get("message", "").startswith("model version loaded")]
-    assert loaded["device"] == "cpu"
+    assert loaded["device"] == AUTO_DEVICE
 
 
 async def test_two_workers_share_one_port_and_metrics_endpoint_and_stop_cleanly(

@@ -21,7 +21,7 @@ from tests.grpc_helpers import Metadata
 
 from .calls import Models, auth, infer_request
 from .platform import InferenceService, ModelsService
-from .support import fragile_model, mlp_model
+from .support import AUTO_DEVICE, AUTO_PROVIDERS, fragile_model, mlp_model
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -401,7 +401,8 @@ async def test_merged_worker_metrics_sum_to_the_traffic_each_worker_served(
     method = (("code", "OK"), ("method", "ModelInfer"), ("service", "inference.GRPCInferenceService"))
     handled = [merged[("aiplat_grpc_server_handled_total", (*method, ("worker", str(i))))] for i in range(2)]
     assert sum(handled) == 5
-    info = tuple(sorted((*labels, ("device", "cpu"), ("providers", "CPUExecutionProvider"), ("worker", "0"))))
+    providers = ",".join(AUTO_PROVIDERS)
+    info = tuple(sorted((*labels, ("device", AUTO_DEVICE), ("providers", providers), ("worker", "0"))))
     assert merged[("aiplat_inference_version_info", info)] == 1
 
 

@@ -18,7 +18,7 @@ from tests.grpc_helpers import Metadata, error_details
 
 from .calls import Models, auth, infer_request, output
 from .platform import InferenceService, ModelsService
-from .support import mlp_model
+from .support import AUTO_DEVICE, mlp_model
 
 pytestmark = pytest.mark.usefixtures("scorer")
 
@@ -293,7 +293,8 @@ async def test_model_config_reads_like_tritons(inference: InferenceService, view
     assert [(o.name, o.data_type, list(o.dims)) for o in config.output] == [("y", mc.TYPE_FP32, [3])]
     assert config.dynamic_batching.max_queue_delay_microseconds == 2000
     [group] = config.instance_group
-    assert (group.kind, group.count) == (mc.ModelInstanceGroup.KIND_CPU, 1)
+    kind = mc.ModelInstanceGroup.KIND_CPU if AUTO_DEVICE == "cpu" else mc.ModelInstanceGroup.KIND_GPU
+    assert (group.kind, group.count) == (kind, 1)
 
 
 async def test_statistics_count_requests_and_batches(inference: InferenceService, viewer: Metadata) -> None:

@@ -126,15 +126,16 @@ def _fake_gpu(monkeypatch: pytest.MonkeyPatch, total_bytes: int) -> None:
     )
 
 
-@pytest.mark.parametrize(("fraction", "share"), [(0.25, 0.25), (None, DEFAULT_GPU_MEMORY_FRACTION)])
-def test_the_cuda_arena_is_limited_to_the_configured_share_of_device_memory(
-    monkeypatch: pytest.MonkeyPatch, opened: Opened, fraction: float | None, share: float
+@pytest.mark.parametrize(
+    ("fraction", "share", "tf32"), [(0.25, 0.25, True), (None, DEFAULT_GPU_MEMORY_FRACTION, False)]
+)
+def test_the_cuda_arena_is_limited_to_the_configured_share_of_device_memory_and_tf32_is_opt_in(
+    monkeypatch: pytest.MonkeyPatch, opened: Opened, fraction: float | None, share: float, tf32: bool
 ) -> None:
     total = 80 * 2**30
     _fake_gpu(monkeypatch, total)
-    session = create_session(
-        linear_model(), ExecutionOptions(device="gpu", device_id=0, gpu_memory_fraction=fraction)
-    )
+    options = ExecutionOptions(device="gpu", device_id=0, gpu_memory_fraction=fraction, allow_tf32=tf32)
+    session = create_session(linear_model(), options)
     ((_, providers),) = opened
     assert providers == [
         (
@@ -143,6 +144,7 @@ def test_the_cuda_arena_is_limited_to_the_configured_share_of_device_memory(
                 "device_id": "0",
                 "gpu_mem_limit": str(int(total * share)),
                 "arena_extend_strategy": "kSameAsRequested",
+                "use_tf32": "1" if tf32 else "0",
             },
         ),
         "CPUExecutionProvider",

@@ -370,10 +370,12 @@ async def test_batching_that_holds_lone_requests_is_kept_and_can_be_turned_off(
 
 
 @pytest.mark.usefixtures("fraud")
-async def test_spinning_threads_are_stored_and_returned(running: Running, token: Token) -> None:
+async def test_spinning_threads_and_tf32_are_stored_and_returned(running: Running, token: Token) -> None:
     auth = token("editor")
     deployment = _deployment((1, 100))
-    deployment.execution.CopyFrom(deployment_pb2.ExecutionConfig(intra_op_threads=2, allow_spinning=True))
+    deployment.execution.CopyFrom(
+        deployment_pb2.ExecutionConfig(intra_op_threads=2, allow_spinning=True, allow_tf32=True)
+    )
     created = await running.deployments.CreateDeployment(
         pb.CreateDeploymentRequest(deployment=deployment, deployment_id="spinning"), metadata=auth
     )
@@ -381,6 +383,7 @@ async def test_spinning_threads_are_stored_and_returned(running: Running, token:
         pb.GetDeploymentRequest(name="deployments/spinning"), metadata=auth
     )
     assert created.execution.allow_spinning
+    assert created.execution.allow_tf32
     assert fetched.execution == created.execution
 
 

@@ -73,6 +73,7 @@ def spec_to_json(spec: DeploymentSpec) -> dict[str, Any]:
             "inter_op_threads": spec.execution.inter_op_threads,
             "gpu_memory_fraction": spec.execution.gpu_memory_fraction,
             "allow_spinning": spec.execution.allow_spinning,
+            "allow_tf32": spec.execution.allow_tf32,
         },
         "preprocessing": [_preprocessing_to_json(step) for step in spec.preprocessing],
     }
@@ -107,6 +108,7 @@ def spec_from_json(
             gpu_memory_fraction=float(execution["gpu_memory_fraction"]),
             # Specs stored before the field existed let no thread spin.
             allow_spinning=bool(execution.get("allow_spinning", False)),
+            allow_tf32=bool(execution.get("allow_tf32", False)),
         ),
         preprocessing=tuple(_preprocessing(step) for step in data["preprocessing"]),
         labels=dict(labels),

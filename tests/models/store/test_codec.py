@@ -9,7 +9,7 @@ SPEC = DeploymentSpec(
     model_id="fraud",
     traffic=(TrafficTarget(1, 100),),
     batching=Batching(max_batch_size=8, max_queue_delay_micros=500, hold_lone_requests=True),
-    execution=Execution(intra_op_threads=2, allow_spinning=True),
+    execution=Execution(intra_op_threads=2, allow_spinning=True, allow_tf32=True),
 )
 
 
@@ -35,3 +35,10 @@ def test_a_spec_stored_before_threads_could_spin_does_not_let_them() -> None:
     execution = dict(stored["execution"])
     del execution["allow_spinning"]
     assert _read({**stored, "execution": execution}).execution.allow_spinning is False
+
+
+def test_a_spec_stored_before_tf32_could_be_allowed_does_not_allow_it() -> None:
+    stored = spec_to_json(SPEC)
+    execution = dict(stored["execution"])
+    del execution["allow_tf32"]
+    assert _read({**stored, "execution": execution}).execution.allow_tf32 is False

@@ -95,18 +95,20 @@ class BatchingConfig(_message.Message):
     def __init__(self, max_batch_size: _Optional[int] = ..., max_queue_delay_micros: _Optional[int] = ..., preferred_batch_sizes: _Optional[_Iterable[int]] = ..., max_queue_size: _Optional[int] = ..., hold_lone_requests: _Optional[bool] = ...) -> None: ...
 
 class ExecutionConfig(_message.Message):
-    __slots__ = ("device", "intra_op_threads", "inter_op_threads", "gpu_memory_fraction", "allow_spinning")
+    __slots__ = ("device", "intra_op_threads", "inter_op_threads", "gpu_memory_fraction", "allow_spinning", "allow_tf32")
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     INTRA_OP_THREADS_FIELD_NUMBER: _ClassVar[int]
     INTER_OP_THREADS_FIELD_NUMBER: _ClassVar[int]
     GPU_MEMORY_FRACTION_FIELD_NUMBER: _ClassVar[int]
     ALLOW_SPINNING_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_TF32_FIELD_NUMBER: _ClassVar[int]
     device: ExecutionDevice
     intra_op_threads: int
     inter_op_threads: int
     gpu_memory_fraction: float
     allow_spinning: bool
-    def __init__(self, device: _Optional[_Union[ExecutionDevice, str]] = ..., intra_op_threads: _Optional[int] = ..., inter_op_threads: _Optional[int] = ..., gpu_memory_fraction: _Optional[float] = ..., allow_spinning: _Optional[bool] = ...) -> None: ...
+    allow_tf32: bool
+    def __init__(self, device: _Optional[_Union[ExecutionDevice, str]] = ..., intra_op_threads: _Optional[int] = ..., inter_op_threads: _Optional[int] = ..., gpu_memory_fraction: _Optional[float] = ..., allow_spinning: _Optional[bool] = ..., allow_tf32: _Optional[bool] = ...) -> None: ...
 
 class PreprocessingConfig(_message.Message):
     __slots__ = ("input", "source_layout", "target_layout", "resize_height", "resize_width", "interpolation", "scale", "means", "stds", "target_data_type")
