@@ -2,9 +2,10 @@
 #   docker build --target gpu -t aiplat-gpu:0.1.0 .   inference pods on GPU nodes (istio/base/inference.yaml)
 #   docker build -t aiplat:0.1.0 .                    every other pod, the gateway's included
 
-# ONNX Runtime's CUDA provider (onnxruntime-gpu) loads the CUDA 12 runtime, cuBLAS and cuDNN 9 from the
-# system, which this base image carries; CuPy finds the same CUDA runtime. Ubuntu 24.04's Python is 3.12.
-FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 AS gpu
+# ONNX Runtime's CUDA provider (onnxruntime-gpu from 1.31) loads the CUDA 13 runtime, cuBLAS and cuDNN 9
+# from the system, which this base image carries; CuPy finds the same CUDA runtime. Ubuntu 24.04's Python
+# is 3.12.
+FROM nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04 AS gpu
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/aiplat/bin:$PATH
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv \

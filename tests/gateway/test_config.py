@@ -34,7 +34,14 @@ def _validate(path: Path, cwd: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "warning" not in result.stdout + result.stderr
+    # Envoy also warns about the host (a container whose cgroup files it cannot read); only the
+    # configuration's warnings are ours.
+    warnings = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if "warning" in line and "cgroup_cpu_util" not in line
+    ]
+    assert warnings == []
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from tests.grpc_helpers import Metadata, error_details
 
 from .calls import Models, infer_request
 from .platform import InferenceService, ModelsService
-from .support import mlp_model
+from .support import AUTO_DEVICE, AUTO_PROVIDERS, mlp_model
 
 X = np.ones((1, 8), np.float32)
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -82,7 +82,7 @@ async def test_triton_metrics_and_the_device_of_each_version(
         assert (f"nv_inference_{name}_duration_us", labels) in samples
     assert samples[("nv_inference_request_duration_us", labels)] > 0
     assert samples[("nv_inference_pending_request_count", labels)] == 0
-    info = (*labels[:2], ("device", "cpu"), ("providers", "CPUExecutionProvider"), labels[2])
+    info = (*labels[:2], ("device", AUTO_DEVICE), ("providers", ",".join(AUTO_PROVIDERS)), labels[2])
     assert samples[("aiplat_inference_version_info", tuple(sorted(info)))] == 1
     method = (("code", "OK"), ("method", "ModelInfer"), ("service", "inference.GRPCInferenceService"))
     assert samples[("aiplat_grpc_server_handled_total", method)] == 3

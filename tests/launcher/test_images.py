@@ -88,14 +88,21 @@ def test_the_default_image_has_the_cpu_runtime_and_the_gpu_image_the_cuda_one() 
     gpu = stages[_documented_builds()[IMAGE.replace(":", "-gpu:")] or ""]
     assert default.runs(r"pip install [^&]*\s\.(\s|$)"), "the default image installs aiplat without extras"
     assert gpu.runs(r"pip install [^&]*'\.\[gpu\]'"), "the GPU image installs the gpu extra"
-    # onnxruntime-gpu needs CUDA 12 and cuDNN from the base image.
-    assert "cuda:12." in gpu.base
+    # onnxruntime-gpu loads the CUDA runtime, cuBLAS and cuDNN of one CUDA major from the base image,
+    # and CuPy's build must be for that major too.
+    base_cuda = re.search(r"cuda:(\d+)\.", gpu.base)
+    assert base_cuda is not None
     assert "cudnn" in gpu.base
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extra = " ".join(project["optional-dependencies"]["gpu"])
-    assert "onnxruntime-gpu" in extra
-    assert "cupy-cuda12x" in extra
+    cupy = re.search(r"cupy-cuda(\d+)x", extra)
+    runtime = re.search(r"onnxruntime-gpu>=(\d+)\.(\d+)", extra)
+    assert cupy is not None
+    assert runtime is not None
+    assert base_cuda[1] == cupy[1] == "13"
+    # Releases from 1.31 on are built for CUDA 13; older ones for CUDA 12.
+    assert (int(runtime[1]), int(runtime[2])) >= (1, 31)
     # Both builds own the onnxruntime module: the gpu extra must leave the CPU one out.
     (cpu_runtime,) = [d for d in project["dependencies"] if d.startswith("onnxruntime")]
     assert "extra != 'gpu'" in cpu_runtime
