@@ -351,9 +351,10 @@ class OrtSession:
         binding.clear_binding_inputs()
         binding.clear_binding_outputs()
         cupy = self._xp
-        # Preprocessing kernels were queued on CuPy's stream; ONNX Runtime reads
-        # the buffers from its own stream, so they must be finished first.
-        cupy.cuda.get_current_stream().synchronize()
+        if not all(isinstance(array, np.ndarray) for array in feeds.values()):
+            # Preprocessing kernels were queued on CuPy's stream; ONNX Runtime reads
+            # the buffers from its own stream, so they must be finished first.
+            cupy.cuda.get_current_stream().synchronize()
         # Bound pointers are raw: the arrays must outlive the run.
         keep_alive: list[Any] = []
         for name, array in feeds.items():
