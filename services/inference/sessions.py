@@ -189,6 +189,7 @@ def create_session(model: str | Path | bytes, options: ExecutionOptions = Execut
     settings.add_session_config_entry("session.inter_op.allow_spinning", spinning)
     providers: list[Any] = [_CPU]
     if use_cuda:
+        _load_cuda_libraries()
         providers.insert(0, (_CUDA, _cuda_provider_options(options)))
     session = _open(model, settings, providers)
     actual = tuple(session.get_providers())
@@ -224,8 +225,6 @@ def _cuda_usable(options: ExecutionOptions) -> bool:
     if options.device == "cpu":
         return False
     usable = cuda_available(options.device_id)
-    if usable:
-        _load_cuda_libraries()
     if not usable and options.device == "gpu":
         _log.warning("GPU requested but no CUDA device is usable; running on the CPU")
     return usable
