@@ -18,16 +18,21 @@ the partial files a crashed download left are removed by the next one.
 
 A cache with a size limit makes room before each download: it removes the
 least recently used artifacts (fetched or read longest ago: a use touches the
-file's mtime) until the cached files, the downloads of this process in
-progress and the incoming artifact fit.  It never removes one that its users
-protect (:meth:`ArtifactCache.protect`: the repository's loaded and loading
-versions), nor a ``.part``, ``.lock`` or ``.pin`` file, and removes an artifact
-only under its ``flock``, skipping one whose lock is held (it is being
-fetched).  Worker processes sharing the directory tell each other what they
-need through ``<sha256>.onnx.pin``: each holds a shared ``flock`` of the pins
-of what it protects (:meth:`ArtifactCache.pin`), and an artifact is evicted
-only under an exclusive one, so never while another process needs it.  An
-artifact that cannot fit even so fails with reason ``CACHE_FULL``, which is
+file's mtime) until the cached files, the downloads in progress and the
+incoming artifact fit.  Processes sharing the directory make room one at a
+time, under an ``flock`` of ``.room.lock``, and each download in progress
+reserves its bytes in ``<sha256>.onnx.reserved`` until its file takes its
+place, so the downloads of several workers together stay within the limit; a
+reservation whose download holds no lock (its process died) is removed.  The
+cache never removes an artifact that its users protect
+(:meth:`ArtifactCache.protect`: the repository's loaded and loading versions),
+nor a ``.part``, ``.lock``, ``.pin`` or ``.reserved`` file, and removes an
+artifact only under its ``flock``, skipping one whose lock is held (it is
+being fetched).  Worker processes sharing the directory tell each other what
+they need through ``<sha256>.onnx.pin``: each holds a shared ``flock`` of the
+pins of what it protects (:meth:`ArtifactCache.pin`), and an artifact is
+evicted only under an exclusive one, so never while another process needs it.
+An artifact that cannot fit even so fails with reason ``CACHE_FULL``, which is
 retried: a version that unloads leaves room.
 When the artifact store cannot tell the size, the room is made once the
 download is complete, before it takes its place.
@@ -239,26 +244,27 @@ class ArtifactCache:
                 if self.limit_bytes and incoming is None:
                     # The store could not tell the size: make room now, before the file takes its place.
                     self._make_room(uri, sha256, in_cache(self.directory, os.path.getsize, partial))
-                with self._room:
+                with self._room, self._room_of_every_process():
                     # Replaces a corrupted copy in one step: a reader sees the old file or the new one.
                     in_cache(self.directory, os.replace, partial, target)
                     # In the same step as its file appears, or another download making room meanwhile
                     # would count the artifact twice, as cached and as reserved.
-                    self._reserved.pop(sha256, None)
+                    self._release(sha256)
             finally:
                 partial.unlink(missing_ok=True)
                 with self._room:
-                    self._reserved.pop(sha256, None)
+                    self._release(sha256)
 
     def _make_room(self, uri: str, sha256: str, incoming: int) -> None:
         """Evict the least recently used unprotected artifacts until ``incoming`` more bytes fit, and
         reserve them; raise ``CACHE_FULL`` when they cannot (evicting nothing when the protected
         artifacts alone leave no room)."""
-        with self._room:
+        with self._room, self._room_of_every_process():
             entries = [
                 e for e in in_cache(self.directory, list_entries, self.directory) if e.sha256 != sha256
             ]
             reserved = sum(size for other, size in self._reserved.items() if other != sha256)
+            reserved += self._reserved_elsewhere(sha256)
             total = reserved + sum(e.size for e in entries)
             if total + incoming > self.limit_bytes:
                 needed = self._protected()
@@ -273,6 +279,41 @@ class ArtifactCache:
                     # What was left is being fetched or became needed meanwhile.
                     raise self._full(uri, incoming, total)
             self._reserved[sha256] = incoming
+            in_cache(self.directory, self._reservation_path(sha256).write_text, str(incoming))
+
+    def _room_of_every_process(self) -> contextlib.AbstractContextManager[bool]:
+        """Held, with ``_room``, while making room or ending a reservation: one process at a time.
+        A cache without a limit reserves nothing, and needs no such lock."""
+        if not self.limit_bytes:
+            return contextlib.nullcontext(True)
+        return file_lock(self.directory / ".room.lock")
+
+    def _reserved_elsewhere(self, incoming: str) -> int:
+        """Bytes reserved by other processes' downloads in progress; the reservations of downloads
+        that hold no lock (their process died) are removed.  Called making room."""
+        total = 0
+        reservations: list[Path] = in_cache(self.directory, list, self.directory.glob("*.onnx.reserved"))
+        for path in reservations:
+            sha256 = path.name.removesuffix(".onnx.reserved")
+            if sha256 == incoming or sha256 in self._reserved:
+                continue
+            with file_lock(self.path_for(sha256).with_name(f"{sha256}.onnx.lock"), wait=False) as free:
+                if free:
+                    path.unlink(missing_ok=True)
+                    continue
+            try:
+                total += int(path.read_text())
+            except (OSError, ValueError):
+                continue  # its download ended meanwhile
+        return total
+
+    def _release(self, sha256: str) -> None:
+        """End this process's reservation for ``sha256``, if it has one (under ``_room``)."""
+        if self._reserved.pop(sha256, None) is not None:
+            self._reservation_path(sha256).unlink(missing_ok=True)
+
+    def _reservation_path(self, sha256: str) -> Path:
+        return self.directory / f"{sha256}.onnx.reserved"
 
     def _evict(self, entry: CacheEntry, incoming: str) -> int:
         """Remove ``entry`` under its lock and its pin's; the bytes that freed (0 when it is fetched
@@ -310,11 +351,12 @@ class ArtifactCache:
 
     def _full(self, uri: str, incoming: int, held: int) -> ArtifactError:
         """``CACHE_FULL``: ``held`` bytes of the cache cannot be freed now (the artifacts of versions
-        loaded or loading here, downloads in progress)."""
+        loaded or loading, downloads in progress here or in other processes)."""
         return ArtifactError(
             f"artifact {uri} ({gib(incoming)}) does not fit in the artifact cache {self.directory}: its "
             f"limit is {gib(self.limit_bytes)}, of which {gib(held)} holds versions loaded or loading "
-            "here; it loads once versions unload, or raise AIPLAT_INFERENCE_CACHE_LIMIT_GIB",
+            "and downloads in progress; it loads once versions unload, or raise "
+            "AIPLAT_INFERENCE_CACHE_LIMIT_GIB",
             reason=CACHE_FULL,
             metadata={
                 "uri": uri,

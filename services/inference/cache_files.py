@@ -72,7 +72,7 @@ def touch(path: Path) -> None:
 
 
 def list_entries(directory: Path) -> list[CacheEntry]:
-    """The cached artifacts (never ``.part``, ``.lock`` or ``.pin`` files)."""
+    """The cached artifacts (never ``.part``, ``.lock``, ``.pin`` or ``.reserved`` files)."""
     entries = []
     with os.scandir(directory) as listing:
         for item in listing:

@@ -186,6 +186,51 @@ async def test_the_pin_of_an_artifact_never_cached_goes_when_released(tmp_path: 
     assert {p.name for p in mine.directory.glob("*.pin")} == {f"{cached[1]}.onnx.pin"}
 
 
+async def test_downloads_of_processes_sharing_the_cache_fit_in_its_limit_together(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine, theirs = (ArtifactCache(tmp_path / "cache", limit_bytes=2 * SIZE) for _ in range(2))
+    kept, theirs_incoming, mine_incoming = (store.add(name) for name in "abc")
+    mine.protect(lambda: {kept[1]})
+    await mine.fetch(*kept)
+    real_download = cache_module.download
+    downloading, finish = threading.Event(), threading.Event()
+
+    def download(uri: str, destination: Path, cache: Path) -> str:
+        if uri == theirs_incoming[0]:
+            downloading.set()
+            assert finish.wait(10)
+        return real_download(uri, destination, cache)
+
+    monkeypatch.setattr(cache_module, "download", download)
+    their_fetch = threading.Thread(target=asyncio.run, args=(theirs.fetch(*theirs_incoming),))
+    their_fetch.start()
+    try:
+        assert await asyncio.to_thread(downloading.wait, 10)
+        # The other process's download reserved the room this one would take.
+        with pytest.raises(ArtifactError) as raised:
+            await mine.fetch(*mine_incoming)
+        assert raised.value.reason == "CACHE_FULL"
+        assert raised.value.metadata["held_bytes"] == str(2 * SIZE)
+    finally:
+        finish.set()
+        await asyncio.to_thread(their_fetch.join, 10)
+    assert _cached(mine) == {f"{kept[1]}.onnx", f"{theirs_incoming[1]}.onnx"}, "no reservation is left"
+    await mine.fetch(*mine_incoming)  # what the other process fetched is not protected here
+    assert _artifacts(mine) == {f"{kept[1]}.onnx", f"{mine_incoming[1]}.onnx"}
+
+
+async def test_the_reservation_of_a_download_whose_process_died_is_removed(
+    tmp_path: Path, store: Store
+) -> None:
+    cache = ArtifactCache(tmp_path / "cache", limit_bytes=2 * SIZE)
+    a, gone = store.add("a"), store.add("gone")
+    cache.directory.mkdir()
+    (cache.directory / f"{gone[1]}.onnx.reserved").write_text(str(2 * SIZE))  # no lock held: no download
+    await cache.fetch(*a)
+    assert _cached(cache) == {f"{a[1]}.onnx"}
+
+
 def test_a_pin_holds_against_another_process(tmp_path: Path, store: Store) -> None:
     a, b = store.add("a"), store.add("b")
     directory = tmp_path / "cache"
