@@ -13,8 +13,10 @@ from benchmarks.stats import Row, quantiles_ms
 def _session(model: BenchModel, device: str) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "gpu" else []
-    session = ort.InferenceSession(model.onnx_bytes, options, providers=providers or ["CPUExecutionProvider"])
+    providers = ["CPUExecutionProvider"]
+    if device == "gpu":
+        providers.insert(0, "CUDAExecutionProvider")
+    session = ort.InferenceSession(model.onnx_bytes, options, providers=providers)
     if device == "gpu" and session.get_providers()[0] != "CUDAExecutionProvider":
         raise RuntimeError(f"ONNX Runtime could not open {model.name} on CUDA: {session.get_providers()}")
     return session

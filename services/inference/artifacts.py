@@ -221,7 +221,7 @@ class ArtifactCache:
             touch(target)
             return
         in_cache(self.directory, self.directory.mkdir, parents=True, exist_ok=True)
-        with file_lock(target.with_name(f"{target.name}.lock")):
+        with file_lock(self._lock_path(sha256)):
             # Another process may have fetched it while this one waited.
             if in_cache(self.directory, verified, target, sha256):
                 touch(target)
@@ -297,7 +297,7 @@ class ArtifactCache:
             sha256 = path.name.removesuffix(".onnx.reserved")
             if sha256 == incoming or sha256 in self._reserved:
                 continue
-            with file_lock(self.path_for(sha256).with_name(f"{sha256}.onnx.lock"), wait=False) as free:
+            with file_lock(self._lock_path(sha256), wait=False) as free:
                 if free:
                     path.unlink(missing_ok=True)
                     continue
@@ -319,7 +319,7 @@ class ArtifactCache:
         """Remove ``entry`` under its lock and its pin's; the bytes that freed (0 when it is fetched
         or needed now, here or by another process)."""
         with (
-            file_lock(entry.path.with_name(f"{entry.path.name}.lock"), wait=False) as locked,
+            file_lock(self._lock_path(entry.sha256), wait=False) as locked,
             file_lock(self._pin_path(entry.sha256), wait=False) as unpinned,
         ):
             if not (locked and unpinned) or entry.sha256 in self._protected():
@@ -342,6 +342,10 @@ class ArtifactCache:
             },
         )
         return size
+
+    def _lock_path(self, sha256: str) -> Path:
+        """Held by whoever downloads or evicts the artifact."""
+        return self.directory / f"{sha256}.onnx.lock"
 
     def _pin_path(self, sha256: str) -> Path:
         return self.directory / f"{sha256}.onnx.pin"
